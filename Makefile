@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up, prepare the embedded corpus, train the quick-start model, evaluate, sample
+#   make test   set up and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.seqgen-installed
+
+.PHONY: setup run test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "seqgen needs Python >= 3.10")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/seqgen-prepare data=text_embedded
+	$(BIN)/seqgen-train experiment=text_quickstart
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+bench: setup
+	$(BIN)/python benchmarks/text_throughput.py
+	$(BIN)/python benchmarks/data_pipeline.py
+
+clean:
+	rm -rf outputs multirun data

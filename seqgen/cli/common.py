@@ -1,0 +1,40 @@
+"""Helpers shared by the Hydra entry points."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+CONFIG_PATH = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def task_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task)
+
+
+def quiet_libraries() -> None:
+    """Keep the console readable: library chatter that a user cannot act on goes away."""
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.fabric", "pytorch_lightning.accelerators"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", message=".*Your `IterableDataset` has `__len__` defined.*")
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr if False else sys.stdout, flush=True)
+
+
+def finished(kind: str, where: Path, cfg: DictConfig | None = None) -> None:
+    say(f"[seqgen] {kind} finished. Run folder: {where}")

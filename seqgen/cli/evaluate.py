@@ -1,0 +1,52 @@
+"""`seqgen-eval`: validation and test metrics of a trained model, written as metrics.json.
+
+    seqgen-eval ckpt=outputs/train/runs/<run>
+"""
+
+from __future__ import annotations
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say
+from seqgen.data.shards import write_json_atomic
+from seqgen.errors import friendly_errors
+from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
+from seqgen.training.run import final_metrics
+
+
+@friendly_errors
+def run(cfg: DictConfig) -> dict:
+    quiet_libraries()
+    ckpt = find_checkpoint(cfg.ckpt)
+    trained = run_config(ckpt)
+    if cfg.data_dir:
+        with open_dict(trained):
+            trained.data.datamodule.data_dir = str(cfg.data_dir)
+    datamodule = instantiate(trained.data.datamodule)
+    datamodule.load_info()
+    model = load_model(ckpt)
+    trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
+    trainer.validate(model, dataloaders=datamodule.val_dataloader(), verbose=False)
+    metrics = final_metrics(trainer)
+    trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+    metrics.update(final_metrics(trainer))
+    out = run_dir()
+    result = {"checkpoint": str(ckpt), "metrics": metrics}
+    if hasattr(model, "report"):
+        result.update(model.report(out, datamodule, metrics) or {})
+    write_json_atomic(out / "metrics.json", result)
+    say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    finished("evaluation", out)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

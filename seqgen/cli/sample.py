@@ -1,0 +1,37 @@
+"""`seqgen-sample`: generate from a trained model (text, handwriting, ...).
+
+    seqgen-sample ckpt=outputs/train/runs/<run> prime="The " temperature=0.7 length=400
+    seqgen-sample ckpt=<synthesis run> text="hello world|second line" bias=1.0
+"""
+
+from __future__ import annotations
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir
+from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.training.checkpoints import load_model
+
+
+@friendly_errors
+def run(cfg: DictConfig) -> dict:
+    quiet_libraries()
+    torch.manual_seed(int(cfg.seed))
+    model = load_model(cfg.ckpt).to(cfg.device)
+    if not hasattr(model, "sample_cli"):
+        raise SeqgenError(f"{type(model).__name__} models cannot be sampled from")
+    out = run_dir()
+    result = model.sample_cli(cfg, out)
+    finished("sampling", out)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sample")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

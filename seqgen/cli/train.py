@@ -1,0 +1,47 @@
+"""`seqgen-train`: fit a model. Thin Hydra entry point over `seqgen.training.run.train`.
+
+    seqgen-train experiment=text_quickstart
+    seqgen-train experiment=text_quickstart trainer.max_steps=500 model.hidden_size=512
+    seqgen-train resume=outputs/train/runs/<run>            # continue a stopped run
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say, task_overrides
+from seqgen.errors import friendly_errors
+from seqgen.training.run import apply_runtime_env, load_resume_config, train
+
+
+@friendly_errors
+def run(cfg: DictConfig) -> dict:
+    quiet_libraries()
+    apply_runtime_env(cfg)
+    out = run_dir()
+    resume = cfg.get("resume")
+    if resume and resume != "auto":
+        out = Path(resume).expanduser().resolve()
+        cfg = load_resume_config(out, task_overrides())
+    result = train(cfg, out)
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result["metrics"].items()) if k.startswith(("val/", "test/")))
+    if result.get("preempted"):
+        say(f"[seqgen] stopped by a signal at step {result['global_step']}; resume with: seqgen-train resume={out}")
+    say(f"[seqgen] step {result['global_step']}: {metrics}")
+    finished("training", out)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    result = run(cfg)
+    # A returned number lets Hydra sweepers (Optuna, Ax) optimise it.
+    metric = cfg.get("optimized_metric")
+    return result["metrics"].get(metric) if metric else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Shared Lightning behaviour of every model family.
+
+A family subclasses `SeqModule` and implements `compute_loss(batch) -> (loss, logs)`; the base
+class does the rest: optimizer from config, NaN/inf steps skipped and counted, gradient norm
+logging, and a family tag in every checkpoint so a checkpoint of another family is refused with
+a clear error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from seqgen.errors import SeqgenError
+
+log = logging.getLogger(__name__)
+
+
+class SeqModule(pl.LightningModule):
+    family: str = "base"
+    monitor: str = "val/loss"
+    unit_name: str = "items"
+
+    def __init__(self, optim: DictConfig | dict | None = None, max_nonfinite_steps: int = 25) -> None:
+        super().__init__()
+        self.optim_cfg = OmegaConf.create(optim) if optim is not None else None
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_steps = 0  # total skipped steps
+        self._nonfinite_run = 0  # consecutive skipped steps
+
+    # --- to implement ---------------------------------------------------------------------------
+    def compute_loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def batch_units(self, batch: Any) -> int:
+        raise NotImplementedError
+
+    # --- training -------------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        loss, logs = self.compute_loss(batch)
+        if not torch.isfinite(loss):
+            # Returning None makes Lightning skip backward and the optimizer step.
+            self.nonfinite_steps += 1
+            self._nonfinite_run += 1
+            log.warning("non-finite loss at step %d: step skipped (%d skipped so far)", self.global_step, self.nonfinite_steps)
+            self.log("train/nonfinite_steps", float(self.nonfinite_steps), on_step=True, batch_size=1)
+            if self._nonfinite_run >= self.max_nonfinite_steps:
+                raise SeqgenError(
+                    f"the loss was NaN/inf for {self._nonfinite_run} steps in a row (step {self.global_step}): "
+                    "lower optim.optimizer.lr, enable gradient clipping (optim.grad_clip.value) or check the data"
+                )
+            return None
+        self._nonfinite_run = 0
+        for key, value in logs.items():
+            self.log(f"train/{key}", value, on_step=True, on_epoch=False, prog_bar=key in ("loss", "bpc"), batch_size=1)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Norm before clipping, so exploding gradients are visible in the logs.
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+            self.log("train/grad_norm", norm, on_step=True, batch_size=1)
+
+    def configure_optimizers(self) -> Any:
+        if self.optim_cfg is None:
+            raise SeqgenError("no optimizer configured: pass optim=<adam|sgd|rmsprop_graves>")
+        cfg = self.optim_cfg
+        optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        lr = float(optimizer_cfg.get("lr", 1e-3)) * self.lr_scale()
+        optimizer = instantiate(optimizer_cfg, params=self.parameters(), lr=lr)
+        if cfg.get("scheduler") is None:
+            return optimizer
+        scheduler = instantiate(OmegaConf.to_container(cfg.scheduler, resolve=True), optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def lr_scale(self) -> float:
+        """Learning-rate scaling with the number of data-parallel processes (optim.lr_scaling)."""
+        rule = (self.optim_cfg or {}).get("lr_scaling", "none")
+        world = self.trainer.world_size if self._trainer is not None else 1
+        if rule == "linear":
+            return float(world)
+        if rule == "sqrt":
+            return math.sqrt(world)
+        if rule != "none":
+            raise SeqgenError(f"unknown optim.lr_scaling '{rule}': use none, linear or sqrt")
+        return 1.0
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["seqgen"] = {"family": self.family, "class": f"{type(self).__module__}.{type(self).__qualname__}"}

@@ -1,0 +1,170 @@
+"""Character-level text prediction (Graves 2013, Section 3): skip-connected LSTM stack + softmax.
+
+Loss: cross-entropy in nats per symbol; reported as bits per character, BPC = nats / ln 2.
+Training is truncated BPTT over consecutive segments of the same streams (state carried over).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import SumMetric
+
+from seqgen.data.text.vocab import Vocabulary
+from seqgen.models.base import SeqModule
+from seqgen.nn.lstm_stack import SkipLSTMStack, State, detach_state
+
+LN2 = math.log(2.0)
+
+
+class TextLSTM(SeqModule):
+    family = "text"
+    monitor = "val/bpc"
+    unit_name = "chars"
+
+    def __init__(
+        self,
+        data_info: dict[str, Any],
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        embed_dim: int | None = None,
+        dropout: float = 0.0,
+        eval_segment_length: int = 1000,
+        preview_length: int = 300,
+        preview_temperature: float = 0.8,
+        preview_prime: str = "The ",
+        optim: Any = None,
+        max_nonfinite_steps: int = 25,
+    ) -> None:
+        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
+        self.save_hyperparameters()
+        self.vocab = Vocabulary.from_dict(data_info["vocab"])
+        vocab_size = len(self.vocab)
+        # embed_dim=None: one-hot inputs, exactly the paper's input layer.
+        self.embed = nn.Embedding(vocab_size, embed_dim) if embed_dim else None
+        input_size = embed_dim or vocab_size
+        self.lstm = SkipLSTMStack(input_size, hidden_size, num_layers, dropout)
+        self.head = nn.Linear(self.lstm.output_size, vocab_size)
+        self.vocab_size = vocab_size
+        self._state: State | None = None  # carried across training segments
+        self.val_nats, self.val_count = SumMetric(), SumMetric()
+        self.test_nats, self.test_count = SumMetric(), SumMetric()
+
+    # --- model ----------------------------------------------------------------------------------
+    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            return self.embed(ids)
+        return F.one_hot(ids, self.vocab_size).to(self.head.weight.dtype)
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        hidden, state = self.lstm(self.embed_inputs(ids), state)
+        return self.head(hidden), state
+
+    # --- training -------------------------------------------------------------------------------
+    def batch_units(self, batch: dict[str, Any]) -> int:
+        return int(batch["targets"].numel())
+
+    def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        state = None if batch["reset"] or self._state is None else self._state
+        if state is not None and state[0][0].shape[1] != batch["inputs"].shape[0]:
+            state = None
+        logits, new_state = self(batch["inputs"], state)
+        self._state = detach_state(new_state)
+        loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), batch["targets"].reshape(-1))
+        return loss, {"loss": loss.detach(), "bpc": loss.detach() / LN2}
+
+    # --- evaluation: whole streams, state carried through, every symbol counted once ------------
+    def _evaluate(self, batch: dict[str, torch.Tensor], nats: SumMetric, count: SumMetric) -> None:
+        tokens, lengths = batch["tokens"], batch["lengths"]
+        positions = torch.arange(tokens.shape[1] - 1, device=tokens.device)
+        mask = positions[None, :] < (lengths[:, None] - 1)
+        state = None
+        total = tokens.new_zeros((), dtype=torch.float64)
+        for start in range(0, tokens.shape[1] - 1, self.hparams.eval_segment_length):
+            stop = min(start + self.hparams.eval_segment_length, tokens.shape[1] - 1)
+            logits, state = self(tokens[:, start:stop], state)
+            losses = F.cross_entropy(logits.transpose(1, 2), tokens[:, start + 1 : stop + 1], reduction="none")
+            total = total + (losses * mask[:, start:stop]).sum().double()
+        nats.update(total)
+        count.update(mask.sum().double())
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.val_nats, self.val_count)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, self.test_nats, self.test_count)
+
+    def _log_bpc(self, stage: str, nats: SumMetric, count: SumMetric) -> None:
+        total, symbols = nats.compute(), count.compute()
+        self.log(f"{stage}/bpc", (total / symbols.clamp_min(1) / LN2).float(), prog_bar=True, sync_dist=False)
+        self.log(f"{stage}/symbols", symbols.float(), sync_dist=False)
+        nats.reset()
+        count.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_bpc("val", self.val_nats, self.val_count)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_bpc("test", self.test_nats, self.test_count)
+
+    # --- samples --------------------------------------------------------------------------------
+    def _preview_prime(self) -> str:
+        prime = self.hparams.preview_prime or ""
+        # The corpus may lack a character of the configured prime: keep the ones it has.
+        return "".join(ch for ch in prime if ch.encode("utf-8")[0] in self.vocab.symbols or ord(ch) in self.vocab.symbols)
+
+    def preview_samples(self, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.sampling.text import sample_text
+
+        texts = sample_text(
+            self, self._preview_prime(), length=self.hparams.preview_length, temperature=self.hparams.preview_temperature, num_samples=2
+        )
+        text = "\n\n----\n\n".join(texts)
+        (out_dir / f"{tag}.txt").write_text(text)
+        return {"samples/text": text}
+
+    def sample_cli(self, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        """`seqgen-sample` for text: prime, length, temperature, num_samples."""
+        from seqgen.sampling.text import sample_text
+
+        generator = torch.Generator(device=self.device).manual_seed(int(cfg.seed))
+        texts = sample_text(self, cfg.prime or "", int(cfg.length), float(cfg.temperature), int(cfg.num_samples), generator)
+        path = out_dir / "samples.txt"
+        path.write_text("\n\n----\n\n".join(texts))
+        for index, text in enumerate(texts):
+            print(f"--- sample {index} ---\n{text}\n")
+        return {"samples": str(path)}
+
+    def report(self, out_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
+        """BPC on the test split next to zlib / bz2 / lzma / zstd / PPMd on the same bytes."""
+        from seqgen.eval.text_report import text_report
+
+        bpc = metrics.get("test/bpc")
+        if bpc is None:
+            return {}
+        name = f"LSTM {self.hparams.num_layers}x{self.hparams.hidden_size}"
+        report = text_report(name, bpc, datamodule.data_dir, self.vocab, out_dir, corpus=str(datamodule.info.get("corpus", "")))
+        print((out_dir / "compression.md").read_text())
+        return {"compression": report}
+
+    def on_run_end(self, run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
+        from seqgen.sampling.text import sample_text
+
+        texts = sample_text(self, self._preview_prime(), length=1000, temperature=self.hparams.preview_temperature, num_samples=4)
+        (run_dir / "samples.txt").write_text("\n\n----\n\n".join(texts))
+        return self.report(run_dir, datamodule, metrics)
+
+    # --- checkpoints: the carried state makes a resumed run continue exactly --------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._state is not None:
+            checkpoint["text_state"] = [(h.cpu(), c.cpu()) for h, c in self._state]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("text_state")
+        self._state = [(h.to(self.device), c.to(self.device)) for h, c in state] if state else None

@@ -1,0 +1,206 @@
+"""Analysis figures of Graves 2013: window alignment (Fig. "Window weights") and output density heat maps
+("Output Density" / "Synthesis Density"). Matplotlib with the Agg canvas only (no pyplot state), written
+atomically (temp file in the target directory + os.replace)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["alignment_plot", "density_plot", "accumulate_density", "save_figure_atomic"]
+
+PathLike = Union[str, os.PathLike]
+
+_FIELDS = ("eos_logit", "log_pi", "mu", "log_sigma", "rho")
+
+
+def save_figure_atomic(fig: Figure, path: PathLike, dpi: int = 120) -> Path:
+    """Render ``fig`` to ``path`` (format from the suffix, default png) via a temp file + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    FigureCanvasAgg(fig)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _char_label(ch: str) -> str:
+    return "\u2423" if ch == " " else ch
+
+
+def alignment_plot(phi: np.ndarray, text: str, path: PathLike, title: Optional[str] = None) -> Path:
+    """Window weights phi(t, u) as an image: x = time step t, y = characters of ``text`` (top to bottom).
+
+    phi: (T, U) with U == len(text) (a (T, U+1) array with the past-the-end column is also accepted; the
+    extra row is labelled '<end>').
+    """
+    phi = np.asarray(phi, dtype=np.float64)
+    if phi.ndim != 2:
+        raise ValueError(f"phi must be (T, U), got shape {phi.shape}")
+    t_len, u_len = phi.shape
+    labels = [_char_label(c) for c in text]
+    if u_len == len(text) + 1:
+        labels.append("<end>")
+    elif u_len != len(text):
+        raise ValueError(f"phi has {u_len} character columns but text has {len(text)} characters")
+    height = max(2.5, min(0.18 * u_len + 1.0, 30.0))
+    width = max(4.0, min(0.012 * t_len + 3.0, 30.0))
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(
+        phi.T, aspect="auto", origin="upper", interpolation="nearest", cmap="Greys",
+        extent=(-0.5, t_len - 0.5, u_len - 0.5, -0.5),
+    )
+    ax.set_yticks(np.arange(u_len))
+    ax.set_yticklabels(labels, fontsize=7 if u_len > 40 else 9, family="monospace")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("character u")
+    ax.set_title(title or "Window weights phi(t, u)")
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    return save_figure_atomic(fig, path)
+
+
+def _params_numpy(params: Any) -> dict[str, np.ndarray]:
+    if isinstance(params, Mapping):
+        src = dict(params)
+    elif hasattr(params, "_asdict"):
+        src = params._asdict()
+    else:
+        raise TypeError("params must be MixtureParams or a mapping with keys " + ", ".join(_FIELDS))
+    out = {}
+    for k in ("log_pi", "mu", "log_sigma", "rho"):
+        v = src[k]
+        if hasattr(v, "detach"):
+            v = v.detach().float().cpu().numpy()
+        out[k] = np.asarray(v, dtype=np.float64)
+    return out
+
+
+def _log_mixture_np(p: Mapping[str, np.ndarray], pts: np.ndarray) -> np.ndarray:
+    """log sum_j pi_j N(pts | mu_j, sigma_j, rho_j); p fields with leading (n,), pts (n, P, 2) -> (n, P)."""
+    from seqgen.nn.mdn import LOG_SIGMA_MAX, LOG_SIGMA_MIN, RHO_MAX
+
+    log_sigma = np.clip(p["log_sigma"], LOG_SIGMA_MIN, LOG_SIGMA_MAX)[:, None]  # (n,1,M,2)
+    rho = np.clip(p["rho"], -RHO_MAX, RHO_MAX)[:, None]  # (n,1,M)
+    z = (pts[:, :, None, :] - p["mu"][:, None]) * np.exp(-log_sigma)  # (n,P,M,2)
+    z1, z2 = z[..., 0], z[..., 1]
+    omr = (1 - rho) * (1 + rho)
+    quad = z1 * z1 + (z2 - rho * z1) ** 2 / omr
+    comp = p["log_pi"][:, None] - np.log(2 * np.pi) - log_sigma.sum(-1) - 0.5 * np.log(omr) - 0.5 * quad
+    mx = comp.max(-1, keepdims=True)
+    return (mx + np.log(np.exp(comp - mx).sum(-1, keepdims=True)))[..., 0]
+
+
+def accumulate_density(
+    offsets: np.ndarray,
+    params: Any,
+    resolution: int = 400,
+    radius: float = 4.0,
+    margin: float = 2.0,
+    chunk: int = 64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Heat map of the predicted next-point densities over the absolute trajectory.
+
+    offsets (T, 3) rows (dx, dy, eos); params: MixtureParams (tensors or numpy) or a dict with fields
+    log_pi (T, M), mu (T, M, 2), log_sigma (T, M, 2), rho (T, M), where ``params[t]`` is the predicted
+    distribution of ``offsets[t]`` (i.e. already aligned with the targets). Offsets and params must be in
+    the same units. Absolute positions P_t = sum_{s<=t} offsets[s, :2], P_{-1} = 0; step t's density
+    p_t(P - P_{t-1}) is evaluated on the cells within ``radius`` units of P_t and accumulated.
+    Returns (image (ny, nx), xs (nx,), ys (ny,), positions (T, 2)).
+    """
+    off = np.asarray(offsets, dtype=np.float64)
+    if off.ndim != 2 or off.shape[1] < 2:
+        raise ValueError(f"offsets must be (T, 3), got {off.shape}")
+    p = _params_numpy(params)
+    n = min(off.shape[0], p["log_pi"].shape[0])
+    off = off[:n]
+    p = {k: v[:n] for k, v in p.items()}
+    pos = np.cumsum(off[:, :2], axis=0)
+    prev = np.vstack([np.zeros((1, 2)), pos[:-1]])
+    lo = pos.min(0) - margin
+    hi = pos.max(0) + margin
+    step = float(max(hi - lo)) / max(resolution, 2)
+    step = step if step > 0 else 1.0
+    nx = int(np.ceil((hi[0] - lo[0]) / step)) + 1
+    ny = int(np.ceil((hi[1] - lo[1]) / step)) + 1
+    xs = lo[0] + step * np.arange(nx)
+    ys = lo[1] + step * np.arange(ny)
+    img = np.zeros((ny, nx))
+    r = max(1, int(np.ceil(radius / step)))
+    r = min(r, 60)
+    d = np.arange(-r, r + 1)
+    dy_idx, dx_idx = np.meshgrid(d, d, indexing="ij")
+    dx_idx, dy_idx = dx_idx.ravel(), dy_idx.ravel()
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        cx = np.rint((pos[s:e, 0] - lo[0]) / step).astype(int)
+        cy = np.rint((pos[s:e, 1] - lo[1]) / step).astype(int)
+        ix = np.clip(cx[:, None] + dx_idx[None], 0, nx - 1)  # (c, P)
+        iy = np.clip(cy[:, None] + dy_idx[None], 0, ny - 1)
+        pts = np.stack([xs[ix] - prev[s:e, 0:1], ys[iy] - prev[s:e, 1:2]], axis=-1)  # offsets (c, P, 2)
+        dens = np.exp(_log_mixture_np({k: v[s:e] for k, v in p.items()}, pts))
+        # duplicated clipped indices at the border would double count: keep only in-range cells
+        ok = (cx[:, None] + dx_idx[None] >= 0) & (cx[:, None] + dx_idx[None] < nx)
+        ok &= (cy[:, None] + dy_idx[None] >= 0) & (cy[:, None] + dy_idx[None] < ny)
+        np.add.at(img, (iy[ok], ix[ok]), dens[ok])
+    return img, xs, ys, pos
+
+
+def density_plot(
+    offsets: np.ndarray,
+    params: Any,
+    path: PathLike,
+    title: Optional[str] = None,
+    resolution: int = 400,
+    radius: float = 4.0,
+    flip_y: bool = False,
+    show_strokes: bool = True,
+    gamma: float = 0.5,
+) -> Path:
+    """Output-density heat map over the absolute trajectory (see `accumulate_density` for the contract).
+
+    The accumulated density is shown with a power-law colour scale (``gamma``, 1 = linear) so faint
+    regions stay visible; ``show_strokes`` overlays the pen-down trajectory; ``flip_y`` for data whose y
+    axis points down.
+    """
+    img, xs, ys, pos = accumulate_density(offsets, params, resolution=resolution, radius=radius)
+    shown = np.power(img / img.max(), gamma) if img.max() > 0 else img
+    span = (xs[-1] - xs[0], ys[-1] - ys[0])
+    aspect = span[1] / span[0] if span[0] > 0 else 1.0
+    width = 12.0
+    fig = Figure(figsize=(width, max(1.5, min(width * aspect + 0.8, 12.0))))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(
+        shown, origin="lower", cmap="magma", interpolation="bilinear", aspect="equal",
+        extent=(xs[0], xs[-1], ys[0], ys[-1]),
+    )
+    if show_strokes:
+        off = np.asarray(offsets, dtype=np.float64)[: len(pos)]
+        eos = off[:, 2] > 0.5 if off.shape[1] > 2 else np.zeros(len(pos), bool)
+        start = 0
+        for t in range(len(pos)):
+            if eos[t] or t == len(pos) - 1:
+                seg = pos[start : t + 1]
+                ax.plot(seg[:, 0], seg[:, 1], color="cyan", linewidth=0.4, alpha=0.6)
+                start = t + 1
+    if flip_y:
+        ax.invert_yaxis()
+    ax.set_axis_off()
+    ax.set_title(title or "Output density")
+    return save_figure_atomic(fig, path)

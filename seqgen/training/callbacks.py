@@ -1,0 +1,166 @@
+"""Lightning callbacks of the platform: throughput, samples, preemption, atomic checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import Callback, Timer
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints are written to `<file>.tmp` and renamed: a kill mid-write never corrupts one."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            torch.save(checkpoint, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+
+class Throughput(Callback):
+    """Logs `train/<unit>_per_sec` (characters, points, frames...) from the model's `batch_units`."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        elapsed = time.perf_counter() - self._start
+        units = getattr(pl_module, "batch_units", None)
+        if units is None or elapsed <= 0:
+            return
+        name = getattr(pl_module, "unit_name", "items")
+        pl_module.log(f"train/{name}_per_sec", units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
+
+
+class SampleLogger(Callback):
+    """After each validation, asks the model for preview samples; saves them and logs them.
+
+    The model implements `preview_samples(out_dir: Path, tag: str) -> dict[str, Any]` returning
+    text (str) or image/audio file paths (Path); files go under `<run>/samples/`.
+    """
+
+    def __init__(self, out_dir: str, every_n_validations: int = 1) -> None:
+        self.out_dir = Path(out_dir)
+        self.every = max(1, every_n_validations)
+        self._count = 0
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        self._count += 1
+        if (self._count - 1) % self.every or not hasattr(pl_module, "preview_samples"):
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        tag = f"step{trainer.global_step:07d}"
+        samples = pl_module.preview_samples(self.out_dir, tag)
+        log_samples(trainer, samples, trainer.global_step)
+
+
+def log_samples(trainer: pl.Trainer, samples: dict[str, Any], step: int) -> None:
+    """Send text / image / audio samples to every logger that can show them (W&B)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if not isinstance(logger, WandbLogger):
+            continue
+        try:
+            import wandb
+
+            payload: dict[str, Any] = {}
+            for key, value in samples.items():
+                if isinstance(value, str):
+                    payload[key] = wandb.Html(f"<pre>{_escape(value)}</pre>")
+                elif isinstance(value, Path) and value.suffix in {".png", ".jpg"}:
+                    payload[key] = wandb.Image(str(value))
+                elif isinstance(value, Path) and value.suffix == ".wav":
+                    payload[key] = wandb.Audio(str(value))
+            if payload:
+                logger.experiment.log(payload, step=step)
+        except Exception as err:  # a logging failure must never stop training
+            log.warning("could not log samples to W&B: %s", err)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class LastCheckpoint(Callback):
+    """Keeps `last.ckpt` fresh every `every_n_steps`, and on SIGTERM/SIGUSR1 (SLURM preemption,
+    `scancel`, a kill) saves it and stops cleanly.
+
+    The signal handler only sets a flag; the checkpoint is written between two training steps,
+    so the saved state is consistent. A requeued job started with `resume=auto` continues from it.
+    """
+
+    def __init__(self, dirpath: str, every_n_steps: int = 100, signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1")) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps
+        self.signals = signals
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        log.warning("received signal %d: saving a checkpoint and stopping", signum)
+        self.requested = True
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        for name in self.signals:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handler)
+            except ValueError:  # not the main thread (e.g. inside some launchers)
+                pass
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for signum, previous in self._previous.items():
+            try:
+                signal.signal(signum, previous)
+            except (ValueError, TypeError):
+                pass
+        self._previous.clear()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.requested:
+            self._save_and_stop(trainer)
+        elif (self.every_n_steps and trainer.global_step % self.every_n_steps == 0) or self._run_ends(trainer):
+            # Saved here, not in on_train_end: there Lightning has already closed the epoch, and
+            # a mid-epoch resume would restart at the wrong data position.
+            trainer.save_checkpoint(self.dirpath / "last.ckpt")
+
+    @staticmethod
+    def _run_ends(trainer: pl.Trainer) -> bool:
+        """True on the last step of a run ending on max_steps or max_time (so it can be extended)."""
+        if trainer.should_stop or (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps):
+            return True
+        timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
+        remaining = timer.time_remaining() if timer is not None else None
+        return remaining is not None and remaining <= 0
+
+    def _save_and_stop(self, trainer: pl.Trainer) -> None:
+        self.requested = False
+        path = self.dirpath / "last.ckpt"
+        trainer.save_checkpoint(path)
+        log.warning("checkpoint saved to %s; stopping (resume with resume=auto or resume=<run dir>)", path)
+        trainer.should_stop = True
+        trainer.preempted = True  # type: ignore[attr-defined]

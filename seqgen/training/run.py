@@ -1,0 +1,161 @@
+"""One training run from a composed config: the code path shared by train, sweeps and clusters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from seqgen.data.datamodule import ShardDataModule
+from seqgen.data.shards import write_json_atomic
+from seqgen.errors import SeqgenError
+from seqgen.models.base import SeqModule
+from seqgen.training.callbacks import AtomicCheckpointIO
+from seqgen.training.loggers import build_loggers
+
+log = logging.getLogger(__name__)
+
+LAST_CKPT = "last.ckpt"
+
+
+def build_datamodule(cfg: DictConfig) -> ShardDataModule:
+    datamodule = instantiate(cfg.data.datamodule)
+    datamodule.load_info()
+    return datamodule
+
+
+def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
+    optim = OmegaConf.to_container(cfg.optim, resolve=True)
+    model = instantiate(cfg.model, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
+    if not isinstance(model, SeqModule):
+        raise SeqgenError(f"model._target_ {cfg.model._target_} is not a seqgen model")
+    return model
+
+
+def build_callbacks(cfg: DictConfig, model: SeqModule) -> list[pl.Callback]:
+    callbacks = []
+    for name, cb_cfg in (cfg.get("callbacks") or {}).items():
+        if cb_cfg is None or (name == "progress" and not cfg.trainer.get("enable_progress_bar", True)):
+            continue
+        if name == "model_checkpoint":  # the best checkpoint follows the model's own metric
+            callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
+        else:
+            callbacks.append(instantiate(cb_cfg))
+    return callbacks
+
+
+def build_trainer(cfg: DictConfig, model: SeqModule, run_dir: Path, extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    loggers = build_loggers(cfg.get("logger"), run_dir, run_config=config)  # type: ignore[arg-type]
+    clip = cfg.optim.get("grad_clip") or {}
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    return instantiate(
+        trainer_cfg,
+        logger=loggers or False,
+        callbacks=build_callbacks(cfg, model) + list(extra_callbacks or []),
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(run_dir),
+        gradient_clip_val=clip.get("value"),
+        gradient_clip_algorithm=clip.get("algorithm", "norm"),
+        use_distributed_sampler=False,  # shards are split per rank by the data pipeline
+    )
+
+
+def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
+    """`resume=auto`: continue from `<run_dir>/checkpoints/last.ckpt` if it exists (SLURM requeue)."""
+    mode = cfg.get("resume")
+    if not mode:
+        return None
+    last = run_dir / "checkpoints" / LAST_CKPT
+    if last.exists():
+        return str(last)
+    if mode == "auto":
+        return None
+    raise SeqgenError(f"resume: no {LAST_CKPT} in {last.parent}; start without resume= or point it at a run folder with checkpoints")
+
+
+def load_resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The saved config of a run, with this command's overrides (e.g. a longer max_steps) on top."""
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.exists():
+        raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/config.yaml)")
+    cfg = OmegaConf.load(saved)
+    kept = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "experiment", "hydra"))]
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in kept if "=" in o]))
+    with open_dict(cfg):
+        cfg.resume = "auto"
+        cfg.paths.output_dir = str(run_dir)
+    return cfg  # type: ignore[return-value]
+
+
+def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    metrics = {}
+    for key, value in trainer.callback_metrics.items():
+        number = float(value.item() if isinstance(value, torch.Tensor) else value)
+        if math.isfinite(number):
+            metrics[key] = number
+    return metrics
+
+
+def train(cfg: DictConfig, run_dir: Path, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
+    """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    if cfg.get("float32_matmul_precision"):
+        torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule.info)
+    if cfg.get("compile"):
+        model.compile_network()  # type: ignore[attr-defined]
+    trainer = build_trainer(cfg, model, run_dir, extra_callbacks)
+    ckpt_path = resolve_resume(cfg, run_dir)
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    # Our own checkpoints hold plain config dicts; weights_only would refuse them.
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    metrics = final_metrics(trainer)
+    preempted = getattr(trainer, "preempted", False)
+    if cfg.get("test") and not preempted and not trainer.interrupted:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=False)
+        metrics.update(final_metrics(trainer))
+    result = {
+        "run_dir": str(run_dir),
+        "global_step": trainer.global_step,
+        "epoch": trainer.current_epoch,
+        "metrics": metrics,
+        "nonfinite_steps": model.nonfinite_steps,
+        "skipped_shards": datamodule.skipped_shards,
+        "preempted": bool(preempted),
+        "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+    }
+    if trainer.is_global_zero:
+        if not preempted and hasattr(model, "on_run_end"):
+            result.update(model.on_run_end(run_dir, datamodule, metrics) or {})
+        write_json_atomic(run_dir / "metrics.json", result)
+    return result
+
+
+def apply_runtime_env(cfg: DictConfig) -> None:
+    """Thread counts for CPU training: torch defaults to all cores, which oversubscribes workers."""
+    threads = cfg.get("num_threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    write_json_atomic(path, json.loads(json.dumps(obj, default=str)))
+
+
+TaskFn = Callable[[DictConfig], Any]

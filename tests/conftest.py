@@ -1,0 +1,94 @@
+"""Shared fixtures: a tiny text corpus prepared into shards, and config composition."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+SHARED = REPO.parent / "shared"
+BIN = REPO / ".venv" / "bin"
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+TINY_TEXT = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
+    "foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, "
+    "it was the season of Darkness, it was the spring of hope, it was the winter of despair.\n"
+) * 12
+
+
+def compose_cfg(config_name: str, tmp: Path, overrides: list[str] | None = None) -> DictConfig:
+    """Compose a config as the CLI would, with every path inside `tmp`."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name,
+            overrides=[
+                f"paths.root_dir={tmp}",
+                f"paths.data_dir={tmp / 'data'}",
+                f"paths.output_dir={tmp / 'run'}",
+                *(overrides or []),
+            ],
+        )
+    with open_dict(cfg):
+        pass
+    return cfg
+
+
+TINY_TRAIN = [
+    "data=text_file",
+    "logger=csv",
+    "model.hidden_size=32",
+    "model.num_layers=2",
+    "model.preview_length=20",
+    "data.prepare.chunk_length=200",
+    "data.prepare.eval_chunk_length=100",
+    "data.prepare.samples_per_shard=2",
+    "data.prepare.min_train_shards=4",
+    "data.datamodule.segment_length=20",
+    "data.datamodule.batch_size=4",
+    "data.datamodule.eval_batch_size=8",
+    "data.datamodule.batches_per_epoch=10",
+    "data.datamodule.num_workers=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.last_checkpoint.every_n_steps=5",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "input.txt"
+    path.write_text(TINY_TEXT)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_text_data(tmp_path_factory: pytest.TempPathFactory, tiny_text_file: Path) -> Path:
+    """Shards of the tiny corpus; returns the data root (paths.data_dir)."""
+    from hydra.utils import instantiate
+
+    root = tmp_path_factory.mktemp("prepared")
+    cfg = compose_cfg("prepare", root, ["data=text_file", f"data.corpus.path={tiny_text_file}", *[o for o in TINY_TRAIN if o.startswith("data.")]])
+    instantiate(cfg.data.prepare)
+    return root / "data"
+
+
+def tiny_train_cfg(tmp: Path, data_root: Path, text_file: Path, extra: list[str] | None = None) -> DictConfig:
+    cfg = compose_cfg("train", tmp, [*TINY_TRAIN, f"data.corpus.path={text_file}", *(extra or [])])
+    with open_dict(cfg):
+        cfg.paths.data_dir = str(data_root)
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[return-value]
+
+
+def read_json(path: Path) -> Any:
+    import json
+
+    return json.loads(Path(path).read_text())
