@@ -24,10 +24,22 @@ def friendly_errors(fn: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except SeqgenError as err:
-            if os.environ.get("SEQGEN_TRACEBACK"):
+        except Exception as err:
+            user_error = find_user_error(err)
+            if user_error is None or os.environ.get("SEQGEN_TRACEBACK"):
                 raise
-            print(f"seqgen: error: {err}", file=sys.stderr, flush=True)
+            print(f"seqgen: error: {user_error}", file=sys.stderr, flush=True)
             sys.exit(2)
 
     return wrapped  # type: ignore[return-value]
+
+
+def find_user_error(err: BaseException | None) -> SeqgenError | None:
+    """The SeqgenError behind `err`, also when a library wrapped it (Hydra's instantiate does)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, SeqgenError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

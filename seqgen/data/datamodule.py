@@ -44,6 +44,14 @@ class ShardDataModule(pl.LightningDataModule):
         self._resume: tuple[int, int] | None = None
         self._train_loader: EpochLoader | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes get `decode`/`collate` bound to this object; with the "spawn" start
+        # method it is pickled, and the trainer and the epoch loader must not travel along.
+        state = self.__dict__.copy()
+        state["_train_loader"] = None
+        state["trainer"] = None
+        return state
+
     # --- metadata -------------------------------------------------------------------------------
     def load_info(self) -> dict[str, Any]:
         if not self.data_dir.exists():

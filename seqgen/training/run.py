@@ -14,6 +14,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
 from seqgen.data.datamodule import ShardDataModule
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
@@ -122,7 +124,11 @@ def train(cfg: DictConfig, run_dir: Path, extra_callbacks: list[pl.Callback] | N
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     # Our own checkpoints hold plain config dicts; weights_only would refuse them.
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    except SIGTERMException:
+        # Lightning ends the fit loop on SIGTERM; LastCheckpoint has saved last.ckpt just before.
+        trainer.preempted = True  # type: ignore[attr-defined]
     metrics = final_metrics(trainer)
     preempted = getattr(trainer, "preempted", False)
     if cfg.get("test") and not preempted and not trainer.interrupted:

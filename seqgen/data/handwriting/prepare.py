@@ -1,0 +1,368 @@
+"""`prepare` for handwriting corpora: `Line`s -> normalised offset shards + meta.json.
+
+One shard sample per line::
+
+    <key>.offsets.npy   float32 (T, 3) rows (dx, dy, end_of_stroke), (dx, dy) normalised with the
+                        training NormStats (mean 0, std 1 over the training split); row 0 is the start row
+    <key>.chars.npy     int16 (U,) character ids of the transcription (vocabulary in meta.json)
+    <key>.text.txt      the transcription (UTF-8)
+    <key>.writer.txt    writer id
+
+meta.json (what the datamodule and the models need): ``family: handwriting``, the corpus name,
+``norm`` (NormStats: mean/std of the raw offsets over the *training* split, median step),
+``vocab.chars`` (every character of the training transcriptions, sorted, nothing dropped),
+per-split counts, the skip report (counts + names of everything not used and why) and a few
+training lines of different writers (``styles``, normalised) used as primes by `seqgen-sample`.
+
+Two corpora (Hydra ``data.corpus``):
+
+* `HersheyCorpus`: the offline default. Text lines cut from the embedded text corpus
+  (CPython docstrings) by `text_lines_from_corpus`, written by many synthetic Hershey writers.
+  Lines are split at random into train/valid/test; optionally some writers are held out entirely
+  (`holdout_writers`: their lines go only to valid and test, so validation also measures
+  generalisation to unseen writers).
+* `IamOnDbCorpus`: the original IAM-OnDB layout (lineStrokes/ + ascii/ + optional split lists).
+  The paper's split: train on trainset + testset_t (valid2) + testset_f (test), validate on
+  testset_v (valid1); with ``split: paper`` the test split is the same lines as validation (like the
+  paper, which reports validation numbers). ``split: standard`` keeps test separate; without the
+  split lists, forms are split at random by `fractions`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from seqgen.data.handwriting.iam import SkipReport
+from seqgen.data.handwriting.strokes import Line, NormStats
+from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.errors import SeqgenError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+UNKNOWN_CHARS = "chars_not_in_training_vocabulary"
+TOO_LONG = "too_many_points"
+TOO_SHORT = "too_few_points"
+
+
+def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
+    values = [float(v) for v in split]
+    if len(values) == 2:
+        values.append(max(0.0, 1.0 - sum(values)))
+    if len(values) != 3 or any(v < 0 for v in values) or sum(values) > 1 + 1e-9 or values[0] <= 0:
+        raise SeqgenError(f"split must be 3 fractions (train, valid, test) summing to at most 1, got {list(split)}")
+    return values[0], values[1], values[2]
+
+
+# --------------------------------------------------------------------------------------- corpora
+
+
+class HersheyCorpus:
+    """Synthetic multi-writer handwriting of text lines from the embedded text corpus.
+
+    n_lines: how many lines (the default few thousand prepare in well under a minute on 2 cores);
+    n_writers: synthetic writers (each line gets one at random); min_chars/max_chars: line lengths;
+    holdout_writers: writers whose lines go only to valid/test (0 = every writer in every split);
+    split: fractions (train, valid, test) of the remaining lines; text_max_bytes: how much of the
+    embedded corpus to cut lines from.
+    """
+
+    def __init__(
+        self,
+        n_lines: int = 3000,
+        n_writers: int = 200,
+        min_chars: int = 10,
+        max_chars: int = 40,
+        holdout_writers: int = 0,
+        split: Sequence[float] = (0.9, 0.05, 0.05),
+        text_max_bytes: int = 1_500_000,
+        seed: int = 0,
+        fonts: Sequence[str] | None = None,
+        name: str = "hershey",
+    ) -> None:
+        if n_lines < 3:
+            raise SeqgenError(f"the Hershey corpus needs n_lines >= 3 (one per split), got {n_lines}")
+        if not 0 <= holdout_writers < n_writers:
+            raise SeqgenError(f"holdout_writers must be in [0, n_writers), got {holdout_writers} of {n_writers}")
+        self.n_lines = int(n_lines)
+        self.n_writers = int(n_writers)
+        self.min_chars = int(min_chars)
+        self.max_chars = int(max_chars)
+        self.holdout_writers = int(holdout_writers)
+        self.split = _fractions(split)
+        self.text_max_bytes = int(text_max_bytes)
+        self.seed = int(seed)
+        self.fonts = tuple(fonts) if fonts else None
+        self.name = name
+
+    def texts(self) -> list[str]:
+        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
+        from seqgen.data.text.corpora import EmbeddedCorpus
+
+        prose = EmbeddedCorpus(max_bytes=self.text_max_bytes).text().decode("utf-8", errors="replace")
+        lines = text_lines_from_corpus(
+            prose, self.min_chars, self.max_chars, max_lines=None, fonts=self.fonts or DEFAULT_FONTS, seed=self.seed
+        )
+        if len(lines) < 3:
+            raise SeqgenError(f"only {len(lines)} text lines could be cut from the embedded corpus: raise text_max_bytes")
+        # Spread the lines over the whole text (not only its first modules), deterministically.
+        rng = random.Random(self.seed)
+        if len(lines) > self.n_lines:
+            lines = rng.sample(lines, self.n_lines)
+        elif len(lines) < self.n_lines:
+            log.warning("only %d distinct text lines available (asked for %d): raise text_max_bytes", len(lines), self.n_lines)
+        return lines
+
+    def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
+        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, iter_hershey_lines, sample_writers
+
+        fonts = self.fonts or DEFAULT_FONTS
+        texts = self.texts()
+        writers = [w.name for w in sample_writers(self.n_writers, self.seed, fonts)]
+        held_out = set(writers[len(writers) - self.holdout_writers :]) if self.holdout_writers else set()
+        rng = random.Random(f"split/{self.seed}")
+        frac_train, frac_valid, _ = self.split
+        splits: dict[str, list[Line]] = {s: [] for s in SPLITS}
+        # texts are filtered to characters every font can write, so rendering cannot fail
+        for line in iter_hershey_lines(texts, self.n_writers, self.seed, fonts):
+            r = rng.random()
+            if line.writer in held_out:
+                splits["valid" if r < 0.5 else "test"].append(line)
+            elif r < frac_train:
+                splits["train"].append(line)
+            elif r < frac_train + frac_valid:
+                splits["valid"].append(line)
+            else:
+                splits["test"].append(line)
+        return splits
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "hershey",
+            "n_lines": self.n_lines,
+            "n_writers": self.n_writers,
+            "chars_per_line": [self.min_chars, self.max_chars],
+            "holdout_writers": self.holdout_writers,
+            "split": list(self.split),
+            "seed": self.seed,
+        }
+
+
+class IamOnDbCorpus:
+    """IAM-OnDB from its original layout under `root` (see `seqgen.data.handwriting.iam`).
+
+    split: ``paper`` (train = trainset + testset_t + testset_f, valid = test = testset_v: Graves 2013),
+    ``standard`` (train = trainset, valid = testset_v, test = testset_f), or ``random`` (no split
+    lists needed: forms shuffled and cut by `fractions`). `lists` maps each seqgen split to the
+    IAM-OnDB split names (train, valid, valid2, test) or list file names and overrides `split`.
+    """
+
+    PRESETS = {
+        "paper": {"train": ["train", "valid2", "test"], "valid": ["valid"], "test": ["valid"]},
+        "standard": {"train": ["train"], "valid": ["valid"], "test": ["test"]},
+    }
+
+    def __init__(
+        self,
+        root: str,
+        split: str = "paper",
+        lists: dict[str, list[str]] | None = None,
+        fractions: Sequence[float] = (0.8, 0.1, 0.1),
+        max_step: float | None = None,
+        seed: int = 0,
+        name: str = "iam_ondb",
+    ) -> None:
+        if not root:
+            raise SeqgenError("IAM-OnDB: set data.corpus.root=<folder with lineStrokes/ and ascii/>")
+        self.root = Path(str(root)).expanduser()
+        if lists is None and split not in (*self.PRESETS, "random"):
+            raise SeqgenError(f"IAM-OnDB: unknown split {split!r}; use paper, standard or random")
+        self.split = split
+        self.lists = {k: list(v) for k, v in lists.items()} if lists else None
+        self.fractions = _fractions(fractions)
+        self.max_step = max_step
+        self.seed = int(seed)
+        self.name = name
+
+    def _read(self, split_ids: set[str] | None, report: SkipReport) -> list[Line]:
+        from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
+
+        return list(iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report))
+
+    def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
+        from seqgen.data.handwriting.iam import read_split_ids
+
+        lists = self.lists or self.PRESETS.get(self.split)
+        if lists is None:  # random split by form
+            lines = self._read(None, report)
+            forms = sorted({line.line_id.rsplit("-", 1)[0] for line in lines})
+            random.Random(self.seed).shuffle(forms)
+            a, b, _ = self.fractions
+            cut1, cut2 = round(len(forms) * a), round(len(forms) * (a + b))
+            where = {f: ("train" if i < cut1 else "valid" if i < cut2 else "test") for i, f in enumerate(forms)}
+            splits: dict[str, list[Line]] = {s: [] for s in SPLITS}
+            for line in lines:
+                splits[where[line.line_id.rsplit("-", 1)[0]]].append(line)
+            return splits
+        cache: dict[tuple[str, ...], list[Line]] = {}
+        splits = {}
+        for split in SPLITS:
+            names = tuple(lists.get(split) or ())
+            if not names:
+                raise SeqgenError(f"IAM-OnDB: no split lists given for '{split}'")
+            if names not in cache:
+                ids: set[str] = set()
+                for name in names:
+                    ids |= read_split_ids(self.root, name)
+                cache[names] = self._read(ids, report)
+            splits[split] = cache[names]
+        return splits
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "iam_ondb", "root": str(self.root), "split": self.split, "lists": self.lists}
+
+
+# --------------------------------------------------------------------------------------- prepare
+
+
+def build_vocab(lines: Iterable[Line]) -> list[str]:
+    """Every character of the training transcriptions, sorted by code point (nothing dropped)."""
+    chars: set[str] = set()
+    for line in lines:
+        chars.update(line.text)
+    if not chars:
+        raise SeqgenError("the training transcriptions are empty: no character vocabulary")
+    return sorted(chars)
+
+
+def _choose_styles(lines: list[Line], norm: NormStats, n: int, seed: int) -> list[dict[str, Any]]:
+    """A few training lines of distinct writers (medium length), normalised: primes for sampling."""
+    rng = random.Random(f"styles/{seed}")
+    by_writer: dict[str, Line] = {}
+    lengths = sorted(len(line.text) for line in lines)
+    lo, hi = lengths[len(lengths) // 4], lengths[(3 * len(lengths)) // 4]
+    candidates = [line for line in lines if lo <= len(line.text) <= hi] or list(lines)
+    rng.shuffle(candidates)
+    for line in candidates:
+        if line.writer not in by_writer:
+            by_writer[line.writer] = line
+        if len(by_writer) >= n:
+            break
+    styles = []
+    for writer in sorted(by_writer):
+        line = by_writer[writer]
+        offsets = np.round(norm.apply(line.offsets).astype(np.float64), 4)
+        styles.append({"writer": writer, "text": line.text, "offsets": offsets.tolist()})
+    return styles
+
+
+def _sample(key: str, offsets: np.ndarray, ids: np.ndarray, line: Line) -> dict[str, bytes]:
+    return {
+        "__key__": key,
+        "offsets.npy": encode_array(offsets.astype(np.float32)),
+        "chars.npy": encode_array(ids.astype(np.int16)),
+        "text.txt": line.text.encode("utf-8"),
+        "writer.txt": line.writer.encode("utf-8"),
+    }
+
+
+def prepare_handwriting(
+    corpus: Any,
+    out_dir: str,
+    samples_per_shard: int = 64,
+    min_train_shards: int = 8,
+    min_points: int = 10,
+    max_points: int | None = None,
+    n_styles: int = 8,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Write train/valid/test shards and meta.json for a handwriting corpus; returns the summary.
+
+    Lines with fewer than `min_points` or (if set) more than `max_points` points are skipped; so
+    are valid/test lines with a character that the training transcriptions lack (the model could
+    not be conditioned on it). Every skip is counted, named in meta.json and logged.
+    """
+    out = Path(out_dir)
+    report = SkipReport()
+    splits = corpus.load_splits(report)
+    for split in SPLITS:
+        kept = []
+        for line in splits.get(split, []):
+            if line.n_points < min_points:
+                report.add(TOO_SHORT, line.line_id or line.text[:30], f"{line.n_points} points")
+            elif max_points is not None and line.n_points > max_points:
+                report.add(TOO_LONG, line.line_id or line.text[:30], f"{line.n_points} > max_points={max_points}")
+            else:
+                kept.append(line)
+        splits[split] = kept
+    if not splits.get("train"):
+        raise SeqgenError(f"no training lines left in corpus '{corpus.name}': check the corpus settings ({report.summary()})")
+    chars = build_vocab(splits["train"])
+    index = {ch: i for i, ch in enumerate(chars)}
+    norm = NormStats.fit(splits["train"])
+    summary: dict[str, Any] = {"splits": {}}
+    for split in SPLITS:
+        lines = splits[split]
+        usable: list[tuple[Line, np.ndarray]] = []
+        for line in lines:
+            unknown = sorted({ch for ch in line.text if ch not in index})
+            if unknown:
+                report.add(UNKNOWN_CHARS, line.line_id or line.text[:30], "characters " + "".join(unknown))
+                continue
+            usable.append((line, np.fromiter((index[ch] for ch in line.text), dtype=np.int64, count=len(line.text))))
+        if not usable:
+            raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty: use more lines or other split fractions")
+        if split == "train":
+            random.Random(f"order/{seed}").shuffle(usable)  # shards mix writers and lengths
+        per_shard = samples_per_shard
+        if split == "train":
+            per_shard = max(1, min(samples_per_shard, len(usable) // max(min_train_shards, 1)))
+        writer = ShardWriter(out, split, per_shard)
+        shards = writer.write(
+            _sample(f"{split}-{i:08d}", norm.apply(line.offsets), ids, line) for i, (line, ids) in enumerate(usable)
+        )
+        points = [line.n_points for line, _ in usable]
+        summary["splits"][split] = {
+            "lines": len(usable),
+            "points": int(sum(points)),
+            "max_points": int(max(points)),
+            "mean_points": round(float(np.mean(points)), 1),
+            "max_chars": int(max(len(line.text) for line, _ in usable)),
+            "writers": len({line.writer for line, _ in usable}),
+            "shards": len(shards),
+            "reused_shards": writer.reused,
+        }
+    train_chars = sum(len(line.text) for line in splits["train"])
+    meta = {
+        "family": "handwriting",
+        "corpus": corpus.name,
+        "corpus_settings": corpus.describe() if hasattr(corpus, "describe") else {},
+        "norm": norm.to_dict(),
+        "vocab": {"chars": chars},
+        "splits": summary["splits"],
+        "train_lines": summary["splits"]["train"]["lines"],
+        "points_per_char": round(summary["splits"]["train"]["points"] / max(train_chars, 1), 2),
+        "skipped": report.to_dict(),
+        "styles": _choose_styles(splits["train"], norm, n_styles, seed),
+    }
+    write_meta(out, meta)
+    log.info("skip report: %s", report.summary())
+    print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
+    for reason, names in sorted(report.names.items()):
+        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
+        print(f"[seqgen]   {reason}: {shown}", flush=True)
+    summary.update(
+        {
+            "out_dir": str(out),
+            "vocab_size": len(chars),
+            "vocab": "".join(chars),
+            "norm": norm.to_dict(),
+            "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
+        }
+    )
+    return summary

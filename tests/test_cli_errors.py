@@ -1,0 +1,83 @@
+"""Bad input gets one clear error line (no traceback wall) and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import BIN, tiny_train_cfg
+
+TINY = ["model.hidden_size=16", "model.num_layers=1", "logger=csv", "trainer.enable_progress_bar=false"]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(out: subprocess.CompletedProcess, *needles: str) -> None:
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("seqgen: error:")]
+    assert len(lines) == 1, out.stderr[-3000:]
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_missing_dataset_path(tmp_path: Path) -> None:
+    out = run("seqgen-prepare", "data=enwik8", f"data.corpus.root={tmp_path}/nowhere", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert_one_line_error(out, "nowhere", "data.corpus")
+
+
+def test_corpus_smaller_than_one_segment(tmp_path: Path) -> None:
+    (tmp_path / "small.txt").write_text("too short")
+    out = run("seqgen-prepare", "data=text_file", f"data.corpus.path={tmp_path / 'small.txt'}", f"paths.data_dir={tmp_path}/d", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert_one_line_error(out, "segment")
+
+
+def test_training_without_prepared_data(tmp_path: Path) -> None:
+    out = run("seqgen-train", f"paths.data_dir={tmp_path}/empty", f"hydra.run.dir={tmp_path}/h", *TINY, cwd=tmp_path)
+    assert_one_line_error(out, "seqgen-prepare")
+
+
+def test_unknown_config_value_is_short(tmp_path: Path) -> None:
+    out = run("seqgen-train", "model=does_not_exist", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert out.returncode != 0
+    assert "does_not_exist" in out.stderr and "Traceback" not in out.stderr
+    out = run("seqgen-train", "model.no_such_key=3", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert out.returncode != 0 and "no_such_key" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> Path:
+    from seqgen.training.run import train
+
+    tmp = tmp_path_factory.mktemp("trained")
+    cfg = tiny_train_cfg(tmp, tiny_text_data, tiny_text_file, ["trainer.max_steps=5", "test=false"])
+    train(cfg, Path(cfg.paths.output_dir))
+    return Path(cfg.paths.output_dir)
+
+
+def test_sampling_with_unknown_characters(tmp_path: Path, trained_run: Path) -> None:
+    out = run("seqgen-sample", f"ckpt={trained_run}", "prime='Zebra ☃'", "length=5", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert_one_line_error(out, "vocabulary", "'Z'")
+
+
+def test_checkpoint_of_another_family(tmp_path: Path, trained_run: Path) -> None:
+    from seqgen.training.checkpoints import load_model
+    from seqgen.errors import SeqgenError
+
+    with pytest.raises(SeqgenError, match="'text' checkpoint but this needs a 'handwriting'"):
+        load_model(trained_run, family="handwriting")
+    state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=False)
+    state["seqgen"]["family"] = "handwriting"
+    state["seqgen"]["class"] = "seqgen.models.text.TextLSTM"
+    fake = tmp_path / "other.ckpt"
+    torch.save(state, fake)
+    with pytest.raises(SeqgenError, match="'handwriting' checkpoint but this needs a 'text'"):
+        load_model(fake, family="text")
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    out = run("seqgen-sample", f"ckpt={tmp_path / 'garbage.ckpt'}", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert_one_line_error(out, "garbage.ckpt")
