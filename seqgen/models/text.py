@@ -133,7 +133,7 @@ class TextLSTM(SeqModule):
         from seqgen.sampling.text import sample_text
 
         generator = torch.Generator(device=self.device).manual_seed(int(cfg.seed))
-        texts = sample_text(self, cfg.prime or "", int(cfg.length), float(cfg.temperature), int(cfg.num_samples), generator)
+        texts = sample_text(self, cfg.prime or "", int(cfg.length), float(cfg.temperature), int(cfg.num_samples), generator, progress=True)
         path = out_dir / "samples.txt"
         path.write_text("\n\n----\n\n".join(texts))
         for index, text in enumerate(texts):

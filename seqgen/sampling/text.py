@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from tqdm import trange
 
 from seqgen.errors import SeqgenError
 
@@ -15,6 +16,7 @@ def sample_text(
     temperature: float = 1.0,
     num_samples: int = 1,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[str]:
     """Feed `prime` through the network, then draw `length` symbols per sample.
 
@@ -37,7 +39,7 @@ def sample_text(
     logits, state = model(ids, None)
     out = torch.empty(num_samples, length, dtype=torch.long, device=device)
     next_logits = logits[:, -1]
-    for step in range(length):
+    for step in trange(length, desc="sampling", unit="char", disable=not progress, leave=False):
         probs = torch.softmax(next_logits.float() / temperature, dim=-1)
         token = torch.multinomial(probs, 1, generator=generator)
         out[:, step] = token[:, 0]

@@ -1,0 +1,134 @@
+"""Handwriting data: one shard sample per line, batched as padded offsets + padded transcriptions.
+
+A batch (dict):
+
+    offsets      (B, T, 3) float32  normalised rows (dx, dy, eos), zero-padded after each line's end
+    mask         (B, T)    bool     True on a line's real rows (row 0, the start row, included)
+    lengths      (B,)      long     rows per line (start row included)
+    chars        (B, U)    long     character ids, 0-padded
+    char_mask    (B, U)    bool     True on real characters
+    char_lengths (B,)      long
+    texts, writers                  lists of str
+
+A model reads inputs ``offsets[:, :-1]`` and targets ``offsets[:, 1:]`` (mask ``mask[:, 1:]``).
+
+Optional training crop (`max_points`): training batches keep only the first `max_points` pen
+points (+ the start row) of every line, with the whole transcription. Cutting at the *start* keeps
+the window alignment valid (the synthesis window always starts at the first character); the
+model then never sees the ends of long lines, which slightly weakens the learned end-of-text
+behaviour. Validation and test always use whole lines. Crop is applied in the main process
+(`expand`), after loading, so it costs nothing in the shard pipeline. Equal batch counts on every
+rank come from the core's `EpochLoader`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from seqgen.data.datamodule import ShardDataModule
+from seqgen.data.handwriting.strokes import NormStats
+from seqgen.data.shards import decode_array
+from seqgen.errors import SeqgenError
+
+
+def decode_line(sample: dict[str, Any]) -> dict[str, Any]:
+    """One shard sample -> offsets (T, 3) float32 tensor, chars (U,) long tensor, text, writer."""
+    offsets = decode_array(sample["offsets.npy"]).astype(np.float32, copy=False)
+    if offsets.ndim != 2 or offsets.shape[1] != 3:
+        raise ValueError(f"offsets.npy has shape {offsets.shape}, expected (T, 3)")
+    chars = decode_array(sample["chars.npy"]).astype(np.int64)
+    return {
+        "offsets": torch.from_numpy(np.ascontiguousarray(offsets)),
+        "chars": torch.from_numpy(chars),
+        "text": sample["text.txt"].decode("utf-8"),
+        "writer": sample.get("writer.txt", b"").decode("utf-8"),
+    }
+
+
+def collate_lines(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad a list of decoded lines into one batch (see the module docstring)."""
+    lengths = torch.tensor([len(item["offsets"]) for item in items], dtype=torch.long)
+    char_lengths = torch.tensor([len(item["chars"]) for item in items], dtype=torch.long)
+    batch, t_max, u_max = len(items), int(lengths.max()), max(int(char_lengths.max()), 1)
+    offsets = torch.zeros(batch, t_max, 3, dtype=torch.float32)
+    chars = torch.zeros(batch, u_max, dtype=torch.long)
+    for row, item in enumerate(items):
+        offsets[row, : len(item["offsets"])] = item["offsets"]
+        chars[row, : len(item["chars"])] = item["chars"]
+    return {
+        "offsets": offsets,
+        "mask": torch.arange(t_max)[None, :] < lengths[:, None],
+        "lengths": lengths,
+        "chars": chars,
+        "char_mask": torch.arange(u_max)[None, :] < char_lengths[:, None],
+        "char_lengths": char_lengths,
+        "texts": [item["text"] for item in items],
+        "writers": [item["writer"] for item in items],
+    }
+
+
+def crop_batch(batch: dict[str, Any], max_points: int) -> dict[str, Any]:
+    """Keep the start row and the first `max_points` points of every line (transcriptions unchanged)."""
+    rows = max_points + 1
+    if batch["offsets"].shape[1] <= rows:
+        return batch
+    out = dict(batch)
+    out["offsets"] = batch["offsets"][:, :rows]
+    out["mask"] = batch["mask"][:, :rows]
+    out["lengths"] = batch["lengths"].clamp(max=rows)
+    return out
+
+
+class HandwritingDataModule(ShardDataModule):
+    family = "handwriting"
+    train_expand = True
+
+    def __init__(self, data_dir: str, max_points: int | None = None, **kwargs: Any) -> None:
+        super().__init__(data_dir, **kwargs)
+        if max_points is not None and int(max_points) < 2:
+            raise SeqgenError(f"data.datamodule.max_points must be >= 2 or null (no crop), got {max_points}")
+        self.max_points = int(max_points) if max_points is not None else None
+
+    def load_info(self) -> dict[str, Any]:
+        info = super().load_info()
+        for key in ("norm", "vocab"):
+            if key not in info:
+                raise SeqgenError(f"{self.data_dir}/meta.json has no '{key}': re-run `seqgen-prepare` for this data set")
+        info["train_max_points"] = self.max_points
+        return info
+
+    @property
+    def norm(self) -> NormStats:
+        return NormStats.from_dict(self.info["norm"])
+
+    def decode(self, sample: dict[str, Any]) -> dict[str, Any]:
+        return decode_line(sample)
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return collate_lines(items)
+
+    def expand(self, batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield crop_batch(batch, self.max_points) if self.max_points else batch
+
+    def read_lines(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
+        """The first `limit` lines of a split, decoded (for figures: real lines next to samples)."""
+        import webdataset as wds
+
+        out: list[dict[str, Any]] = []
+        source = ({"url": url} for url in self.urls(split))
+        for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)(source):
+            out.append(decode_line(sample))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def real_lines(data_dir: str | Path, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
+    """`HandwritingDataModule.read_lines` without a datamodule object."""
+    dm = HandwritingDataModule(str(data_dir))
+    dm.load_info()
+    return dm.read_lines(split, limit)

@@ -1,0 +1,191 @@
+"""The two handwriting networks of Graves 2013 as plain nn.Modules (no Lightning): prediction and synthesis.
+
+PredictionNet (Sec. 4): x_t = (dx, dy, eos) -> skip-connected LSTM stack -> mixture density head,
+predicting x_{t+1}.
+
+SynthesisNet (Sec. 5): as the prediction network, plus a Gaussian window over the one-hot
+transcription computed from layer 1's output:
+
+    h1_t = LSTM1([x_t, w_{t-1}], h1_{t-1})           the only recurrence through the window
+    (w_t, kappa_t, phi_t) = window(h1_t, kappa_{t-1}, c)
+    h^n_t = LSTMn([x_t, h^{n-1}_t, w_t], h^n_{t-1})   n = 2..N
+    y_t = head([h^1_t, ..., h^N_t])
+
+Only layer 1 and the window are sequential: they run step by step (layer 1's input projection
+W x_t + b is computed for the whole sequence before the loop; each step adds [w_{t-1}, h_{t-1}]
+times one stacked recurrent matrix). Layers 2..N then run as fused nn.LSTM calls over the whole
+sequence (`SkipLSTMStack(first=h1, extra=w)`). Layer 1's weights live in ``lstm.layers[0]``
+(an ``nn.LSTM(3 + V, H)`` used as the parameter container, same layout as nn.LSTMCell), so every
+layer has the same parameter names and a straightforward per-step implementation
+(benchmarks/handwriting_stepwise.py) can run the same weights.
+
+Derivative clipping (paper Sec. 4.2, `clip_lstm_grad` / `clip_output_grad`): the output
+derivatives dL/dy_hat are clamped to [-100, 100] in the head; the LSTM derivatives are clamped to
+[-10, 10] at the gate pre-activations in layer 1's loop (exactly the paper's place) and, for the
+fused nn.LSTM layers whose gates are inside the kernel, at each layer's output sequence.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqgen.nn.grad_clip import clip_grad_in_forward
+from seqgen.nn.lstm_stack import SkipLSTMStack, State
+from seqgen.nn.mdn import MixtureDensityHead, MixtureParams
+from seqgen.nn.window import GaussianWindow
+
+
+def _clip_outputs_hook(limit: float):
+    def hook(module: nn.Module, inputs: tuple, output: tuple) -> tuple:
+        out, state = output
+        return clip_grad_in_forward(out, limit), state
+
+    return hook
+
+
+def clip_fused_layers(layers: list[nn.Module], limit: Optional[float]) -> None:
+    """Clamp the derivatives w.r.t. the output sequences of fused nn.LSTM layers (forward hooks)."""
+    if limit is None:
+        return
+    for layer in layers:
+        layer.register_forward_hook(_clip_outputs_hook(float(limit)))
+
+
+class PredictionNet(nn.Module):
+    def __init__(
+        self,
+        hidden_size: int = 400,
+        num_layers: int = 3,
+        mixture_components: int = 20,
+        clip_lstm_grad: Optional[float] = None,
+        clip_output_grad: Optional[float] = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.lstm = SkipLSTMStack(3, hidden_size, num_layers, dropout)
+        self.head = MixtureDensityHead(self.lstm.output_size, mixture_components, output_grad_clip=clip_output_grad)
+        clip_fused_layers(list(self.lstm.layers), clip_lstm_grad)
+
+    def forward(self, x: Tensor, state: State | None = None, bias: float = 0.0) -> tuple[MixtureParams, State]:
+        """x (B, T, 3) -> mixture parameters (B, T) predicting x_{t+1}, new state."""
+        hidden, state = self.lstm(x, state)
+        return self.head(hidden, bias), state
+
+
+class SynthesisState(NamedTuple):
+    """Recurrent state of the synthesis network between steps (sampling) or chunks."""
+
+    h1: Tensor  # (B, H)
+    c1: Tensor  # (B, H)
+    kappa: Tensor  # (B, K)
+    w: Tensor  # (B, V) window of the previous step (feeds layer 1 now)
+    upper: Optional[State]  # states of layers 2..N (index 0 unused)
+
+
+class SynthesisNet(nn.Module):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 400,
+        num_layers: int = 3,
+        window_components: int = 10,
+        mixture_components: int = 20,
+        kappa_scale: float = 1.0,
+        clip_lstm_grad: Optional[float] = None,
+        clip_output_grad: Optional[float] = None,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.clip_lstm_grad = clip_lstm_grad
+        self.lstm = SkipLSTMStack(3, hidden_size, num_layers, extra_input_size=vocab_size)
+        # layer 1 sees [x_t, w_{t-1}]; it is run step by step in `forward`, never as nn.LSTM
+        self.lstm.layers[0] = nn.LSTM(3 + vocab_size, hidden_size, batch_first=True)
+        self.window = GaussianWindow(hidden_size, window_components, kappa_scale)
+        self.head = MixtureDensityHead(self.lstm.output_size, mixture_components, output_grad_clip=clip_output_grad)
+        clip_fused_layers(list(self.lstm.layers)[1:], clip_lstm_grad)
+
+    # --- layer 1 -------------------------------------------------------------------------------
+    def layer1_weights(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(W_x (4H, 3), W_rec (V + H, 4H) = [W_w; W_hh]^T, b = b_ih + b_hh): one matrix per step."""
+        layer = self.lstm.layers[0]
+        w_ih = layer.weight_ih_l0
+        return w_ih[:, :3], torch.cat((w_ih[:, 3:], layer.weight_hh_l0), dim=1).t(), layer.bias_ih_l0 + layer.bias_hh_l0
+
+    def _cell(self, xproj_t: Tensor, w: Tensor, h: Tensor, c: Tensor, w_rec: Tensor) -> tuple[Tensor, Tensor]:
+        gates = torch.addmm(xproj_t, torch.cat((w, h), dim=1), w_rec)
+        gates = clip_grad_in_forward(gates, self.clip_lstm_grad)
+        i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTM's gate order
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def initial_state(self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> SynthesisState:
+        ref = self.head.linear.weight
+        device, dtype = device or ref.device, dtype or ref.dtype
+        zeros = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return SynthesisState(
+            zeros, zeros.clone(), self.window.initial_kappa(batch_size, device, dtype),
+            torch.zeros(batch_size, self.vocab_size, device=device, dtype=dtype), None,
+        )
+
+    def one_hot(self, chars: Tensor) -> Tensor:
+        return F.one_hot(chars, self.vocab_size).to(self.head.linear.weight.dtype)
+
+    # --- whole sequences (training, evaluation, priming) ----------------------------------------
+    def forward(
+        self,
+        x: Tensor,
+        chars: Tensor,
+        char_mask: Tensor,
+        state: SynthesisState | None = None,
+        return_phi: bool = False,
+    ) -> tuple[MixtureParams, SynthesisState, Optional[Tensor]]:
+        """x (B, T, 3), chars (B, U) ids, char_mask (B, U) -> (params (B, T), final state, phi (B, T, U) or None)."""
+        batch = x.shape[0]
+        onehot = self.one_hot(chars)
+        state = state or self.initial_state(batch, x.device, x.dtype)
+        w_x, w_rec, bias = self.layer1_weights()
+        xproj = F.linear(x, w_x, bias)  # (B, T, 4H): layer 1's input part, all steps at once
+        h, c, kappa, w = state.h1, state.c1, state.kappa, state.w
+        hs: list[Tensor] = []
+        ws: list[Tensor] = []
+        phis: list[Tensor] = []
+        for xproj_t in xproj.unbind(1):
+            h, c = self._cell(xproj_t, w, h, c, w_rec)
+            w, kappa, phi = self.window.step(h, kappa, onehot, char_mask)
+            hs.append(h)
+            ws.append(w)
+            if return_phi:
+                phis.append(phi)
+        h1 = torch.stack(hs, dim=1)
+        windows = torch.stack(ws, dim=1)
+        hidden, upper = self.lstm(x, state.upper, extra=windows, first=h1)
+        params = self.head(hidden)
+        final = SynthesisState(h, c, kappa, w, upper)
+        return params, final, (torch.stack(phis, dim=1) if return_phi else None)
+
+    # --- one step (sampling) -------------------------------------------------------------------
+    def step(
+        self,
+        x_t: Tensor,
+        state: SynthesisState,
+        onehot: Tensor,
+        char_mask: Tensor,
+        bias: float = 0.0,
+        weights: tuple[Tensor, Tensor, Tensor] | None = None,
+    ) -> tuple[MixtureParams, Tensor, Tensor, SynthesisState]:
+        """x_t (B, 3) -> (params (B,), phi (B, U), done (B,) by the paper's end rule, new state).
+
+        `weights`: `layer1_weights()` computed once for a whole sampling loop (saves a concat per step).
+        """
+        w_x, w_rec, b = weights if weights is not None else self.layer1_weights()
+        h, c = self._cell(F.linear(x_t, w_x, b), state.w, state.h1, state.c1, w_rec)
+        (w, kappa, phi), done = self.window.step_with_end(h, state.kappa, onehot, char_mask)
+        hidden, upper = self.lstm(x_t[:, None], state.upper, extra=w[:, None], first=h[:, None])
+        params = self.head(hidden[:, 0], bias)
+        return params, phi, done, SynthesisState(h, c, kappa, w, upper)

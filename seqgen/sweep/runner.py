@@ -1,0 +1,344 @@
+"""Run a sweep with Ray Tune: Optuna (or random/grid) suggestions, ASHA early stopping, retries,
+resume of an interrupted sweep, and a summary (best.json, trials.csv, trials.json).
+
+The sweep folder is `${paths.log_dir}/sweep/<name>`; it is Ray Tune's experiment folder, and each
+trial's run folder (checkpoints, W&B offline run, metrics.json) is `<sweep folder>/trial_<id>`.
+Rerunning the same command restores the sweep from that folder: finished trials are kept, the
+interrupted ones continue from their last checkpoint, and the searcher continues where it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from seqgen.data.shards import write_json_atomic
+from seqgen.errors import SeqgenError
+from seqgen.sweep.spec import param_space, params_to_overrides, representative, validate
+from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
+
+log = logging.getLogger(__name__)
+
+DEFINITION_FILE = "definition.json"
+# Changing one of these changes which trials a sweep runs: such a sweep cannot be resumed.
+IDENTITY_KEYS = ("base", "space", "metric", "mode", "num_samples", "search", "seed", "scheduler", "trial_overrides")
+
+
+def say(message: str) -> None:
+    print(f"[seqgen] {message}", flush=True)
+
+
+# --- setup ----------------------------------------------------------------------------------------
+def quiet_ray_environment(verbose: int) -> None:
+    """Ray reads these at import / init: no usage-stats network call, fewer warnings."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Frequent small checkpoints of tiny models trigger a "snapshotting is a bottleneck" warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if verbose == 0:  # Ray's new console output prints a header even when silent; the legacy one does not
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # A local, single-user Ray: the note that token authentication is on is not actionable.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+
+
+def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gpus_per_trial: float) -> None:
+    import ray
+
+    kwargs: dict[str, Any] = {
+        "log_to_driver": bool(ray_cfg.get("log_to_driver", False)),
+        "logging_level": logging.WARNING,
+        "ignore_reinit_error": True,
+    }
+    if address:
+        ray.init(address=address, **kwargs)
+        return
+    num_cpus = int(ray_cfg.get("num_cpus") or os.cpu_count() or 1)
+    num_gpus = ray_cfg.get("num_gpus")
+    if cpus_per_trial > num_cpus:
+        raise SeqgenError(
+            f"resources_per_trial.cpu={cpus_per_trial} but the local Ray has {num_cpus} CPUs: no trial could start; "
+            "lower sweep.resources_per_trial.cpu or raise ray.num_cpus"
+        )
+    if gpus_per_trial and num_gpus is not None and gpus_per_trial > num_gpus:
+        raise SeqgenError(f"resources_per_trial.gpu={gpus_per_trial} but ray.num_gpus={num_gpus}: no trial could start")
+    ray.init(
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        object_store_memory=ray_cfg.get("object_store_memory"),
+        include_dashboard=False,
+        **kwargs,
+    )
+
+
+def absolute_paths(cfg: DictConfig) -> dict[str, str]:
+    return {key: str(Path(str(cfg.paths[key])).expanduser().resolve()) for key in ("root_dir", "data_dir", "log_dir")}
+
+
+def default_max_t(train_cfg: DictConfig, grace_period: int) -> int:
+    """Validations a trial makes (ASHA's clock), plus one so ASHA never cuts a trial's last report."""
+    trainer = train_cfg.trainer
+    every = int(trainer.get("check_val_every_n_epoch") or 1)
+    per_epoch = (train_cfg.get("data") or {}).get("datamodule", {}).get("batches_per_epoch")
+    validations = None
+    if int(trainer.get("max_steps") or -1) > 0 and per_epoch:
+        validations = math.ceil(int(trainer.max_steps) / (int(per_epoch) * every))
+    if int(trainer.get("max_epochs") or -1) > 0:
+        by_epochs = math.ceil(int(trainer.max_epochs) / every)
+        validations = min(validations, by_epochs) if validations else by_epochs
+    return max(int(validations or 1000) + 1, grace_period + 1)
+
+
+def build_scheduler(spec: dict[str, Any], train_cfg: DictConfig) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    options = dict(spec["scheduler"])
+    kind = options.pop("type")
+    if kind == "fifo":
+        return FIFOScheduler()
+    grace = int(options.pop("grace_period", 1) or 1)
+    max_t = options.pop("max_t", None) or default_max_t(train_cfg, grace)
+    try:
+        return ASHAScheduler(time_attr="training_iteration", max_t=int(max_t), grace_period=grace, **options)
+    except (TypeError, AssertionError) as err:
+        raise SeqgenError(f"sweep {spec['name']}: bad scheduler options {spec['scheduler']}: {err}") from err
+
+
+def build_searcher(spec: dict[str, Any]) -> Any:
+    if spec["search"] == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return OptunaSearch(seed=int(spec["seed"]))
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    return BasicVariantGenerator(random_state=int(spec["seed"]))  # random sampling; grid axes enumerated
+
+
+# --- the sweep ------------------------------------------------------------------------------------
+def check_definition(sweep_dir: Path, identity: dict[str, Any], resuming: bool) -> None:
+    """A sweep folder belongs to one definition; resuming it with another would mix trials."""
+    path = sweep_dir / DEFINITION_FILE
+    if resuming and path.exists():
+        before = json.loads(path.read_text())
+        changed = [key for key in IDENTITY_KEYS if before.get(key) != identity.get(key)]
+        if changed:
+            raise SeqgenError(
+                f"{sweep_dir} holds sweep '{identity['name']}' started with a different {', '.join(changed)}: "
+                "rerun it unchanged to resume it, or start a new one with sweep.name=<new name> (or delete the folder)"
+            )
+    if not resuming or not path.exists():
+        write_json_atomic(path, identity)
+
+
+def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
+    """Run (or resume) the sweep of `cfg.sweep`; returns the best trial's record."""
+    spec = validate(cfg.sweep)
+    extra = [str(o) for o in (cfg.get("trial_overrides") or [])]
+    sweep_dir = Path(sweep_dir).resolve()
+    setup = TrialSetup(
+        sweep_name=spec["name"],
+        sweep_dir=str(sweep_dir),
+        metric=spec["metric"],
+        base=list(spec["base"]),
+        extra=extra,
+        paths=absolute_paths(cfg),
+        checkpoint_every=int(spec["checkpoint_every"]),
+        cpus=max(1, int(math.ceil(float(spec["resources_per_trial"].get("cpu") or 1)))),
+    )
+    # Compose one trial's config now, so a typo in an override fails here and not in every trial.
+    probe = compose_train(setup.overrides(representative(spec)))
+
+    quiet_ray_environment(int(cfg.ray.get("verbose", 0)))
+    from ray import tune
+
+    resources = {"cpu": float(spec["resources_per_trial"].get("cpu") or 1), "gpu": float(spec["resources_per_trial"].get("gpu") or 0)}
+    resuming = tune.Tuner.can_restore(str(sweep_dir))
+    check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
+    init_ray(cfg.ray, spec.get("address"), resources["cpu"], resources["gpu"])
+    try:
+        trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
+        if resuming:
+            say(f"resuming sweep {spec['name']} from {sweep_dir} (finished trials are kept)")
+            tuner = tune.Tuner.restore(
+                str(sweep_dir), trainable, resume_unfinished=True, resume_errored=bool(cfg.get("resume_errored", False))
+            )
+        else:
+            say(f"sweep {spec['name']}: {spec['num_samples']} x {spec['search']} search, {spec['scheduler']['type']} scheduler -> {sweep_dir}")
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space(spec),
+                tune_config=tune.TuneConfig(
+                    metric=spec["metric"],
+                    mode=spec["mode"],
+                    search_alg=build_searcher(spec),
+                    scheduler=build_scheduler(spec, probe),
+                    num_samples=int(spec["num_samples"]),
+                    max_concurrent_trials=spec.get("max_concurrent_trials"),
+                    trial_name_creator=_trial_name,
+                    trial_dirname_creator=_trial_dirname,
+                    reuse_actors=False,
+                ),
+                run_config=tune.RunConfig(
+                    name=sweep_dir.name,
+                    storage_path=str(sweep_dir.parent),
+                    failure_config=tune.FailureConfig(max_failures=int(spec["max_failures"])),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the latest: what a retry resumes from
+                    callbacks=[TrialEvents(spec["metric"], int(spec["max_failures"]))],
+                    verbose=int(cfg.ray.get("verbose", 0)),
+                    log_to_file=True,  # each trial's stdout/stderr, copied into its folder:
+                    sync_config=tune.SyncConfig(sync_artifacts=True),
+                ),
+            )
+        results = tuner.fit()
+    finally:
+        import ray
+
+        ray.shutdown()
+    return summarise(results, spec, setup, sweep_dir, extra)
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.trial_id)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial_dirname(str(trial.trial_id))
+
+
+try:  # a Tune callback only makes sense where Ray is installed
+    from ray.tune import Callback as _TuneCallback
+except ImportError:  # pragma: no cover
+    _TuneCallback = object  # type: ignore[assignment,misc]
+
+
+class TrialEvents(_TuneCallback):  # type: ignore[misc,valid-type]
+    """One console line per trial event, instead of Ray's large tables."""
+
+    def __init__(self, metric: str, max_failures: int) -> None:
+        self.metric = metric
+        self.max_failures = max_failures
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        params = " ".join(params_to_overrides(trial.config))
+        say(f"trial {trial.trial_id} started: {params}")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        say(f"trial {trial.trial_id} failed; retrying from its last checkpoint (attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        value = (trial.last_result or {}).get(self.metric)
+        shown = f"{self.metric}={value:.4g}" if isinstance(value, (int, float)) else "no metric"
+        say(f"trial {trial.trial_id} done after {trial.last_result.get('training_iteration', 0)} validations: {shown}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times; see {trial.path}/error.txt")
+
+
+# --- summary --------------------------------------------------------------------------------------
+def _best_of(values: list[float], mode: str) -> float | None:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return None
+    return min(finite) if mode == "min" else max(finite)
+
+
+def _lightning_checkpoint(run_dir: Path) -> str | None:
+    """The trial's best Lightning checkpoint (usable by seqgen-eval / seqgen-sample)."""
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        best = json.loads(metrics.read_text()).get("best_checkpoint")
+        if best and Path(best).exists():
+            return str(best)
+    candidates = sorted((run_dir / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if candidates:
+        return str(candidates[-1])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.exists() else None
+
+
+def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: Path, extra: list[str]) -> dict[str, Any]:
+    metric, mode = spec["metric"], spec["mode"]
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        run_dir = Path(result.path)
+        trial_id = run_dir.name.removeprefix("trial_")
+        params = {k: v for k, v in (result.config or {}).items()}
+        frame = result.metrics_dataframe
+        history = list(frame[metric]) if frame is not None and metric in frame.columns else []
+        last = (result.metrics or {}).get(metric)
+        status = "error" if result.error else ("completed" if (run_dir / "metrics.json").exists() else "stopped_early")
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": status,
+                **{f"param:{k}": v for k, v in params.items()},
+                f"best_{metric}": _best_of(history, mode),
+                f"last_{metric}": last,
+                "validations": (result.metrics or {}).get("training_iteration"),
+                "step": (result.metrics or {}).get("step"),
+                "run_dir": str(run_dir),
+                "checkpoint": _lightning_checkpoint(run_dir),
+                "tune_checkpoint": result.checkpoint.path if result.checkpoint else None,
+                "error": " ".join(str(result.error).split())[:300] if result.error else None,
+                "overrides": setup.overrides(params),
+            }
+        )
+    write_trials(sweep_dir, rows)
+    scored = [row for row in rows if row[f"best_{metric}"] is not None]
+    counts = {s: sum(row["status"] == s for row in rows) for s in ("completed", "stopped_early", "error")}
+    say(
+        f"sweep {spec['name']}: {len(rows)} trials ({counts['completed']} completed, "
+        f"{counts['stopped_early']} stopped early, {counts['error']} failed)"
+    )
+    if not scored:
+        raise SeqgenError(f"sweep {spec['name']}: no trial reported '{metric}'; see the trials' error.txt in {sweep_dir}")
+    best_row = (min if mode == "min" else max)(scored, key=lambda row: row[f"best_{metric}"])
+    best = {
+        "sweep": spec["name"],
+        "metric": metric,
+        "mode": mode,
+        "value": best_row[f"best_{metric}"],
+        "trial_id": best_row["trial_id"],
+        "params": {k.removeprefix("param:"): v for k, v in best_row.items() if k.startswith("param:")},
+        "overrides": best_row["overrides"],
+        "command": "seqgen-train "
+        + " ".join(shlex.quote(o) for o in [*best_row["overrides"], f"paths.data_dir={setup.paths.get('data_dir')}"]),
+        "checkpoint": best_row["checkpoint"],
+        "tune_checkpoint": best_row["tune_checkpoint"],
+        "run_dir": best_row["run_dir"],
+        "config": _load_config(Path(best_row["run_dir"])),
+    }
+    write_json_atomic(sweep_dir / "best.json", json.loads(json.dumps(best, default=str)))
+    say(f"best trial {best['trial_id']}: {metric}={best['value']:.4g}")
+    say(f"  params:     {' '.join(params_to_overrides(best['params']))}")
+    say(f"  checkpoint: {best['checkpoint']}")
+    say(f"  rerun:      {best['command']}")
+    say(f"  summary:    {sweep_dir / 'best.json'}, {sweep_dir / 'trials.csv'}, {sweep_dir / 'trials.json'}")
+    return best
+
+
+def _load_config(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "config_resolved.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.exists() else None  # type: ignore[return-value]
+
+
+def write_trials(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
+    write_json_atomic(sweep_dir / "trials.json", json.loads(json.dumps(rows, default=str)))
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns and key != "overrides"]
+    tmp = sweep_dir / "trials.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, sweep_dir / "trials.csv")
