@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 
@@ -30,10 +29,12 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*Your `IterableDataset` has `__len__` defined.*")
     warnings.filterwarnings("ignore", message=".*The number of training batches.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Our datamodule saves and restores the data position itself (ShardDataModule.state_dict).
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr if False else sys.stdout, flush=True)
+    print(message, flush=True)
 
 
 def finished(kind: str, where: Path, cfg: DictConfig | None = None) -> None:

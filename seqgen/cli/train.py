@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say, task_overrides
 from seqgen.errors import friendly_errors
+from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.run import apply_runtime_env, load_resume_config, train
 
 
@@ -26,7 +27,10 @@ def run(cfg: DictConfig) -> dict:
     if resume and resume != "auto":
         out = Path(resume).expanduser().resolve()
         cfg = load_resume_config(out, task_overrides())
-    result = train(cfg, out)
+    with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
+        result = train(cfg, out)
+    if not is_global_zero():
+        return result  # one summary per run, from rank 0
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result["metrics"].items()) if k.startswith(("val/", "test/")))
     if result.get("preempted"):
         say(f"[seqgen] stopped by a signal at step {result['global_step']}; resume with: seqgen-train resume={out}")

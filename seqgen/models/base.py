@@ -95,3 +95,31 @@ class SeqModule(pl.LightningModule):
     # --- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["seqgen"] = {"family": self.family, "class": f"{type(self).__module__}.{type(self).__qualname__}"}
+
+    # --- torch.compile (config: compile=true) ---------------------------------------------------
+    compile_modules: tuple[str, ...] | None = None  # child modules to compile; None = those holding an RNN
+
+    def compile_network(self, **options: Any) -> list[str]:
+        """Compile the recurrent network with torch.compile, in place; returns the compiled names.
+
+        `nn.Module.compile` keeps parameter names, so checkpoints of compiled and eager runs are
+        interchangeable. By default every direct child module containing an `nn.RNNBase` (the
+        LSTM stacks) is compiled; a family can list others in `compile_modules`.
+
+        Caveats: the fused LSTM kernels (cuDNN / oneDNN) are not traced, so most of the gain is in
+        the code around them (heads, mixture densities, the attention window), and on GPUs. On
+        CPUs inductor needs a C++ compiler at run time and the first steps are slow while it
+        compiles; every new sequence length (a shorter last evaluation segment) or a state that
+        changes between None and tensors compiles another graph. Use it for long GPU runs.
+        """
+        from torch import nn
+
+        names = self.compile_modules or tuple(
+            name for name, child in self.named_children() if any(isinstance(m, nn.RNNBase) for m in child.modules())
+        )
+        if not names:
+            raise SeqgenError(f"compile=true: {type(self).__name__} has no recurrent module to compile; set compile=false")
+        for name in names:
+            getattr(self, name).compile(**options)
+        log.info("torch.compile: %s", ", ".join(names))
+        return list(names)

@@ -180,7 +180,9 @@ def params_to_raw(params: MixtureParams, norm: NormStats) -> MixtureParams:
     return MixtureParams(params.eos_logit, params.log_pi, params.mu * std + mean, params.log_sigma + std.log(), params.rho)
 
 
-def _stack_params(steps: list[MixtureParams], row: int, length: int) -> dict[str, np.ndarray]:
+def _stack_params(steps: list[MixtureParams], row: int, length: int) -> Optional[dict[str, np.ndarray]]:
+    if length == 0 or not steps:
+        return None
     return {
         name: torch.stack([getattr(p, name)[row] for p in steps[:length]]).float().cpu().numpy()
         for name in MixtureParams._fields

@@ -101,6 +101,9 @@ def wandb_environment(cfg: DictConfig, run_dir: Path) -> None:
         os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
     os.environ["WANDB_DIR"] = str(run_dir)
+    # The run file is flushed every 15 s by default; ASHA may stop (kill) a trial at any report,
+    # so flush often enough that a stopped trial's W&B run keeps (nearly) all it logged.
+    os.environ.setdefault("WANDB_X_TRANSACTION_LOG_FLUSH_INTERVAL", "2")
 
 
 def finish_wandb(exit_code: int) -> None:
@@ -157,12 +160,16 @@ class TuneReportCheckpoint(pl.Callback):
         metrics, self._pending = self._pending, None
         self.validations += 1
         self.reports += 1
-        if self.checkpoint_every and self.validations % self.checkpoint_every == 0:
-            with tempfile.TemporaryDirectory(prefix="seqgen-tune-") as folder:
-                trainer.save_checkpoint(Path(folder) / LAST_CKPT)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))  # copied before it returns
-        else:
-            tune.report(metrics)
+        try:
+            if self.checkpoint_every and self.validations % self.checkpoint_every == 0:
+                with tempfile.TemporaryDirectory(prefix="seqgen-tune-") as folder:
+                    trainer.save_checkpoint(Path(folder) / LAST_CKPT)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))  # copied before it returns
+            else:
+                tune.report(metrics)
+        except SystemExit:  # Tune stops this trial (ASHA): close the W&B run before the worker goes
+            finish_wandb(exit_code=0)
+            raise
 
 
 def restore_checkpoint(checkpoint: Any, run_dir: Path) -> bool:

@@ -50,6 +50,15 @@ TOO_LONG = "too_many_points"
 TOO_SHORT = "too_few_points"
 
 
+class PrepareReport(SkipReport):
+    """The reader's SkipReport, logged under this module's name (the corpus may not be IAM-OnDB)."""
+
+    def add(self, reason: str, name: str, detail: str = "") -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.names.setdefault(reason, []).append(name)
+        log.warning("skipped %s (%s)%s", name, reason, f": {detail}" if detail else "")
+
+
 def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
     values = [float(v) for v in split]
     if len(values) == 2:
@@ -288,7 +297,7 @@ def prepare_handwriting(
     not be conditioned on it). Every skip is counted, named in meta.json and logged.
     """
     out = Path(out_dir)
-    report = SkipReport()
+    report = PrepareReport()
     splits = corpus.load_splits(report)
     for split in SPLITS:
         kept = []
@@ -337,6 +346,7 @@ def prepare_handwriting(
             "shards": len(shards),
             "reused_shards": writer.reused,
         }
+    report.kept = sum(summary["splits"][split]["lines"] for split in SPLITS)
     train_chars = sum(len(line.text) for line in splits["train"])
     meta = {
         "family": "handwriting",

@@ -1,0 +1,77 @@
+"""Data-parallel scaling on the CPU: training samples per second with 1 and 2 DDP processes (gloo).
+
+    .venv/bin/python benchmarks/ddp_scaling.py [--hidden 128] [--layers 1] [--batch 32] [--steps 50 450]
+
+Each configuration trains the text model through `seqgen-train trainer=ddp` (the real launcher,
+data pipeline and gradient all-reduce) twice, for two step counts; the difference of the two wall
+times is the training time of the extra steps, so process start, data preparation and Hydra are
+left out. samples/s = batch per process x processes x extra steps / extra seconds (a sample is one
+segment of `--segment` characters). Every process uses one thread, so 1 -> 2 processes also means
+1 -> 2 cores; "1 process, 2 threads" is the other way to use the second core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / ".venv" / "bin"
+
+
+def wall(cmd: list[str], cwd: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT")}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--segment", type=int, default=100)
+    parser.add_argument("--steps", type=int, nargs=2, default=[50, 450])
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ddp-bench-"))
+    try:
+        data = work / "data"
+        wall([str(BIN / "seqgen-prepare"), "data=text_embedded", f"paths.data_dir={data}", f"hydra.run.dir={work / 'prepare'}"], work)
+        common = [
+            "trainer=ddp", "trainer.accelerator=cpu", "data=text_embedded", f"paths.data_dir={data}", "logger=csv", "test=false",
+            f"model.hidden_size={args.hidden}", f"model.num_layers={args.layers}", f"data.datamodule.batch_size={args.batch}",
+            f"data.datamodule.segment_length={args.segment}", "data.datamodule.num_workers=0",
+            "data.datamodule.batches_per_epoch=100000",  # no validation inside the timed steps
+            "callbacks.samples=null", "callbacks.last_checkpoint.every_n_steps=0", "callbacks.model_checkpoint=null",
+            "trainer.enable_progress_bar=false", "callbacks.progress=null", "trainer.enable_model_summary=false",
+        ]
+        configs = [("1 process, 1 thread", 1, 1), ("1 process, 2 threads", 1, 2), ("2 processes, 1 thread each", 2, 1)]
+        rates = {}
+        short, long = args.steps
+        for label, procs, threads in configs:
+            seconds = []
+            for steps in (short, long):
+                seconds.append(wall([str(BIN / "seqgen-train"), *common, f"trainer.devices={procs}", f"num_threads={threads}",
+                                     f"trainer.max_steps={steps}", f"hydra.run.dir={work / 'runs' / f'{procs}-{threads}-{steps}'}"], work))
+            rates[label] = args.batch * procs * (long - short) / (seconds[1] - seconds[0])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    base = rates["1 process, 1 thread"]
+    print(f"text model {args.layers} x {args.hidden}, batch {args.batch} per process, segments of {args.segment}, "
+          f"steps {short}->{long}, {os.cpu_count()} CPU cores")
+    for label, rate in rates.items():
+        print(f"  {label:28s} {rate:8.1f} samples/s  ({rate * args.segment:9.0f} chars/s)  x{rate / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""What a Ray Tune sweep costs over plain runs: N tiny trials as one `seqgen-sweep` vs the same N
+configurations as N sequential `seqgen-train` processes, side by side in one run.
+
+    .venv/bin/python benchmarks/sweep_overhead.py [--trials 4] [--steps 10] [--concurrency 1 2]
+
+Both sides train the `tiny_test` sweep's model (1 x hidden LSTM, a few steps) with the same
+overrides, W&B offline logging and no test pass, so the difference is the sweep machinery: Ray's
+start, a worker process per trial, Tune's reporting and checkpoints. FIFO scheduling (no early
+stopping) and a search space of one value keep the work identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = REPO / ".venv" / "bin"
+sys.path.insert(0, str(REPO))
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from seqgen.sweep.spec import SWEEPS_ENV, load_definition  # noqa: E402
+from seqgen.sweep.trial import FIXED_OVERRIDES  # noqa: E402
+
+TEXT = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness.\n" * 60
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
+    try:
+        corpus = work / "input.txt"
+        corpus.write_text(TEXT)
+        data = work / "data"
+        run([str(BIN / "seqgen-prepare"), "data=text_file", f"data.corpus.path={corpus}", "data.prepare.chunk_length=200",
+             "data.prepare.eval_chunk_length=100", "data.prepare.samples_per_shard=2", "data.prepare.min_train_shards=4",
+             f"paths.data_dir={data}", f"hydra.run.dir={work / 'prepare'}"], work)
+
+        tiny = load_definition(REPO / "sweeps" / "tiny_test.yaml")
+        base = [*tiny.base, f"trainer.max_steps={args.steps}", "optim.optimizer.lr=0.003"]
+        # The sweep's one "search" dimension has a single value: every trial trains the same model.
+        sweeps_dir = work / "sweeps"
+        sweeps_dir.mkdir()
+        definition = {**OmegaConf.to_container(tiny), "name": "bench", "base": base, "space": {"model.hidden_size": {"choice": [16]}},
+                      "search": "random", "scheduler": "fifo", "num_samples": args.trials}
+        OmegaConf.save(OmegaConf.create(definition), sweeps_dir / "bench.yaml")
+        overrides = [*FIXED_OVERRIDES, *base, "model.hidden_size=16", f"paths.data_dir={data}"]
+
+        sequential = 0.0
+        for index in range(args.trials):
+            sequential += run([str(BIN / "seqgen-train"), *overrides, "trainer.enable_progress_bar=false",
+                               f"hydra.run.dir={work / 'runs' / str(index)}"], work)
+
+        sweeps: dict[int, float] = {}
+        for concurrency in args.concurrency:
+            sweeps[concurrency] = run(
+                [str(BIN / "seqgen-sweep"), "sweep=bench", f"sweep.name=bench{concurrency}",
+                 f"sweep.max_concurrent_trials={concurrency}", f"ray.num_cpus={max(concurrency, 1)}",
+                 f"paths.data_dir={data}", f"paths.log_dir={work / 'out'}"],
+                work,
+                env={**os.environ, SWEEPS_ENV: str(sweeps_dir)},
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"{args.trials} trials of {args.steps} steps (tiny_test model), {os.cpu_count()} CPU cores")
+    print(f"  {args.trials} sequential seqgen-train processes: {sequential:7.1f} s  ({sequential / args.trials:.1f} s per run)")
+    for concurrency, seconds in sweeps.items():
+        print(f"  seqgen-sweep, {concurrency} trial(s) at a time:    {seconds:7.1f} s  "
+              f"({seconds / args.trials:.1f} s per trial)  sweep / sequential = {seconds / sequential:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Ray Tune sweeps end to end on the CPU: a 3-trial sweep of a tiny model (ASHA, W&B offline,
+a crash retried from its checkpoint), the summary files, and resuming a sweep folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import BIN, REPO
+
+from seqgen.cli.sweep import quote_trial_overrides
+from seqgen.errors import SeqgenError
+from seqgen.sweep.spec import load_definition, param_space, params_to_overrides, validate
+
+SWEEP = BIN / "seqgen-sweep"
+
+
+def sweep_command(data_root: Path, log_dir: Path, *extra: str) -> list[str]:
+    return [str(SWEEP), "sweep=tiny_test", f"paths.data_dir={data_root}", f"paths.log_dir={log_dir}", "ray.num_cpus=2", *extra]
+
+
+def run_sweep(cmd: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    # Ray workers import the test-only callbacks (tests/sweep_hooks.py) by module name.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), env.get("PYTHONPATH", "")])
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wandb_group(run_file: Path) -> bytes:
+    """The run_group of an offline run: field 6 (length-delimited, tag 0x32) of its RunRecord."""
+    data = run_file.read_bytes()
+    for name in (b"tiny_test",):
+        if b"\x32" + bytes([len(name)]) + name in data:
+            return name
+    return b""
+
+
+# --- the definition -------------------------------------------------------------------------------
+def test_definitions_load_and_validate() -> None:
+    for path in sorted((REPO / "sweeps").glob("*.yaml")):
+        spec = validate(load_definition(path))
+        assert spec["name"] == path.stem
+        assert param_space(spec)
+
+
+def test_bad_definitions_are_refused(tmp_path: Path) -> None:
+    base = OmegaConf.to_container(load_definition(REPO / "sweeps" / "tiny_test.yaml"))
+    for change, needle in [
+        ({"metric": None}, "metric"),
+        ({"space": {"model.hidden_size": {"normal": [1, 2]}}}, "space.model.hidden_size"),
+        ({"space": {"model.hidden_size": {"uniform": [5, 1]}}}, "low < high"),
+        ({"search": "optuna", "space": {"model.hidden_size": {"grid": [8, 16]}}}, "Optuna"),
+        ({"search": "grid", "space": {"optim.optimizer.lr": {"loguniform": [1e-3, 1e-2]}}}, "discrete"),
+        ({"scheduler": {"type": "pbt"}}, "scheduler"),
+    ]:
+        with pytest.raises(SeqgenError, match=needle):
+            validate(OmegaConf.create({**base, **change}))
+
+
+def test_override_formatting() -> None:
+    assert params_to_overrides({"model.hidden_size": 8, "a.flag": True, "o": None, "lr": 0.001, "s": "two words"}) == [
+        "model.hidden_size=8",
+        "a.flag=true",
+        "o=null",
+        "lr=0.001",
+        "s='two words'",
+    ]
+    assert quote_trial_overrides(["+trial_overrides=[trainer.max_steps=50,model.x=[1,2]]"]) == [
+        '+trial_overrides=["trainer.max_steps=50","model.x=[1,2]"]'
+    ]
+
+
+# --- a sweep --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path) -> dict:
+    """One 3-trial sweep whose first trial to reach step 7 crashes once (after its first report)."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    flag = tmp / "crash.flag"
+    hooks = f"+callbacks.crash._target_=sweep_hooks.CrashOnce,+callbacks.crash.flag={flag},+callbacks.crash.at_step=7"
+    cmd = sweep_command(tiny_text_data, tmp / "out", f"+trial_overrides=[{hooks}]")
+    started = time.perf_counter()
+    proc = run_sweep(cmd, tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {"cmd": cmd, "tmp": tmp, "flag": flag, "proc": proc, "dir": tmp / "out" / "sweep" / "tiny_test", "seconds": time.perf_counter() - started}
+
+
+def test_sweep_reports_best_trial(sweep_run: dict) -> None:
+    out = sweep_run["proc"].stdout
+    assert "best trial" in out, out
+    best = json.loads((sweep_run["dir"] / "best.json").read_text())
+    assert best["metric"] == "val/bpc" and best["mode"] == "min"
+    assert math.isfinite(best["value"])
+    assert set(best["params"]) == {"model.hidden_size", "optim.optimizer.lr"}
+    assert any(o.startswith("model.hidden_size=") for o in best["overrides"])
+    assert best["command"].startswith("seqgen-train ")
+    assert Path(best["checkpoint"]).exists()
+    assert best["config"]["sweep"]["trial_id"] == best["trial_id"]
+
+
+def test_sweep_writes_trial_summaries(sweep_run: dict) -> None:
+    rows = list(csv.DictReader(open(sweep_run["dir"] / "trials.csv")))
+    trials = json.loads((sweep_run["dir"] / "trials.json").read_text())
+    assert len(rows) == len(trials) == 3
+    assert {row["status"] for row in rows} <= {"completed", "stopped_early"}
+    assert "completed" in {row["status"] for row in rows}
+    for row in trials:
+        assert row["best_val/bpc"] is not None
+        assert Path(row["run_dir"]).is_dir()
+    best = json.loads((sweep_run["dir"] / "best.json").read_text())
+    assert best["value"] == min(row["best_val/bpc"] for row in trials)
+
+
+def test_sweep_logs_each_trial_to_wandb_grouped_by_sweep(sweep_run: dict) -> None:
+    trials = json.loads((sweep_run["dir"] / "trials.json").read_text())
+    for row in trials:
+        runs = list(Path(row["run_dir"], "wandb").glob("offline-run-*/run-*.wandb"))
+        assert runs, f"no offline W&B run in {row['run_dir']}"
+        if row["status"] == "completed":  # stopped trials are killed by Ray and may lose their last records
+            assert any(wandb_group(run) == b"tiny_test" for run in runs)
+        resolved = OmegaConf.load(Path(row["run_dir"]) / "config_resolved.yaml")
+        assert resolved.logger.wandb.group == "tiny_test" and resolved.logger.wandb.name == row["trial_id"]
+        assert set(resolved.sweep.params) == {"model.hidden_size", "optim.optimizer.lr"}
+
+
+def test_crashed_trial_is_retried_from_its_checkpoint(sweep_run: dict) -> None:
+    flag: Path = sweep_run["flag"]
+    assert flag.exists(), "no trial crashed"
+    crashed = flag.read_text().strip()
+    starts = [line.split() for line in Path(f"{flag}.starts").read_text().splitlines()]
+    steps = [int(step) for run_dir, step in starts if run_dir == crashed]
+    assert steps == [0, 5], steps  # first attempt from scratch, the retry from the step-5 Tune checkpoint
+    trials = {row["run_dir"]: row for row in json.loads((sweep_run["dir"] / "trials.json").read_text())}
+    assert trials[crashed]["status"] != "error" and trials[crashed]["step"] == 10
+    assert "retrying" in sweep_run["proc"].stdout
+
+
+def test_rerun_resumes_without_rerunning_finished_trials(sweep_run: dict) -> None:
+    flag: Path = sweep_run["flag"]
+    starts_before = Path(f"{flag}.starts").read_text()
+    progress = {p: p.stat().st_mtime_ns for p in sweep_run["dir"].glob("trial_*/progress.csv")}
+    proc = run_sweep(sweep_run["cmd"], sweep_run["tmp"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "resuming sweep tiny_test" in proc.stdout
+    assert "started:" not in proc.stdout
+    assert Path(f"{flag}.starts").read_text() == starts_before  # no trial trained again
+    assert {p: p.stat().st_mtime_ns for p in progress} == progress
+    assert len(json.loads((sweep_run["dir"] / "trials.json").read_text())) == 3
+
+
+def test_changed_definition_is_not_resumed(sweep_run: dict) -> None:
+    proc = run_sweep([*sweep_run["cmd"], "sweep.num_samples=5"], sweep_run["tmp"])
+    assert proc.returncode == 2
+    assert "different num_samples" in proc.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_text_data: Path) -> None:
+    """SIGINT (Ctrl-C) after the first trial finishes; the rerun completes the other two only."""
+    flag = tmp_path / "never.flag"
+    hooks = f"+callbacks.crash._target_=sweep_hooks.CrashOnce,+callbacks.crash.flag={flag},+callbacks.crash.at_step=1000000"
+    cmd = sweep_command(
+        tiny_text_data,
+        tmp_path / "out",
+        "sweep.max_concurrent_trials=1",
+        "sweep.scheduler=fifo",
+        f"+trial_overrides=[{hooks},trainer.max_steps=40]",
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep_dir = tmp_path / "out" / "sweep" / "tiny_test"
+    deadline = time.time() + 240
+    while not list(sweep_dir.glob("trial_*/metrics.json")) and time.time() < deadline:
+        time.sleep(0.5)
+    assert list(sweep_dir.glob("trial_*/metrics.json")), "the first trial did not finish"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    finished = {p.parent for p in sweep_dir.glob("trial_*/metrics.json")}
+    assert len(finished) < 3
+
+    resumed = run_sweep(cmd, tmp_path, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    starts = [line.split() for line in Path(f"{flag}.starts").read_text().splitlines()]
+    for run_dir in finished:
+        assert sum(1 for d, _ in starts if d == str(run_dir)) == 1  # finished trials ran once
+    trials = json.loads((sweep_dir / "trials.json").read_text())
+    assert len(trials) == 3 and all(row["status"] == "completed" for row in trials)
