@@ -47,18 +47,21 @@ def _batch(batch: int, points: int, chars: int, vocab: int) -> tuple[torch.Tenso
     return x, ids, torch.ones(batch, chars, dtype=torch.bool), torch.ones(batch, points, dtype=torch.bool)
 
 
-def time_step(fn, net: SynthesisNet, data: tuple, repeats: int) -> float:
-    """Median seconds of forward + backward (after one warm-up run)."""
+def time_steps(fns: dict, nets: dict, data: tuple, repeats: int) -> dict[str, float]:
+    """Median seconds of forward + backward per implementation; the implementations alternate within
+    each repetition (after one warm-up round), so a change in machine load hits them alike."""
     x, ids, char_mask, mask = data
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for index in range(repeats + 1):
-        net.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        params = fn(net, x[:, :-1], ids, char_mask)
-        mixture_nll(params, x[:, 1:], mask, reduction="seq_mean").backward()
-        if index:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            net = nets[name]
+            net.zero_grad(set_to_none=True)
+            start = time.perf_counter()
+            params = fn(net, x[:, :-1], ids, char_mask)
+            mixture_nll(params, x[:, 1:], mask, reduction="seq_mean").backward()
+            if index:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def fused(net: SynthesisNet, x: torch.Tensor, ids: torch.Tensor, char_mask: torch.Tensor):
@@ -101,17 +104,19 @@ def main() -> None:
     print(f"synthesis network {args.layers} x {args.hidden}, K=10, M=20, V={len(VOCAB)}: {n_weights / 1e6:.2f}M weights")
     data = _batch(args.batch, args.points, args.chars, len(VOCAB))
     print(f"training step (forward + backward), batch {args.batch}, {args.points} points, {args.chars} characters:")
-    t_fused = time_step(fused, net, data, args.repeats)
-    t_step = time_step(stepwise_forward, net, data, args.repeats)
-    points = args.batch * args.points
-    print(f"  fused upper layers      {t_fused:8.3f} s/step  {points / t_fused:9.0f} points/s")
-    print(f"  step-by-step all layers {t_step:8.3f} s/step  {points / t_step:9.0f} points/s")
-    print(f"  speed-up (step-by-step / fused): {t_step / t_fused:.2f}x")
+    fns = {"fused": fused, "stepwise": stepwise_forward}
+    nets = {"fused": net, "stepwise": net}
     if args.clip:
         clipped = SynthesisNet(len(VOCAB), args.hidden, args.layers, 10, 20, 25.0, clip_lstm_grad=10.0, clip_output_grad=100.0)
         clipped.load_state_dict(net.state_dict())
-        t_clip = time_step(fused, clipped, data, args.repeats)
-        print(f"  fused + paper clipping  {t_clip:8.3f} s/step  {points / t_clip:9.0f} points/s")
+        fns["fused_clip"], nets["fused_clip"] = fused, clipped
+    t = time_steps(fns, nets, data, args.repeats)
+    points = args.batch * args.points
+    print(f"  fused upper layers      {t['fused']:8.3f} s/step  {points / t['fused']:9.0f} points/s")
+    print(f"  step-by-step all layers {t['stepwise']:8.3f} s/step  {points / t['stepwise']:9.0f} points/s")
+    print(f"  speed-up (step-by-step / fused): {t['stepwise'] / t['fused']:.2f}x")
+    if args.clip:
+        print(f"  fused + paper clipping  {t['fused_clip']:8.3f} s/step  {points / t['fused_clip']:9.0f} points/s")
     if args.skip_sampling:
         return
     net.eval()

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account")
     parser.add_argument("--job-name")
     parser.add_argument("--data-dir", help="exported as SEQGEN_DATA (prepared shards)")
+    parser.add_argument("--log-dir", default=str(REPO / "outputs" / "slurm" / "logs"), help="where SLURM writes the job's output")
     parser.add_argument("-o", "--output", help="write here instead of stdout")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides of the train config")
     args = parser.parse_args(argv)
@@ -47,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
             job_name=args.job_name,
             overrides=args.overrides,
             data_dir=args.data_dir,
+            log_dir=args.log_dir,
         )
     except SeqgenError as err:
         print(f"seqgen: error: {err}", file=sys.stderr)
         return 2
-    (REPO / "outputs" / "slurm" / "logs").mkdir(parents=True, exist_ok=True)  # sbatch --output needs it
     if args.output:
+        Path(args.log_dir).mkdir(parents=True, exist_ok=True)  # sbatch does not create the --output folder
         Path(args.output).write_text(text)
         print(f"wrote {args.output}; submit with: sbatch {args.output}", file=sys.stderr)
     else:

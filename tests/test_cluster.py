@@ -77,12 +77,13 @@ def test_render_sbatch_script(tmp_path: Path) -> None:
     out = tmp_path / "job.sbatch"
     proc = subprocess.run(
         [sys.executable, str(REPO / "cluster" / "render_sbatch.py"), "--experiment", "text_quickstart", "--nodes", "1",
-         "--gpus-per-node", "2", "-o", str(out), "--", "trainer.precision=bf16-mixed"],
+         "--gpus-per-node", "2", "--log-dir", str(tmp_path / "logs"), "-o", str(out), "--", "trainer.precision=bf16-mixed"],
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "#SBATCH --ntasks-per-node=2" in text and "trainer.precision=bf16-mixed" in text
+    assert f"#SBATCH --output={tmp_path / 'logs'}/%x-%j.out" in text and (tmp_path / "logs").is_dir()
     bad = subprocess.run([sys.executable, str(REPO / "cluster" / "render_sbatch.py"), "--experiment", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown experiment" in bad.stderr
 

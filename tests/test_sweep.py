@@ -19,7 +19,8 @@ from conftest import BIN, REPO
 
 from seqgen.cli.sweep import quote_trial_overrides
 from seqgen.errors import SeqgenError
-from seqgen.sweep.spec import load_definition, param_space, params_to_overrides, validate
+from seqgen.sweep.spec import load_definition, param_space, params_to_overrides, representative, validate
+from seqgen.sweep.trial import TrialSetup, compose_train
 
 SWEEP = BIN / "seqgen-sweep"
 
@@ -45,11 +46,15 @@ def wandb_group(run_file: Path) -> bytes:
 
 
 # --- the definition -------------------------------------------------------------------------------
-def test_definitions_load_and_validate() -> None:
+def test_definitions_load_validate_and_compose() -> None:
+    """Every shipped sweep composes a train config (a typo in a key fails here, not in each trial)."""
     for path in sorted((REPO / "sweeps").glob("*.yaml")):
         spec = validate(load_definition(path))
         assert spec["name"] == path.stem
-        assert param_space(spec)
+        assert set(param_space(spec)) == set(spec["space"])
+        setup = TrialSetup(sweep_name=spec["name"], sweep_dir="/unused", metric=spec["metric"], base=list(spec["base"]))
+        cfg = compose_train([*setup.overrides(representative(spec)), "paths.root_dir=/unused"])
+        assert cfg.logger.wandb is not None and cfg.test is False
 
 
 def test_bad_definitions_are_refused(tmp_path: Path) -> None:

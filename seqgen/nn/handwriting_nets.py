@@ -27,7 +27,7 @@ fused nn.LSTM layers whose gates are inside the kernel, at each layer's output s
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,65 @@ class PredictionNet(nn.Module):
         return self.head(hidden, bias), state
 
 
+class _DeferredWeightGrad(torch.autograd.Function):
+    """Identity on the per-step pre-activations ``xproj`` (B, T, N); in the backward pass it also
+    returns the gradient of a weight W (K, N) that the loop used as ``inputs_t @ W.detach()``:
+    dL/dW = sum_t inputs_t^T dL/dxproj_t, all steps in one GEMM.
+
+    Autograd would otherwise compute one small (K x B) @ (B x N) weight-gradient GEMM per step. The
+    engine runs this backward once every step has contributed to dL/dxproj. `inputs` is a list the
+    loop fills with its detached step inputs (the tensors autograd would have saved anyway).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, xproj: Tensor, weight: Tensor, inputs: list) -> Tensor:  # type: ignore[override]
+        ctx.inputs = inputs
+        return xproj.view_as(xproj)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
+        inputs = torch.stack(ctx.inputs, dim=1)
+        ctx.inputs = None
+        grad_weight = inputs.reshape(-1, inputs.shape[-1]).t().mm(grad.reshape(-1, grad.shape[-1]).to(inputs.dtype))
+        return grad, grad_weight, None
+
+
+def _onednn_packing_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available()
+            and hasattr(ops, "_reorder_linear_weight")
+            and hasattr(ops, "_linear_pointwise")
+        )
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
+_ONEDNN_PACKING = _onednn_packing_available()
+
+
+def _packed_linear(inputs: Tensor, packed: Tensor) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
+
+
+class _PackedMatmul(torch.autograd.Function):
+    """``inputs @ W^T`` with W prepacked once for oneDNN (forward) and W^T prepacked for the input
+    gradient (backward). Layer 1's per-step GEMMs are small (B x (V + H) by (V + H) x 4H); a plain
+    GEMM repacks the 4H x (V + H) weight on every call, which made them ~2x slower than the fused
+    nn.LSTM kernels. No weight gradient here: it is computed once after the loop (`_DeferredWeightGrad`).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, inputs: Tensor, packed: Tensor, packed_t: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.packed_t = packed_t
+        return _packed_linear(inputs, packed)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
+        return _packed_linear(grad.contiguous(), ctx.packed_t), None, None
+
+
 class SynthesisState(NamedTuple):
     """Recurrent state of the synthesis network between steps (sampling) or chunks."""
 
@@ -116,13 +175,36 @@ class SynthesisNet(nn.Module):
         w_ih = layer.weight_ih_l0
         return w_ih[:, :3], torch.cat((w_ih[:, 3:], layer.weight_hh_l0), dim=1).t(), layer.bias_ih_l0 + layer.bias_hh_l0
 
-    def _cell(self, xproj_t: Tensor, w: Tensor, h: Tensor, c: Tensor, w_rec: Tensor) -> tuple[Tensor, Tensor]:
-        gates = torch.addmm(xproj_t, torch.cat((w, h), dim=1), w_rec)
+    def _cell(self, xproj_t: Tensor, inputs: Tensor, c: Tensor, w_rec: Tensor, matmul: Any = None) -> tuple[Tensor, Tensor]:
+        """One LSTM step from the precomputed input part and [w_{t-1}, h_{t-1}] (`inputs`)."""
+        gates = torch.addmm(xproj_t, inputs, w_rec) if matmul is None else xproj_t + matmul(inputs)
         gates = clip_grad_in_forward(gates, self.clip_lstm_grad)
-        i, f, g, o = gates.chunk(4, dim=1)  # nn.LSTM's gate order
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
+        hidden = c.shape[1]
+        act = torch.sigmoid(gates)  # one call for i, f, o (g's columns are recomputed with tanh below)
+        i, f, _, o = act.chunk(4, dim=1)  # nn.LSTM's gate order
+        c = torch.addcmul(f * c, i, torch.tanh(gates[:, 2 * hidden : 3 * hidden]))
+        h = o * torch.tanh(c)
         return h, c
+
+    #: CPU float32: run layer 1's per-step GEMMs with oneDNN-prepacked weights (set False to compare)
+    use_packed_weights: bool = True
+
+    def _can_pack(self, x: Tensor) -> bool:
+        if not (self.use_packed_weights and _ONEDNN_PACKING and x.device.type == "cpu" and x.dtype == torch.float32):
+            return False
+        try:
+            return not torch.is_autocast_enabled("cpu")
+        except TypeError:  # pragma: no cover - older torch
+            return not torch.is_autocast_cpu_enabled()
+
+    def _packed_matmul(self, w_rec: Tensor, batch: int) -> Any:
+        """A function inputs -> inputs @ w_rec (w_rec (V + H, 4H), no weight gradient) on prepacked weights."""
+        weight = w_rec.detach().t().contiguous()  # (4H, V + H), nn.Linear layout
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
+        if not torch.is_grad_enabled():
+            return lambda inputs: _packed_linear(inputs, packed)
+        packed_t = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch)
+        return lambda inputs: _PackedMatmul.apply(inputs, packed, packed_t)
 
     def initial_state(self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> SynthesisState:
         ref = self.head.linear.weight
@@ -151,12 +233,21 @@ class SynthesisNet(nn.Module):
         state = state or self.initial_state(batch, x.device, x.dtype)
         w_x, w_rec, bias = self.layer1_weights()
         xproj = F.linear(x, w_x, bias)  # (B, T, 4H): layer 1's input part, all steps at once
+        step_inputs: list[Tensor] = []
+        deferred = torch.is_grad_enabled() and w_rec.requires_grad
+        if deferred:  # the recurrent weight's gradient in one GEMM after the loop, not one per step
+            xproj = _DeferredWeightGrad.apply(xproj, w_rec, step_inputs)
+            w_rec = w_rec.detach()
+        matmul = self._packed_matmul(w_rec, batch) if self._can_pack(x) else None
         h, c, kappa, w = state.h1, state.c1, state.kappa, state.w
         hs: list[Tensor] = []
         ws: list[Tensor] = []
         phis: list[Tensor] = []
         for xproj_t in xproj.unbind(1):
-            h, c = self._cell(xproj_t, w, h, c, w_rec)
+            inputs = torch.cat((w, h), dim=1)
+            if deferred:
+                step_inputs.append(inputs.detach())
+            h, c = self._cell(xproj_t, inputs, c, w_rec, matmul)
             w, kappa, phi = self.window.step(h, kappa, onehot, char_mask)
             hs.append(h)
             ws.append(w)
@@ -184,7 +275,7 @@ class SynthesisNet(nn.Module):
         `weights`: `layer1_weights()` computed once for a whole sampling loop (saves a concat per step).
         """
         w_x, w_rec, b = weights if weights is not None else self.layer1_weights()
-        h, c = self._cell(F.linear(x_t, w_x, b), state.w, state.h1, state.c1, w_rec)
+        h, c = self._cell(F.linear(x_t, w_x, b), torch.cat((state.w, state.h1), dim=1), state.c1, w_rec)
         (w, kappa, phi), done = self.window.step_with_end(h, state.kappa, onehot, char_mask)
         hidden, upper = self.lstm(x_t[:, None], state.upper, extra=w[:, None], first=h[:, None])
         params = self.head(hidden[:, 0], bias)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
-from seqgen.sweep.spec import param_space, params_to_overrides, representative, validate
+from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,15 @@ def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gp
             f"resources_per_trial.cpu={cpus_per_trial} but the local Ray has {num_cpus} CPUs: no trial could start; "
             "lower sweep.resources_per_trial.cpu or raise ray.num_cpus"
         )
-    if gpus_per_trial and num_gpus is not None and gpus_per_trial > num_gpus:
-        raise SeqgenError(f"resources_per_trial.gpu={gpus_per_trial} but ray.num_gpus={num_gpus}: no trial could start")
+    if gpus_per_trial:
+        import torch
+
+        available = num_gpus if num_gpus is not None else torch.cuda.device_count()
+        if gpus_per_trial > available:  # Ray would keep the trials pending forever
+            raise SeqgenError(
+                f"resources_per_trial.gpu={gpus_per_trial} but this machine offers {available} GPU(s) to Ray: "
+                "set sweep.resources_per_trial.gpu=0, or run on a GPU machine / cluster (sweep.address=...)"
+            )
     ray.init(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
@@ -172,7 +179,7 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
                 str(sweep_dir), trainable, resume_unfinished=True, resume_errored=bool(cfg.get("resume_errored", False))
             )
         else:
-            say(f"sweep {spec['name']}: {spec['num_samples']} x {spec['search']} search, {spec['scheduler']['type']} scheduler -> {sweep_dir}")
+            say(f"sweep {spec['name']}: {trial_count(spec)} trials, {spec['search']} search, {spec['scheduler']['type']} scheduler -> {sweep_dir}")
             tuner = tune.Tuner(
                 trainable,
                 param_space=param_space(spec),
@@ -203,7 +210,7 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
         import ray
 
         ray.shutdown()
-    return summarise(results, spec, setup, sweep_dir, extra)
+    return summarise(results, spec, setup, sweep_dir)
 
 
 def _trial_name(trial: Any) -> str:
@@ -265,8 +272,20 @@ def _lightning_checkpoint(run_dir: Path) -> str | None:
     return str(last) if last.exists() else None
 
 
-def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: Path, extra: list[str]) -> dict[str, Any]:
+def trial_statuses(sweep_dir: Path) -> dict[str, str]:
+    """Tune's status of every trial (PENDING, RUNNING, PAUSED, TERMINATED, ERROR), by trial id."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        return {trial.trial_id: trial.status for trial in ExperimentAnalysis(str(sweep_dir)).trials}
+    except Exception as err:  # the summary must not fail on it
+        log.warning("could not read the trial states of %s: %s", sweep_dir, err)
+        return {}
+
+
+def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: Path) -> dict[str, Any]:
     metric, mode = spec["metric"], spec["mode"]
+    statuses = trial_statuses(sweep_dir)
     rows: list[dict[str, Any]] = []
     for result in results:
         run_dir = Path(result.path)
@@ -275,7 +294,12 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
         frame = result.metrics_dataframe
         history = list(frame[metric]) if frame is not None and metric in frame.columns else []
         last = (result.metrics or {}).get(metric)
-        status = "error" if result.error else ("completed" if (run_dir / "metrics.json").exists() else "stopped_early")
+        if result.error or statuses.get(trial_id) == "ERROR":
+            status = "error"
+        elif statuses.get(trial_id, "TERMINATED") != "TERMINATED":
+            status = "unfinished"  # the sweep was interrupted (Ctrl-C): rerunning the command resumes it
+        else:  # Tune ends a trial ASHA stops as TERMINATED too; only a finished run writes metrics.json
+            status = "completed" if (run_dir / "metrics.json").exists() else "stopped_early"
         rows.append(
             {
                 "trial_id": trial_id,
@@ -294,10 +318,11 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
         )
     write_trials(sweep_dir, rows)
     scored = [row for row in rows if row[f"best_{metric}"] is not None]
-    counts = {s: sum(row["status"] == s for row in rows) for s in ("completed", "stopped_early", "error")}
+    counts = {s: sum(row["status"] == s for row in rows) for s in ("completed", "stopped_early", "error", "unfinished")}
     say(
         f"sweep {spec['name']}: {len(rows)} trials ({counts['completed']} completed, "
-        f"{counts['stopped_early']} stopped early, {counts['error']} failed)"
+        f"{counts['stopped_early']} stopped early, {counts['error']} failed"
+        + (f", {counts['unfinished']} unfinished: rerun the same command to resume)" if counts["unfinished"] else ")")
     )
     if not scored:
         raise SeqgenError(f"sweep {spec['name']}: no trial reported '{metric}'; see the trials' error.txt in {sweep_dir}")

@@ -174,6 +174,17 @@ def param_space(spec: dict[str, Any]) -> dict[str, Any]:
     return space
 
 
+def trial_count(spec: dict[str, Any]) -> int:
+    """Trials a sweep runs: num_samples, times the grid's size when there is a grid."""
+    grid_all = spec["search"] == "grid"
+    size = 1
+    for dist in spec["space"].values():
+        kind, values = next(iter(dist.items()))
+        if kind == "grid" or (kind == "choice" and grid_all):
+            size *= len(values)
+    return int(spec["num_samples"]) * size
+
+
 def representative(spec: dict[str, Any]) -> dict[str, Any]:
     """One valid value per key (used to check the overrides compose before any trial starts)."""
     out = {}
