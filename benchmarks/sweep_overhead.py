@@ -84,12 +84,15 @@ def main() -> None:
                     work,
                     env={**os.environ, SWEEPS_ENV: str(sweeps_dir)},
                 ))
+        # Reference: what one process spends starting Python and importing before any training.
+        imports = min(run([str(BIN / "python"), "-c", "import seqgen.cli.train, seqgen.sweep.trial, wandb"], work) for _ in range(args.rounds))
         sequential = min(sequential_rounds)
         sweeps = {c: min(times) for c, times in sweep_rounds.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{args.trials} trials of {args.steps} steps (tiny_test model), best of {args.rounds} rounds, {os.cpu_count()} CPU cores")
+    print(f"  python start + imports (reference):     {imports:7.1f} s")
     print(f"  {args.trials} sequential seqgen-train processes: {sequential:7.1f} s  ({sequential / args.trials:.1f} s per run)")
     for concurrency, seconds in sweeps.items():
         print(f"  seqgen-sweep, {concurrency} trial(s) at a time:    {seconds:7.1f} s  "

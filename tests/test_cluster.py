@@ -88,6 +88,7 @@ def test_render_sbatch_script(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown experiment" in bad.stderr
 
 
+@pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")
 def test_submitit_launcher_config_submits_one_task_per_gpu() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="train"):
         cfg = compose(

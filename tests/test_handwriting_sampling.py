@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from handwriting_helpers import controlled_window, one_thread, tiny_hw_data  # noqa: F401  (fixtures)
+from handwriting_helpers import controlled_window, one_thread  # noqa: F401  (autouse fixture)
 
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
 from seqgen.errors import SeqgenError

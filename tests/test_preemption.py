@@ -34,7 +34,7 @@ def test_sigterm_saves_checkpoint_and_resume_continues(tmp_path: Path, tiny_text
     assert read_json(run_dir / "metrics.json")["preempted"] is True
 
     out = subprocess.run(
-        [str(BIN / "seqgen-train"), f"resume={run_dir}", f"trainer.max_steps={stopped_at + 7}", f"hydra.run.dir={tmp_path / 'resume-log'}"],
+        [str(BIN / "seqgen-train"), f"resume={run_dir}", "trainer=cpu", "logger=none", f"trainer.max_steps={stopped_at + 7}", f"hydra.run.dir={tmp_path / 'resume-log'}"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]

@@ -15,7 +15,6 @@ the monitored metric. Options shared by both families:
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -332,6 +331,15 @@ class HandwritingSynthesis(HandwritingModel):
     def run_network(self, batch: dict[str, Any]) -> MixtureParams:
         params, _, _ = self.core(batch["offsets"][:, :-1], batch["chars"], batch["char_mask"])
         return params
+
+    def compile_network(self, **options: Any) -> list[str]:
+        """compile=true: torch.compile the window step and the mixture head, not the whole network:
+        tracing layer 1's time loop would unroll it step by step (a graph per sequence length)."""
+        net = self.net
+        net.window.compile(**options)
+        net.head.compile(**options)
+        log.info("torch.compile: window, head")
+        return ["window", "head"]
 
     # --- sampling ------------------------------------------------------------------------------
     def _known(self, text: str) -> str:

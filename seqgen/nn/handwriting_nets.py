@@ -248,7 +248,7 @@ class SynthesisNet(nn.Module):
             if deferred:
                 step_inputs.append(inputs.detach())
             h, c = self._cell(xproj_t, inputs, c, w_rec, matmul)
-            w, kappa, phi = self.window.step(h, kappa, onehot, char_mask)
+            w, kappa, phi = self.window(h, kappa, onehot, char_mask)  # forward = step (compilable)
             hs.append(h)
             ws.append(w)
             if return_phi:
@@ -261,6 +261,26 @@ class SynthesisNet(nn.Module):
         return params, final, (torch.stack(phis, dim=1) if return_phi else None)
 
     # --- one step (sampling) -------------------------------------------------------------------
+    def step_weights(self, batch: int) -> "StepWeights":
+        """Every layer's weights arranged for `step`, computed once per sampling loop: layer 1 as in
+        `forward`; layers 2..N as one matrix [W_ih | W_hh] each (one GEMM per layer and step). On CPU
+        float32 they are prepacked for oneDNN; calling the fused nn.LSTM with one time step instead
+        re-prepares its weights on every call (~2/3 of the sampling time at the paper's size)."""
+        with torch.no_grad():
+            w_x, w_rec, b = (t.detach() for t in self.layer1_weights())
+            pack = self._can_pack(w_rec)
+            layer1 = self._packed_matmul(w_rec, batch) if pack else None
+            upper = []
+            for layer in list(self.lstm.layers)[1:]:
+                weight = torch.cat((layer.weight_ih_l0, layer.weight_hh_l0), dim=1).detach()  # (4H, in + H)
+                bias = (layer.bias_ih_l0 + layer.bias_hh_l0).detach()
+                if pack:
+                    packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
+                    upper.append((bias, lambda inputs, packed=packed: _packed_linear(inputs, packed)))
+                else:
+                    upper.append((bias, lambda inputs, weight_t=weight.t(): inputs.mm(weight_t)))
+        return StepWeights(w_x, w_rec, b, layer1, upper)
+
     def step(
         self,
         x_t: Tensor,
@@ -268,15 +288,42 @@ class SynthesisNet(nn.Module):
         onehot: Tensor,
         char_mask: Tensor,
         bias: float = 0.0,
-        weights: tuple[Tensor, Tensor, Tensor] | None = None,
+        weights: "StepWeights | None" = None,
     ) -> tuple[MixtureParams, Tensor, Tensor, SynthesisState]:
         """x_t (B, 3) -> (params (B,), phi (B, U), done (B,) by the paper's end rule, new state).
 
-        `weights`: `layer1_weights()` computed once for a whole sampling loop (saves a concat per step).
+        The same network as `forward`, one step (sampling, no gradients needed); `weights`:
+        `step_weights(B)` computed once for the whole loop.
         """
-        w_x, w_rec, b = weights if weights is not None else self.layer1_weights()
-        h, c = self._cell(F.linear(x_t, w_x, b), torch.cat((state.w, state.h1), dim=1), state.c1, w_rec)
+        weights = weights if weights is not None else self.step_weights(x_t.shape[0])
+        h, c = self._cell(
+            F.linear(x_t, weights.w_x, weights.b), torch.cat((state.w, state.h1), dim=1), state.c1, weights.w_rec, weights.layer1
+        )
         (w, kappa, phi), done = self.window.step_with_end(h, state.kappa, onehot, char_mask)
-        hidden, upper = self.lstm(x_t[:, None], state.upper, extra=w[:, None], first=h[:, None])
-        params = self.head(hidden[:, 0], bias)
+        outputs, upper = [h], [None if state.upper is None else state.upper[0]]
+        below = h
+        for index, (b_n, matmul) in enumerate(weights.upper, start=1):
+            if state.upper is not None and state.upper[index] is not None:
+                h_prev, c_prev = state.upper[index][0][0], state.upper[index][1][0]
+            else:
+                h_prev, c_prev = torch.zeros_like(h), torch.zeros_like(h)
+            gates = matmul(torch.cat((x_t, below, w, h_prev), dim=1)) + b_n
+            act = torch.sigmoid(gates)
+            i, f, _, o = act.chunk(4, dim=1)
+            c_n = torch.addcmul(f * c_prev, i, torch.tanh(gates[:, 2 * self.hidden_size : 3 * self.hidden_size]))
+            below = o * torch.tanh(c_n)
+            outputs.append(below)
+            upper.append((below[None], c_n[None]))  # nn.LSTM's (num_layers=1, B, H) state layout
+        params = self.head(torch.cat(outputs, dim=1), bias)
         return params, phi, done, SynthesisState(h, c, kappa, w, upper)
+
+
+class StepWeights(NamedTuple):
+    """`SynthesisNet.step_weights`: layer 1 (w_x, w_rec, b, packed matmul or None) and, per upper
+    layer, (bias, inputs -> inputs @ [W_ih | W_hh]^T)."""
+
+    w_x: Tensor
+    w_rec: Tensor
+    b: Tensor
+    layer1: Any
+    upper: list

@@ -229,7 +229,7 @@ def sample_synthesis(
     onehot = net.one_hot(chars)
     lengths = char_mask.sum(1)
     state = net.initial_state(n_rows, device, dtype)
-    weights = net.layer1_weights()
+    weights = net.step_weights(n_rows)
     prime_rows = (
         torch.as_tensor(prime.offsets, dtype=dtype, device=device)
         if prime is not None

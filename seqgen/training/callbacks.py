@@ -141,7 +141,9 @@ class LastCheckpoint(Callback):
         self._previous.clear()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.requested:
+        # Under DDP the signal may reach the ranks at different steps: agree first, so that all
+        # ranks enter the (collective) checkpoint save together.
+        if trainer.strategy.reduce_boolean_decision(self.requested, all=False):
             self._save_and_stop(trainer)
         elif (self.every_n_steps and trainer.global_step % self.every_n_steps == 0) or self._run_ends(trainer):
             # Saved here, not in on_train_end: there Lightning has already closed the epoch, and

@@ -42,11 +42,13 @@ def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
     return model
 
 
-def build_callbacks(cfg: DictConfig, model: SeqModule) -> list[pl.Callback]:
+def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) -> list[pl.Callback]:
     callbacks = []
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None or (name == "progress" and not cfg.trainer.get("enable_progress_bar", True)):
             continue
+        if "LearningRateMonitor" in str(cb_cfg.get("_target_")) and not has_logger:
+            continue  # logger=none: nothing to monitor into
         if name == "model_checkpoint":  # the best checkpoint follows the model's own metric
             callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
         else:
@@ -62,7 +64,7 @@ def build_trainer(cfg: DictConfig, model: SeqModule, run_dir: Path, extra_callba
     return instantiate(
         trainer_cfg,
         logger=loggers or False,
-        callbacks=build_callbacks(cfg, model) + list(extra_callbacks or []),
+        callbacks=build_callbacks(cfg, model, has_logger=bool(loggers)) + list(extra_callbacks or []),
         plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run_dir),
         gradient_clip_val=clip.get("value"),
@@ -85,17 +87,29 @@ def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def load_resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The saved config of a run, with this command's overrides (e.g. a longer max_steps) on top."""
-    saved = run_dir / ".hydra" / "config.yaml"
+    """The run's config, re-composed from its saved overrides with this command's on top.
+
+    Re-composing (not merging into the saved YAML) lets a resume change config groups too, e.g.
+    `resume=<run> trainer=ddp` or `logger=csv`. Called inside a Hydra app (GlobalHydra is set up).
+    """
+    from hydra import compose
+
+    saved = run_dir / ".hydra" / "overrides.yaml"
     if not saved.exists():
-        raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/config.yaml)")
-    cfg = OmegaConf.load(saved)
-    kept = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "experiment", "hydra"))]
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in kept if "=" in o]))
+        raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/overrides.yaml)")
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    merged: dict[str, str] = {}
+    for override in [*OmegaConf.load(saved), *overrides]:  # later ones win
+        if not key(override).startswith(("resume", "hydra")):
+            merged[key(override)] = str(override)
+    cfg = compose(config_name="train", overrides=list(merged.values()))
     with open_dict(cfg):
         cfg.resume = "auto"
         cfg.paths.output_dir = str(run_dir)
-    return cfg  # type: ignore[return-value]
+    return cfg
 
 
 def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
