@@ -29,7 +29,11 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/text_throughput.py
+	$(BIN)/seqgen-prepare data=text_embedded
 	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/handwriting_synthesis.py
+	$(BIN)/python benchmarks/sweep_overhead.py
+	$(BIN)/python benchmarks/ddp_scaling.py
 
 clean:
 	rm -rf outputs multirun data

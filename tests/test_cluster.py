@@ -126,16 +126,16 @@ def test_ray_cluster_yaml_is_valid() -> None:
     import jsonschema
     import ray
 
-    config = yaml.safe_load((REPO / "ray" / "cluster.yaml").read_text())
+    config = yaml.safe_load((REPO / "cluster" / "ray" / "cluster.yaml").read_text())
     schema = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
     jsonschema.validate(config, schema)
     assert any("ray start --head" in c for c in config["head_start_ray_commands"])
-    assert "seqgen-sweep" in (REPO / "ray" / "cluster.yaml").read_text()
+    assert "seqgen-sweep" in (REPO / "cluster" / "ray" / "cluster.yaml").read_text()
 
 
 def test_torchrun_script_is_valid_bash() -> None:
-    subprocess.run(["bash", "-n", str(REPO / "torchrun" / "train.sh")], check=True)
-    assert os.access(REPO / "torchrun" / "train.sh", os.X_OK)
+    subprocess.run(["bash", "-n", str(REPO / "cluster" / "torchrun" / "train.sh")], check=True)
+    assert os.access(REPO / "cluster" / "torchrun" / "train.sh", os.X_OK)
 
 
 @pytest.mark.slow
@@ -143,7 +143,7 @@ def test_torchrun_two_cpu_processes(tmp_path: Path, tiny_text_data: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "SLURM_PROCID")}
     env.update(RUN_DIR=str(tmp_path / "run"), MASTER_PORT="29561")
     proc = subprocess.run(
-        [str(REPO / "torchrun" / "train.sh"), "--gpus", "2", "--cpu", f"paths.data_dir={tiny_text_data}", "data=text_file",
+        [str(REPO / "cluster" / "torchrun" / "train.sh"), "--gpus", "2", "--cpu", f"paths.data_dir={tiny_text_data}", "data=text_file",
          "logger=csv", "test=false", "model.hidden_size=8", "model.num_layers=1", "data.datamodule.batch_size=4",
          "data.datamodule.segment_length=20", "data.datamodule.batches_per_epoch=5", "data.datamodule.num_workers=0",
          "trainer.max_steps=5", "trainer.enable_progress_bar=false", "callbacks.progress=null"],

@@ -3,7 +3,7 @@
     seqgen-sweep sweep=text_depth_width
     seqgen-sweep sweep=text_lr sweep.num_samples=16 sweep.resources_per_trial.gpu=1
     seqgen-sweep sweep=tiny_test '+trial_overrides=[trainer.max_steps=50,model.dropout=0.1]'
-    seqgen-sweep sweep=text_lr sweep.address=auto          # on a running Ray cluster (ray/cluster.yaml)
+    seqgen-sweep sweep=text_lr sweep.address=auto          # on a running Ray cluster (cluster/ray/cluster.yaml)
 
 Rerunning the same command resumes the sweep from `${paths.log_dir}/sweep/<name>`.
 """

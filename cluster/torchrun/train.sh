@@ -4,17 +4,17 @@
 # MASTER_PORT; Lightning's TorchElasticEnvironment reads them (it does not launch processes itself).
 #
 # One machine, 4 GPUs:
-#   torchrun/train.sh --gpus 4 experiment=text_wikipedia
+#   cluster/torchrun/train.sh --gpus 4 experiment=text_wikipedia
 # Two machines (run on each; NODE_RANK 0 on the one whose address is MASTER_ADDR):
-#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 torchrun/train.sh --gpus 4 experiment=text_wikipedia
-#   NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 torchrun/train.sh --gpus 4 experiment=text_wikipedia
-# CPU check (gloo): torchrun/train.sh --gpus 2 --cpu data=text_embedded trainer.max_steps=20
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 cluster/torchrun/train.sh --gpus 4 experiment=text_wikipedia
+#   NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 cluster/torchrun/train.sh --gpus 4 experiment=text_wikipedia
+# CPU check (gloo): cluster/torchrun/train.sh --gpus 2 --cpu data=text_embedded trainer.max_steps=20
 #
 # Every rank must write to the same run folder: RUN_DIR (default outputs/torchrun/<RUN_ID>) is given
 # to all of them; set RUN_ID to the same value on every node (the default uses the date to the minute).
 # Rerunning the same command with the same RUN_ID resumes from <RUN_DIR>/checkpoints/last.ckpt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 GPUS=1
 ACCELERATOR=gpu
