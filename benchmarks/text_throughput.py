@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_line, matmul_flops, timed  # noqa: E402
+from common import machine_line, matmul_flops, matmul_rates, timed  # noqa: E402
 
 from seqgen.models.text import TextLSTM  # noqa: E402
 
@@ -97,8 +97,10 @@ def main() -> None:
     parser.add_argument("--segment", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    peak = matmul_flops()
-    print(f"# {machine_line()}; dense fp32 matmul (2048^3): {peak / 1e9:.1f} GFLOP/s")
+    rates = matmul_rates()
+    peak = max(rates.values())
+    shown = ", ".join(f"{name} {rate / 1e9:.0f}" for name, rate in rates.items())
+    print(f"# {machine_line()}; dense fp32 matmul 2048^3 in GFLOP/s: {shown}; peak = {peak / 1e9:.0f}")
     print("| model | impl | ms/step | chars/s | GFLOP/s | fraction of matmul peak |")
     print("|:--|:--|--:|--:|--:|--:|")
     symbols = args.batch * args.segment
