@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -42,3 +44,12 @@ def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
 
 def machine_line() -> str:
     return f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def run_command_seconds(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Wall time of a whole command (start-up included); a failure stops the benchmark with its output."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - start

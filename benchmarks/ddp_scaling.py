@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import run_command_seconds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
@@ -27,11 +29,7 @@ BIN = REPO / ".venv" / "bin"
 
 def wall(cmd: list[str], cwd: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "MASTER_PORT")}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - start
+    return run_command_seconds(cmd, cwd, env)
 
 
 def main() -> None:
