@@ -198,3 +198,34 @@ def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_t
         assert sum(1 for d, _ in starts if d == str(run_dir)) == 1  # finished trials ran once
     trials = json.loads((sweep_dir / "trials.json").read_text())
     assert len(trials) == 3 and all(row["status"] == "completed" for row in trials)
+
+
+@pytest.mark.slow
+def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_data: Path) -> None:
+    """resources_per_trial.workers=2: the trial is a 2-worker Ray Train TorchTrainer (CPU DDP, gloo)."""
+    cmd = sweep_command(
+        tiny_text_data,
+        tmp_path / "out",
+        "sweep.num_samples=1",
+        "sweep.scheduler=fifo",
+        "sweep.max_failures=0",
+        "sweep.resources_per_trial.workers=2",
+    )
+    proc = run_sweep(cmd, tmp_path, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sweep_dir = tmp_path / "out" / "sweep" / "tiny_test"
+    (row,) = json.loads((sweep_dir / "trials.json").read_text())
+    assert row["status"] == "completed" and row["step"] == 10
+    assert math.isfinite(row["best_val/bpc"]) and math.isfinite(row["last_val/bpc"])
+    run_dir = Path(row["run_dir"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())  # written by rank 0
+    assert metrics["world_size"] == 2 and metrics["global_step"] == 10
+    ranks = sorted(json.loads(p.read_text())["rank"] for p in (run_dir / "workers").glob("rank_*.json"))
+    assert ranks == [0, 1]  # both workers trained, to the same step, and reported every validation
+    for path in (run_dir / "workers").glob("rank_*.json"):
+        worker = json.loads(path.read_text())
+        assert worker["world_size"] == 2 and worker["global_step"] == 10 and worker["reports"] == 2
+    progress = list(csv.DictReader(open(run_dir / "progress.csv")))  # Tune's results: rank 0's reports
+    assert len(progress) == 2 and {r["world_size"] for r in progress} == {"2"}
+    assert Path(row["checkpoint"]).exists()
+    assert list((run_dir / "ray_train").glob("**/checkpoint_*/last.ckpt")), "no Ray Train checkpoint from rank 0"

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
+from seqgen.sweep.ddp_trial import ddp_workers, run_ddp_trial
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
 
@@ -168,11 +169,18 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
     from ray import tune
 
     resources = {"cpu": float(spec["resources_per_trial"].get("cpu") or 1), "gpu": float(spec["resources_per_trial"].get("gpu") or 0)}
+    workers = ddp_workers(spec["resources_per_trial"])  # > 1: each trial trains DDP on that many Ray Train workers
     resuming = tune.Tuner.can_restore(str(sweep_dir))
     check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
-    init_ray(cfg.ray, spec.get("address"), resources["cpu"], resources["gpu"])
+    init_ray(cfg.ray, spec.get("address"), resources["cpu"] * workers, resources["gpu"] * workers)
     try:
-        trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
+        if workers > 1:  # the Tune trial only launches a TorchTrainer; its workers hold the resources
+            trainable = tune.with_resources(
+                tune.with_parameters(run_ddp_trial, setup=setup, workers=workers, cpus_per_worker=resources["cpu"], gpus_per_worker=resources["gpu"]),
+                {"cpu": 0},
+            )
+        else:
+            trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
         if resuming:
             say(f"resuming sweep {spec['name']} from {sweep_dir} (finished trials are kept)")
             tuner = tune.Tuner.restore(

@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": None},
     "search": "optuna",
     "seed": 0,  # seed of the searcher's suggestions
-    "resources_per_trial": {"cpu": 1, "gpu": 0},
+    "resources_per_trial": {"cpu": 1, "gpu": 0, "workers": 1},  # workers > 1: DDP trials; cpu/gpu per worker
     "max_concurrent_trials": None,  # null: as many as the resources allow
     "max_failures": 2,  # a trial that raises is retried from its last checkpoint this many times
     "checkpoint_every": 1,  # hand a checkpoint to Ray Tune every N validations

@@ -56,13 +56,20 @@ def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) 
     return callbacks
 
 
-def build_trainer(cfg: DictConfig, model: SeqModule, run_dir: Path, extra_callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig,
+    model: SeqModule,
+    run_dir: Path,
+    extra_callbacks: list[pl.Callback] | None = None,
+    trainer_overrides: dict[str, Any] | None = None,
+) -> pl.Trainer:
+    """`trainer_overrides`: Trainer arguments that replace the config's and the defaults below
+    (e.g. a Ray Train worker's strategy and plugins, seqgen/sweep/ddp_trial.py)."""
     config = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg.get("logger"), run_dir, run_config=config)  # type: ignore[arg-type]
     clip = cfg.optim.get("grad_clip") or {}
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    return instantiate(
-        trainer_cfg,
+    kwargs: dict[str, Any] = dict(
         logger=loggers or False,
         callbacks=build_callbacks(cfg, model, has_logger=bool(loggers)) + list(extra_callbacks or []),
         plugins=[AtomicCheckpointIO()],
@@ -71,6 +78,11 @@ def build_trainer(cfg: DictConfig, model: SeqModule, run_dir: Path, extra_callba
         gradient_clip_algorithm=clip.get("algorithm", "norm"),
         use_distributed_sampler=False,  # shards are split per rank by the data pipeline
     )
+    if trainer_overrides:
+        for key in trainer_overrides:
+            trainer_cfg.pop(key, None)  # type: ignore[union-attr]
+        kwargs.update(trainer_overrides)
+    return instantiate(trainer_cfg, **kwargs)
 
 
 def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -121,7 +133,12 @@ def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
     return metrics
 
 
-def train(cfg: DictConfig, run_dir: Path, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
+def train(
+    cfg: DictConfig,
+    run_dir: Path,
+    extra_callbacks: list[pl.Callback] | None = None,
+    trainer_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +150,7 @@ def train(cfg: DictConfig, run_dir: Path, extra_callbacks: list[pl.Callback] | N
     model = build_model(cfg, datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
-    trainer = build_trainer(cfg, model, run_dir, extra_callbacks)
+    trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
     ckpt_path = resolve_resume(cfg, run_dir)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
