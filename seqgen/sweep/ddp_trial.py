@@ -36,6 +36,10 @@ from seqgen.training.run import LAST_CKPT, apply_runtime_env, train
 
 TRAIN_RUN_NAME = "ray_train"  # Ray Train's run folder inside the trial folder
 WORKERS_DIR = "workers"
+# The Tune trial of a DDP trial only launches the TorchTrainer (whose controller asks for no CPU):
+# it holds no CPU/GPU, so the workers can use all of them. Tune refuses an empty resource request,
+# hence a nominal 1 MiB of Ray's `memory` resource, which every node has.
+DDP_DRIVER_RESOURCES = {"cpu": 0, "gpu": 0, "memory": 2**20}
 
 
 def ddp_workers(resources: dict[str, Any]) -> int:
@@ -134,6 +138,7 @@ def ddp_worker(config: dict[str, Any]) -> None:
         finish_wandb(exit_code=1)
         raise
     finish_wandb(exit_code=0)
+    (run_dir / WORKERS_DIR).mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         run_dir / WORKERS_DIR / f"rank_{rank}.json",
         {"rank": rank, "world_size": world_size, "global_step": result.get("global_step"), "reports": reporter.reports, "host": socket.gethostname()},

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
-from seqgen.sweep.ddp_trial import ddp_workers, run_ddp_trial
+from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_trial
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
 
@@ -177,7 +177,7 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
         if workers > 1:  # the Tune trial only launches a TorchTrainer; its workers hold the resources
             trainable = tune.with_resources(
                 tune.with_parameters(run_ddp_trial, setup=setup, workers=workers, cpus_per_worker=resources["cpu"], gpus_per_worker=resources["gpu"]),
-                {"cpu": 0},
+                DDP_DRIVER_RESOURCES,
             )
         else:
             trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup), resources)
