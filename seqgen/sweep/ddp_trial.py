@@ -19,8 +19,6 @@ A retried trial continues from the Ray Train checkpoint (or the trial's checkpoi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -30,7 +28,7 @@ import pytorch_lightning as pl
 
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
-from seqgen.sweep.trial import TrialSetup, TuneReportCheckpoint, finish_wandb, trial_config, wandb_environment
+from seqgen.sweep.trial import TrialSetup, TuneReportCheckpoint, finish_wandb, restore_checkpoint, trial_config, wandb_environment
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.run import LAST_CKPT, apply_runtime_env, train
 
@@ -88,23 +86,6 @@ class TrainReport(TuneReportCheckpoint):
             ray.train.report(metrics)
 
 
-def restore_train_checkpoint(checkpoint: Any, run_dir: Path, rank: int) -> bool:
-    """Every rank puts Ray Train's latest checkpoint where `resume=auto` finds it (atomic, so ranks
-    sharing a folder may all do it; on nodes without shared storage each needs its own copy)."""
-    if checkpoint is None:
-        return False
-    target = run_dir / "checkpoints" / LAST_CKPT
-    with checkpoint.as_directory() as folder:
-        source = Path(folder) / LAST_CKPT
-        if not source.exists():
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.rank{rank}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    return True
-
-
 def ddp_trainer_overrides(use_gpu: bool) -> dict[str, Any]:
     """Lightning Trainer arguments for a Ray Train worker (one process, one device each)."""
     from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
@@ -130,7 +111,9 @@ def ddp_worker(config: dict[str, Any]) -> None:
     cfg = trial_config(setup, config["params"], trial_id, run_dir)
     wandb_environment(cfg, run_dir)
     apply_runtime_env(cfg)
-    restore_train_checkpoint(ray.train.get_checkpoint(), run_dir, rank)
+    # Every rank restores (atomic per-rank temp file: ranks sharing a folder may all do it; on nodes
+    # without shared storage each needs its own copy).
+    restore_checkpoint(ray.train.get_checkpoint(), run_dir, tmp_suffix=f".rank{rank}.tmp")
     reporter = TrainReport(setup.metric, setup.checkpoint_every, rank, world_size)
     try:
         result = train(cfg, run_dir, extra_callbacks=[reporter], trainer_overrides=ddp_trainer_overrides(bool(config["use_gpu"])))

@@ -172,7 +172,7 @@ class TuneReportCheckpoint(pl.Callback):
             raise
 
 
-def restore_checkpoint(checkpoint: Any, run_dir: Path) -> bool:
+def restore_checkpoint(checkpoint: Any, run_dir: Path, tmp_suffix: str = ".tmp") -> bool:
     """Put Tune's checkpoint where `resume=auto` looks for it. Returns whether there was one.
 
     Tune's copy wins over a newer periodic last.ckpt: it matches Tune's iteration count (ASHA's
@@ -186,7 +186,7 @@ def restore_checkpoint(checkpoint: Any, run_dir: Path) -> bool:
         if not source.exists():
             return False
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = target.with_name(target.name + tmp_suffix)
         shutil.copyfile(source, tmp)
         os.replace(tmp, target)
     return True
