@@ -29,6 +29,7 @@ from seqgen.models.base import SeqModule
 from seqgen.nn.handwriting_nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import MixtureParams, mixture_nll, sum_squared_error
 from seqgen.nn.weight_noise import AdaptiveWeightNoise
+from seqgen.nn.modes import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,8 @@ class HandwritingModel(SeqModule):
             return None
         batch = collate_lines(lines)
         batch = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        was_training = self.training
-        self.eval()
-        params = params_to_raw(self.run_network(batch), self.norm).map(lambda p: p[0])
-        self.train(was_training)
+        with eval_mode(self):
+            params = params_to_raw(self.run_network(batch), self.norm).map(lambda p: p[0])
         raw = self.norm.invert(lines[0]["offsets"].numpy())
         return density_plot(raw[1:], params, path, title=f"Output density: {lines[0]['text']!r}", radius=3.0 * float(np.max(self.norm.std)))
 

@@ -34,6 +34,7 @@ import torch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.nn.mdn import MixtureParams, sample as sample_point
+from seqgen.nn.modes import evaluates_first_arg
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ def _finish(points: np.ndarray, norm: NormStats) -> np.ndarray:
 
 
 @torch.no_grad()
+@evaluates_first_arg
 def sample_synthesis(
     net: torch.nn.Module,
     norm: NormStats,
@@ -218,8 +220,6 @@ def sample_synthesis(
     """Write every line of `texts` (already checked with `check_texts`) in one batch."""
     if max_points < 1:
         raise SeqgenError(f"max_points must be >= 1, got {max_points}")
-    was_training = net.training
-    net.eval()
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
     n_rows = len(texts)
@@ -271,7 +271,6 @@ def sample_synthesis(
         active &= count < max_points
         if not bool(active.any()):
             break
-    net.train(was_training)
     all_points = torch.stack(points, 1).cpu().numpy() if points else np.zeros((n_rows, 0, 3), np.float32)
     all_phi = torch.stack(phis, 1).cpu().numpy() if phis else None
     all_kappa = torch.stack(kappas, 1).cpu().numpy() if kappas else None
@@ -290,6 +289,7 @@ def sample_synthesis(
 
 
 @torch.no_grad()
+@evaluates_first_arg
 def sample_prediction(
     net: torch.nn.Module,
     norm: NormStats,
@@ -303,8 +303,6 @@ def sample_prediction(
     """Unconditional handwriting: `length` points per row (after the prime's strokes, if any)."""
     if length < 1:
         raise SeqgenError(f"the number of points to write must be >= 1, got {length}")
-    was_training = net.training
-    net.eval()
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
     prime_rows = (
@@ -324,7 +322,6 @@ def sample_prediction(
             steps.append(params_to_raw(params, norm))
         params, state = net(x[:, None], state, bias)
         params = params.map(lambda p: p[:, 0])
-    net.train(was_training)
     all_points = torch.stack(points, 1).cpu().numpy()
     out = HandwritingSamples(offsets=[], texts=[""] * num_samples)
     for row in range(num_samples):

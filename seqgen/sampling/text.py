@@ -6,9 +6,11 @@ import torch
 from tqdm import trange
 
 from seqgen.errors import SeqgenError
+from seqgen.nn.modes import evaluates_first_arg
 
 
 @torch.no_grad()
+@evaluates_first_arg
 def sample_text(
     model: "torch.nn.Module",
     prime: str = "",
@@ -26,8 +28,6 @@ def sample_text(
         raise SeqgenError(f"temperature must be > 0 (got {temperature})")
     if length < 0:
         raise SeqgenError(f"length must be >= 0 (got {length})")
-    was_training = model.training
-    model.eval()
     vocab = model.vocab
     device = next(model.parameters()).device
     prime_ids = vocab.encode(prime) if prime else None  # raises on unknown characters
@@ -45,5 +45,4 @@ def sample_text(
         out[:, step] = token[:, 0]
         logits, state = model(token, state)
         next_logits = logits[:, -1]
-    model.train(was_training)
     return [prime + vocab.decode(row.tolist()) for row in out]
