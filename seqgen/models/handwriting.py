@@ -41,6 +41,13 @@ PAPER = {
 DEFAULT_TEXTS = ("hello world", "Generating sequences", "with recurrent networks")
 
 
+
+def announce_files(files: dict[str, Path]) -> dict[str, str]:
+    """Print what `seqgen-sample` wrote and return it for the caller."""
+    for path in files.values():
+        print(f"wrote {path}")
+    return {key: str(path) for key, path in files.items()}
+
 class HandwritingModel(SeqModule):
     """Shared by both families: data info, optional weight noise, losses, metrics, figures."""
 
@@ -205,6 +212,15 @@ class HandwritingModel(SeqModule):
         raw = self.norm.invert(lines[0]["offsets"].numpy())
         return density_plot(raw[1:], params, path, title=f"Output density: {lines[0]['text']!r}", radius=3.0 * float(np.max(self.norm.std)))
 
+    def _finish_run(self, files: dict[str, Any], run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
+        """Shared end of `on_run_end`: the density along a real line, then the nats/SSE report."""
+        density = self.real_density(datamodule, run_dir / "density_real.png")
+        if density is not None:
+            files["density_real"] = density
+        out = {f"figure_{k}": str(v) for k, v in files.items()}
+        out.update(self.report(run_dir, datamodule, metrics))
+        return out
+
     def report(self, out_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
         """handwriting.md: this model's nats per line / per point and SSE next to the paper's tables."""
         rows = ["| model | split | nats per line | nats per point | SSE per point |", "|---|---|---|---|---|"]
@@ -273,9 +289,7 @@ class HandwritingPrediction(HandwritingModel):
         length = min(int(cfg.get("max_points") or self.hparams.sample_points), int(self.hparams.sample_points))
         samples = self._sample(int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), self._prime(cfg), int(cfg.seed), True)
         files = self._write_figures(samples, Path(out_dir), "samples")
-        for path in files.values():
-            print(f"wrote {path}")
-        return {key: str(path) for key, path in files.items()}
+        return announce_files(files)
 
     def on_run_end(self, run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
         from seqgen.render.strokes import side_by_side_png
@@ -285,12 +299,7 @@ class HandwritingPrediction(HandwritingModel):
         files: dict[str, Any] = self._write_figures(samples, run_dir, "samples")
         rows = [(f"sample {i}", o) for i, o in enumerate(samples.offsets)] + self._real_rows(datamodule, 4)
         files["side_by_side"] = side_by_side_png(rows, run_dir / "side_by_side.png")
-        density = self.real_density(datamodule, run_dir / "density_real.png")
-        if density is not None:
-            files["density_real"] = density
-        out = {f"figure_{k}": str(v) for k, v in files.items()}
-        out.update(self.report(run_dir, datamodule, metrics))
-        return out
+        return self._finish_run(files, run_dir, datamodule, metrics)
 
 
 class HandwritingSynthesis(HandwritingModel):
@@ -394,9 +403,7 @@ class HandwritingSynthesis(HandwritingModel):
         for row, (text, ended, offsets) in enumerate(zip(samples.texts, samples.ended, samples.offsets)):
             how = "end of text" if ended else "max_points reached"
             print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how})")
-        for path in files.values():
-            print(f"wrote {path}")
-        return {key: str(path) for key, path in files.items()}
+        return announce_files(files)
 
     def on_run_end(self, run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
         from seqgen.render.strokes import side_by_side_png
@@ -412,9 +419,4 @@ class HandwritingSynthesis(HandwritingModel):
         n_own = len(texts) - len(real)
         rows = rows[:n_own] + [r for pair in zip(rows[n_own:], real) for r in pair]
         files["side_by_side"] = side_by_side_png(rows, run_dir / "side_by_side.png")
-        density = self.real_density(datamodule, run_dir / "density_real.png")
-        if density is not None:
-            files["density_real"] = density
-        out = {f"figure_{k}": str(v) for k, v in files.items()}
-        out.update(self.report(run_dir, datamodule, metrics))
-        return out
+        return self._finish_run(files, run_dir, datamodule, metrics)
