@@ -25,7 +25,7 @@ from torchmetrics import SumMetric
 
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
-from seqgen.models.base import SeqModule
+from seqgen.training.module import SeqModule
 from seqgen.nn.handwriting_nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import MixtureParams, mixture_nll, sum_squared_error
 from seqgen.nn.weight_noise import AdaptiveWeightNoise

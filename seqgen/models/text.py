@@ -16,7 +16,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from seqgen.data.text.vocab import Vocabulary
-from seqgen.models.base import SeqModule
+from seqgen.training.module import SeqModule
 from seqgen.nn.lstm_stack import SkipLSTMStack, State, detach_state
 
 LN2 = math.log(2.0)

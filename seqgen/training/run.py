@@ -19,7 +19,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from seqgen.data.datamodule import ShardDataModule
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
-from seqgen.models.base import SeqModule
+from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
 
