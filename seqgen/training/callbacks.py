@@ -36,12 +36,12 @@ class Throughput(Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        from seqgen.training.module import SeqModule
+
         elapsed = time.perf_counter() - self._start
-        units = getattr(pl_module, "batch_units", None)
-        if units is None or elapsed <= 0:
+        if not isinstance(pl_module, SeqModule) or elapsed <= 0:
             return
-        name = getattr(pl_module, "unit_name", "items")
-        pl_module.log(f"train/{name}_per_sec", units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
+        pl_module.log(f"train/{pl_module.unit_name}_per_sec", pl_module.batch_units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
 
 
 class SampleLogger(Callback):

@@ -15,7 +15,13 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-IGNORE = shutil.ignore_patterns(".git", ".venv", "outputs", "multirun", "data", "build", "*.egg-info", "__pycache__", ".pytest_cache")
+TOP_LEVEL_SKIP = {".git", ".venv", "outputs", "multirun", "data", "build", ".pytest_cache"}
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    """Skip the checkout's run outputs and environments (top level only), caches everywhere."""
+    skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+    return skip | (TOP_LEVEL_SKIP & set(names) if Path(folder) == REPO else set())
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -29,7 +35,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", WANDB_MODE="offline")
     # Build from a copy of the tree (symlinks kept, as in a git checkout): nothing is written into the repo.
     source = tmp_path / "src"
-    shutil.copytree(REPO, source, symlinks=True, ignore=IGNORE)
+    shutil.copytree(REPO, source, symlinks=True, ignore=_ignore)
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)], tmp_path, env)
     wheel = next(wheels.glob("seqgen-*.whl"))
