@@ -363,8 +363,9 @@ class HandwritingSynthesis(HandwritingModel):
         unknown_chars: str = "error",
         seed: int = 0,
         keep_params: bool = False,
+        on_step: Any = None,
     ) -> Any:
-        """Write `texts` (one row each) -> `HandwritingSamples` (raw units)."""
+        """Write `texts` (one row each) -> `HandwritingSamples` (raw units); `on_step`: see `sample_synthesis`."""
         from seqgen.sampling.handwriting import check_texts, sample_synthesis
 
         texts = check_texts(texts, self.vocab, unknown_chars, int(self.hparams.max_text_chars))
@@ -372,7 +373,7 @@ class HandwritingSynthesis(HandwritingModel):
             max_points = int(3 * self.points_per_char * max(len(t) for t in texts)) + 100
         return sample_synthesis(
             self.net, self.norm, self.vocab, texts, bias, prime, max_points, int(self.hparams.end_patience),
-            self._generator(seed), keep_params,
+            self._generator(seed), keep_params, on_step,
         )
 
     def preview_samples(self, out_dir: Path, tag: str) -> dict[str, Any]:

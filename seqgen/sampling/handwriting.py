@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -216,8 +216,14 @@ def sample_synthesis(
     end_patience: int = 40,
     generator: Optional[torch.Generator] = None,
     keep_params: bool = False,
+    on_step: Optional[Callable[[int, torch.Tensor], Optional[bool]]] = None,
 ) -> HandwritingSamples:
-    """Write every line of `texts` (already checked with `check_texts`) in one batch."""
+    """Write every line of `texts` (already checked with `check_texts`) in one batch.
+
+    on_step(step_index, new_points): called after every emitted point with the new normalised
+    points (B, 3) of all rows (e.g. to stream them); returning False stops sampling there (a
+    client went away) and the rows end as they are.
+    """
     if max_points < 1:
         raise SeqgenError(f"max_points must be >= 1, got {max_points}")
     device = next(net.parameters()).device
@@ -269,6 +275,8 @@ def sample_synthesis(
             steps.append(params_to_raw(params, norm))
         count += active.long()
         active &= count < max_points
+        if on_step is not None and on_step(len(points) - 1, x) is False:
+            break
         if not bool(active.any()):
             break
     all_points = torch.stack(points, 1).cpu().numpy() if points else np.zeros((n_rows, 0, 3), np.float32)

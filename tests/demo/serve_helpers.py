@@ -1,0 +1,93 @@
+"""Shared pieces of the demo tests: a tiny synthesis checkpoint, engines, a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from handwriting_helpers import TINY_DATA, TINY_MODEL, TINY_TRAIN, prepare_tiny
+from omegaconf import OmegaConf, open_dict
+
+from conftest import compose_cfg
+
+LOOPBACK = "127.0.0.1"
+
+
+@pytest.fixture(scope="session")
+def tiny_synthesis_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthesis run trained for a few steps on the tiny Hershey corpus (seconds on one core)."""
+    import torch
+
+    from seqgen.training.run import train
+
+    root = tmp_path_factory.mktemp("demo_model")
+    data_root = prepare_tiny(root)
+    cfg = compose_cfg("train", root, [*TINY_DATA, *TINY_MODEL["synthesis"], *TINY_TRAIN, "trainer.max_steps=3", "test=false"])
+    with open_dict(cfg):
+        cfg.paths.data_dir = str(data_root)
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    threads = torch.get_num_threads()
+    try:
+        train(cfg, Path(cfg.paths.output_dir))
+    finally:
+        torch.set_num_threads(threads)
+    return Path(cfg.paths.output_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthesis_model(tiny_synthesis_run: Path) -> Any:
+    from seqgen.training.checkpoints import load_model
+
+    return load_model(tiny_synthesis_run, family="handwriting")
+
+
+def make_engine(model: Any, **limits: Any) -> Any:
+    from seqgen.serve.engine import Engine, Limits
+
+    base = {"max_points_per_char": 12.0, "max_concurrent": 2, "max_queue": 4}
+    return Engine(model, Limits(**{**base, **limits}))
+
+
+def slow_down(monkeypatch: pytest.MonkeyPatch, engine: Any, seconds_per_step: float) -> None:
+    """Make every sampling step of this engine's model take at least `seconds_per_step`: queueing
+    and disconnect tests need work that lasts while the test acts (restored after the test)."""
+    write = engine.model.write
+
+    def slow_write(*args: Any, on_step: Any = None, **kwargs: Any) -> Any:
+        def step(i: int, points: Any) -> Any:
+            time.sleep(seconds_per_step)
+            return on_step(i, points) if on_step is not None else None
+
+        return write(*args, on_step=step, **kwargs)
+
+    monkeypatch.setattr(engine.model, "write", slow_write)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """A real uvicorn server for `app` on a free loopback port, in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOOPBACK, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        sock.close()
