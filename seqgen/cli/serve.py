@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
 from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.families.base import get_family
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,11 @@ def validate(cfg: DictConfig) -> None:
 
 def styles_folder(setting: Any) -> Optional[Path]:
     """The configured real-style folder (auto: the shared IAM-OnDB styles when present)."""
-    from seqgen.sampling.handwriting import DEFAULT_STYLES_DIR
-
     if setting is None or str(setting).lower() in ("", "null", "none"):
         return None
     if str(setting) == "auto":
-        return DEFAULT_STYLES_DIR if any(DEFAULT_STYLES_DIR.glob("style-*-strokes.npy")) else None
+        shared = get_family("handwriting").default_styles_dir()
+        return shared if any(shared.glob("style-*-strokes.npy")) else None
     folder = Path(str(setting)).expanduser()
     if not folder.is_dir():
         raise SeqgenError(f"styles_dir={setting}: no such folder; give the styles/ folder of the real samples, auto or null")

@@ -108,7 +108,7 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
     async def write(request: Request) -> Response:
         body = await read_json(request, MAX_JSON_BYTES)
         req = WriteRequest.parse(body, engine.vocab_set, engine.limits)
-        engine.prime_for(req.style)  # an unknown style is refused before the stream starts
+        engine.style_for(req.style)  # an unknown style is refused before the stream starts
         engine.admit()
         return StreamingResponse(stream(request, req), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -4,6 +4,8 @@ Everything the web layer (`seqgen.serve.app`) needs, without any HTTP in it:
 
 * `WriteRequest.parse` validates a request (text lines, characters, bias, seed, style id) before any
   work starts; problems raise `RequestError` (HTTP status + message + details for the page).
+* The model is reached through its family (`seqgen.families.base.get_family`): `write` samples,
+  with the sampler's per-step hook streaming the points.
 * Styles are ids, never paths: ``none``, ``writer:N`` (training writers embedded in the checkpoint),
   ``real:N`` (the IAM-OnDB styles of the *configured* folder, loaded once at start) and
   ``upload:<token>`` (a file or a drawing uploaded earlier, parsed by
@@ -14,8 +16,8 @@ Everything the web layer (`seqgen.serve.app`) needs, without any HTTP in it:
   through the sampler's per-step hook. A cancelled job (client gone) makes the hook return False,
   so the sampler stops at the next step and the slot is freed.
 
-Points are streamed in raw units (the training data's units, y up): the normalised point
-x_t = (dx, dy, e) becomes (dx * std_x + mean_x, dy * std_y + mean_y, e), as `NormStats.invert`.
+Points are streamed in raw units (the training data's units, y up), as the sampler hands them to
+its hook: the normalised point x_t = (dx, dy, e) is (dx * std_x + mean_x, dy * std_y + mean_y, e).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
-from seqgen.sampling.handwriting import Prime, check_texts
+from seqgen.families.base import get_family
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +170,15 @@ class Counters:
     peak_running: int = 0
 
 
+@dataclass(frozen=True)
+class Style:
+    """A style to prime with: normalised offsets (T, 3) with the start row, and what they say."""
+
+    label: str
+    offsets: np.ndarray
+    text: str
+
+
 class Engine:
     """Owns the model and all server state; thread-safe where the worker threads touch it."""
 
@@ -178,6 +189,7 @@ class Engine:
                 "train one with seqgen-train experiment=handwriting_synthesis_quickstart"
             )
         self.model = model.eval()
+        self.family = get_family(model.family)
         self.limits = limits
         self.norm: NormStats = model.norm
         self.vocab: list[str] = list(model.vocab)
@@ -185,40 +197,40 @@ class Engine:
         max_model_chars = int(model.hparams.get("max_text_chars") or limits.max_chars)
         if limits.max_chars > max_model_chars:
             self.limits = Limits(**{**limits.__dict__, "max_chars": max_model_chars})
-        self.styles: dict[str, tuple[str, Prime]] = {}
+        self.styles: dict[str, Style] = {}
         for n, entry in enumerate(model.train_styles):
-            prime = Prime(np.asarray(entry["offsets"], dtype=np.float32), entry["text"], f"training writer {entry['writer']}")
-            self._add_style(f"writer:{n}", f"Training writer {n} ({entry['writer']})", prime)
+            offsets = np.asarray(entry["offsets"], dtype=np.float32)
+            self._add_style(f"writer:{n}", Style(f"Training writer {n} ({entry['writer']})", offsets, entry["text"]))
         for n, line in enumerate(real_styles or []):
-            self._add_style(f"real:{n}", f"IAM-OnDB style {n}", Prime(self.norm.adapt(line.offsets), line.text, f"real style {n}"))
-        self.uploads: collections.OrderedDict[str, tuple[str, Prime]] = collections.OrderedDict()
+            self._add_style(f"real:{n}", Style(f"IAM-OnDB style {n}", self.norm.adapt(line.offsets), line.text))
+        self.uploads: collections.OrderedDict[str, Style] = collections.OrderedDict()
         self.jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self.counters = Counters()
         self._lock = threading.Lock()
         self._slots: Optional[asyncio.Semaphore] = None
 
     # --- styles ----------------------------------------------------------------------------------
-    def _add_style(self, key: str, label: str, prime: Prime) -> None:
+    def _add_style(self, key: str, style: Style) -> None:
         """Keep a style only if the model can write its transcription (it is fed as text)."""
-        bad = sorted({ch for ch in prime.text if ch not in self.vocab_set})
+        bad = sorted({ch for ch in style.text if ch not in self.vocab_set})
         if bad:
             log.warning("style %s dropped: its transcription uses characters the model cannot write: %r", key, "".join(bad))
             return
-        self.styles[key] = (label, prime)
+        self.styles[key] = style
 
     def style_list(self) -> list[dict[str, str]]:
         return [{"id": "none", "label": "No style (the model's own)"}] + [
-            {"id": key, "label": label, "text": prime.text} for key, (label, prime) in self.styles.items()
+            {"id": key, "label": style.label, "text": style.text} for key, style in self.styles.items()
         ]
 
-    def prime_for(self, style: str) -> Optional[Prime]:
+    def style_for(self, style: str) -> Optional[Style]:
         if style == "none":
             return None
         with self._lock:
             found = self.styles.get(style) or self.uploads.get(style)
         if found is None:
             raise RequestError(400, f"unknown style {style!r}: pick one from the list or upload it again", field="style")
-        return found[1]
+        return found
 
     def add_upload(self, filename: str, content: bytes, text: Optional[str]) -> dict[str, Any]:
         """Parse an uploaded style (IAM-OnDB XML, SVG, JSON) -> its style id; RequestError if bad."""
@@ -249,18 +261,18 @@ class Engine:
         transcription = (text or file_text or "").strip()
         if not transcription:
             raise RequestError(400, "say what the style sample says (its transcription) in the text field", field="style_text")
-        try:
-            transcription = check_texts([transcription], self.vocab, "error", self.limits.max_chars)[0]
-        except SeqgenError as err:
-            raise RequestError(400, f"transcription of the style: {err}", field="style_text") from None
-        prime = Prime(self.norm.adapt(offsets), transcription, f"upload {filename}")
+        bad = "".join(sorted({ch for ch in transcription if ch not in self.vocab_set}))
+        if bad:
+            raise RequestError(400, f"the style's transcription has characters not in the model's vocabulary: {bad!r}", field="style_text")
+        if len(transcription) > self.limits.max_chars:
+            raise RequestError(400, f"the style's transcription is longer than {self.limits.max_chars} characters", field="style_text")
+        style = Style(f"Uploaded: {filename}", self.norm.adapt(offsets), transcription)
         key = f"upload:{secrets.token_urlsafe(9)}"
         with self._lock:
-            self.uploads[key] = (f"Uploaded: {filename}", prime)
+            self.uploads[key] = style
             while len(self.uploads) > self.limits.max_uploads:
                 self.uploads.popitem(last=False)
-        return {"id": key, "label": f"Uploaded: {filename}", "text": transcription, "points": n_points,
-                "offsets": np.round(self.norm.invert(prime.offsets), 3).tolist()}
+        return {"id": key, "label": style.label, "text": transcription, "points": n_points}
 
     # --- admission -------------------------------------------------------------------------------
     def admit(self) -> None:
@@ -307,9 +319,8 @@ class Engine:
         Runs in a worker thread holding a slot. Stops early (and says so) when `job.cancel` is set.
         """
         req = job.request
-        prime = self.prime_for(req.style)
-        mean = np.asarray(self.norm.mean, dtype=np.float64)
-        std = np.asarray(self.norm.std, dtype=np.float64)
+        style = self.style_for(req.style)
+        prime = (style.offsets, style.text) if style is not None else None
         started = time.perf_counter()
         for row, text in enumerate(req.lines):
             if job.cancel.is_set():
@@ -317,14 +328,15 @@ class Engine:
             emit("line", {"line": row, "text": text})
 
             def on_step(step: int, points: torch.Tensor, row: int = row) -> bool:
-                p = points[0].double().cpu().numpy()
-                raw = [float(p[0] * std[0] + mean[0]), float(p[1] * std[1] + mean[1]), float(p[2] > 0.5)]
-                job.steps += 1
-                emit("points", {"line": row, "points": [raw]})
+                dx, dy, pen = points[0].tolist()  # raw units; NaN once the row has stopped
+                if dx == dx:
+                    job.steps += 1
+                    emit("points", {"line": row, "points": [[dx, dy, float(pen > 0.5)]]})
                 return not job.cancel.is_set()
 
-            samples = self.model.write(
-                [text], bias=req.bias, prime=prime, max_points=self.max_points(text), seed=req.seed + row, on_step=on_step,
+            samples = self.family.write(
+                self.model, [text], bias=req.bias, style=prime, max_points=self.max_points(text), seed=req.seed + row,
+                on_step=on_step,
             )
             with self._lock:
                 self.counters.steps += len(samples.offsets[0]) - 1

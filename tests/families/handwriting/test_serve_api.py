@@ -265,13 +265,21 @@ def _wait(condition: Any, timeout: float = 30.0) -> None:
 
 
 def test_cli_serves_on_loopback_and_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> None:
+    from conftest import compose_cfg
+    from seqgen.cli.serve import build_engine, validate
+    from seqgen.errors import SeqgenError
+
+    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char")):
+        with pytest.raises(SeqgenError, match=needle):
+            validate(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", override]))
+    with pytest.raises(SeqgenError, match="does not exist"):
+        build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tmp_path / 'none'}", "styles_dir=null"]))
+    with pytest.raises(SeqgenError, match="styles_dir"):
+        build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
+    # the real command: a uvicorn on a free loopback port
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "seqgen.cli.serve", f"ckpt={tiny_synthesis_run}", f"hydra.run.dir={tmp_path / 'h'}"]
-    bad = subprocess.run([*cmd, "max_concurrent=0"], capture_output=True, text=True, timeout=120, env=env)
-    assert bad.returncode == 2 and "max_concurrent=0" in bad.stderr
-    wrong = subprocess.run([*cmd[:3], f"ckpt={tmp_path / 'none'}", "port=0"], capture_output=True, text=True, timeout=120, env=env)
-    assert wrong.returncode == 2 and "does not exist" in wrong.stderr
-    proc = subprocess.Popen([*cmd, "port=0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    cmd = [sys.executable, "-m", "seqgen.cli.serve", f"ckpt={tiny_synthesis_run}", f"hydra.run.dir={tmp_path / 'h'}", "port=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         url = None
         deadline = time.monotonic() + 120
@@ -286,3 +294,21 @@ def test_cli_serves_on_loopback_and_refuses_bad_settings(tiny_synthesis_run: Pat
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_real_iam_ondb_styles_when_configured(tiny_synthesis_model: Any) -> None:
+    from conftest import SHARED
+    from seqgen.data.handwriting.user_styles import load_real_styles
+    from seqgen.serve.engine import Engine, Limits
+
+    folder = SHARED / "real-samples" / "iam-ondb" / "styles"
+    if not any(folder.glob("style-*-strokes.npy")):
+        pytest.skip(f"no real IAM-OnDB styles in {folder}")
+    real = load_real_styles(folder)
+    engine = Engine(tiny_synthesis_model, Limits(max_points_per_char=12.0), real)
+    writable = [n for n, line in enumerate(real) if set(line.text) <= engine.vocab_set]
+    ids = [s["id"] for s in engine.style_list()]
+    assert [i for i in ids if i.startswith("real:")] == [f"real:{n}" for n in writable]  # the others are dropped, logged
+    if writable:
+        status, evs = write(TestClient(create_app(engine)), text="ab", style=f"real:{writable[0]}")
+        assert status == 200 and evs[-1][0] == "done"

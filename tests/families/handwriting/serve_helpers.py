@@ -25,7 +25,9 @@ def tiny_synthesis_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from seqgen.training.run import train
 
-    root = tmp_path_factory.mktemp("demo_model")
+    root = tmp_path_factory.getbasetemp() / "demo_model"  # one per session, shared by the test modules
+    if (root / "run" / "checkpoints" / "last.ckpt").exists():
+        return root / "run"
     data_root = prepare_tiny(root)
     cfg = compose_cfg("train", root, [*TINY_DATA, *TINY_MODEL["synthesis"], *TINY_TRAIN, "trainer.max_steps=3", "test=false"])
     with open_dict(cfg):
@@ -54,18 +56,19 @@ def make_engine(model: Any, **limits: Any) -> Any:
 
 
 def slow_down(monkeypatch: pytest.MonkeyPatch, engine: Any, seconds_per_step: float) -> None:
-    """Make every sampling step of this engine's model take at least `seconds_per_step`: queueing
-    and disconnect tests need work that lasts while the test acts (restored after the test)."""
-    write = engine.model.write
+    """Make every sampling step of `engine` take at least `seconds_per_step`: queueing and
+    disconnect tests need work that lasts while the test acts (only this engine, only this test)."""
+    family = engine.family
 
-    def slow_write(*args: Any, on_step: Any = None, **kwargs: Any) -> Any:
-        def step(i: int, points: Any) -> Any:
-            time.sleep(seconds_per_step)
-            return on_step(i, points) if on_step is not None else None
+    class Slow:
+        def write(self, model: Any, texts: list[str], on_step: Any = None, **options: Any) -> Any:
+            def step(i: int, points: Any) -> Any:
+                time.sleep(seconds_per_step)
+                return on_step(i, points) if on_step is not None else None
 
-        return write(*args, on_step=step, **kwargs)
+            return family.write(model, texts, on_step=step, **options)
 
-    monkeypatch.setattr(engine.model, "write", slow_write)
+    monkeypatch.setattr(engine, "family", Slow())
 
 
 @contextlib.contextmanager
