@@ -54,7 +54,8 @@ demo-model: setup
 	  echo "demo: using $(DEMO_CKPT)"; \
 	else \
 	  echo "demo: no checkpoint yet: training a small synthesis model into $(DEMO_DIR)/run (about 5 minutes)"; \
-	  $(BIN)/seqgen-prepare data=handwriting_hershey paths.data_dir=$(DEMO_DIR)/data && \
+	  { [ -f $(DEMO_DIR)/data/handwriting_hershey/meta.json ] || \
+	    $(BIN)/seqgen-prepare data=handwriting_hershey paths.data_dir=$(DEMO_DIR)/data; } && \
 	  $(BIN)/seqgen-train experiment=handwriting_synthesis_quickstart logger=csv \
 	    paths.data_dir=$(DEMO_DIR)/data hydra.run.dir=$(DEMO_DIR)/run; \
 	fi
