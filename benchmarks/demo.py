@@ -20,10 +20,8 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import torch
@@ -32,26 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 LINE_40 = "the quick brown fox jumps over a lazy dog"[:40]
+SHORT = "hello world"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-
-
-def serve_in_thread(engine: Any) -> tuple[str, Any]:
-    import socket
-
-    import uvicorn
-
-    from seqgen.serve.app import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning", lifespan="off"))
-    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", server
 
 
 def one_line(url: str, text: str, seed: int) -> dict[str, float]:
@@ -145,6 +128,23 @@ def screenshot(url: str, path: Path, style: str) -> None:
     print(f"wrote {path}")
 
 
+def measure(url: str, slots: int, args: argparse.Namespace, rows: list[tuple[str, str, float, float]]) -> None:
+    """Latency (first run only) and lines/s of 1 and 8 clients against the server at `url`."""
+    if not rows:
+        one_line(url, SHORT, 0)  # warm-up
+        lat = [one_line(url, LINE_40, seed) for seed in range(args.repeats)]
+        first = statistics.median(l["first"] for l in lat)
+        total = statistics.median(l["total"] for l in lat)
+        points = statistics.median(l["points"] for l in lat)
+        print(f"40-character line ({LINE_40!r}): first stroke after {first * 1000:.0f} ms, "
+              f"finished after {total:.2f} s ({points:.0f} points, {points / total:.0f} points/s), median of {args.repeats}")
+        rows.append(("1 client", str(slots), throughput(url, 1, args.lines_each, SHORT), 1.0))
+        if args.screenshot is not None:
+            screenshot(url, args.screenshot, args.style)
+    eight = throughput(url, 8, args.lines_each, SHORT)
+    rows.append(("8 clients", str(slots), eight, eight / rows[0][2]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", default=str(REPO / "outputs" / "demo" / "run"))
@@ -154,33 +154,18 @@ def main() -> None:
     parser.add_argument("--style", default="writer:0", help="style picked for the screenshot")
     args = parser.parse_args()
 
+    from seqgen.serve.app import create_app, serving_in_thread
     from seqgen.serve.engine import Engine, Limits
     from seqgen.training.checkpoints import load_model
 
     torch.set_num_threads(1)
     model = load_model(args.ckpt, family="handwriting")
     print(f"# demo benchmark: {args.ckpt}, torch {torch.__version__}, 1 torch thread, {os.cpu_count()} CPUs")
-    short = "hello world"
-    rows = []
+    rows: list[tuple[str, str, float, float]] = []
     for slots in (2, 8):  # the default max_concurrent, and one slot per client
-        engine = Engine(model, Limits(max_concurrent=slots, max_queue=16))
-        url, server = serve_in_thread(engine)
-        if slots == 2:
-            one_line(url, short, 0)  # warm-up
-            lat = [one_line(url, LINE_40, seed) for seed in range(args.repeats)]
-            first = statistics.median(l["first"] for l in lat)
-            total = statistics.median(l["total"] for l in lat)
-            points = statistics.median(l["points"] for l in lat)
-            print(f"40-character line ({LINE_40!r}): first stroke after {first * 1000:.0f} ms, "
-                  f"finished after {total:.2f} s ({points:.0f} points, {points / total:.0f} points/s), median of {args.repeats}")
-            one = throughput(url, 1, args.lines_each, short)
-            rows.append(("1 client", "2", one, 1.0))
-        eight = throughput(url, 8, args.lines_each, short)
-        rows.append((f"8 clients", str(slots), eight, eight / rows[0][2]))
-        if args.screenshot is not None and slots == 2:
-            screenshot(url, args.screenshot, args.style)
-        server.should_exit = True
-    print(f"\n| clients | max_concurrent | lines/s ({short!r}) | vs 1 client |\n|---|---|---|---|")
+        with serving_in_thread(create_app(Engine(model, Limits(max_concurrent=slots, max_queue=16)))) as url:
+            measure(url, slots, args, rows)
+    print(f"\n| clients | max_concurrent | lines/s ({SHORT!r}) | vs 1 client |\n|---|---|---|---|")
     for name, slots_s, rate, ratio in rows:
         print(f"| {name} | {slots_s} | {rate:.2f} | {ratio:.2f}x |")
     mem = server_memory(args.ckpt)

@@ -21,11 +21,14 @@ that goes away mid-line cancels its job: the sampler stops at its next step and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import socket
 import threading
+import time
 from importlib import resources
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -223,3 +226,28 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={RequestError: refused, HTTPException: http_error})
+
+
+@contextlib.contextmanager
+def serving_in_thread(app: Starlette, host: str = "127.0.0.1", timeout: float = 30.0) -> Iterator[str]:
+    """Run `app` on uvicorn in a background thread on a free port of `host`; yields the base URL
+    (tests and benchmarks talk to a real server without a second process)."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="seqgen-serve-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start on {host} within {timeout:g} s")
+            time.sleep(0.02)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout)
+        sock.close()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from handwriting_helpers import TINY_DATA, TINY_MODEL, TINY_TRAIN, prepare_tiny
@@ -15,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 
 from conftest import compose_cfg
 
-LOOPBACK = "127.0.0.1"
+from seqgen.serve.app import serving_in_thread as serving  # noqa: F401  (re-exported for the tests)
 
 
 @pytest.fixture(scope="session")
@@ -69,28 +66,3 @@ def slow_down(monkeypatch: pytest.MonkeyPatch, engine: Any, seconds_per_step: fl
             return family.write(model, texts, on_step=step, **options)
 
     monkeypatch.setattr(engine, "family", Slow())
-
-
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """A real uvicorn server for `app` on a free loopback port, in a thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((LOOPBACK, 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()

@@ -264,7 +264,7 @@ def _wait(condition: Any, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def test_cli_serves_on_loopback_and_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> None:
+def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> None:
     from conftest import compose_cfg
     from seqgen.cli.serve import build_engine, validate
     from seqgen.errors import SeqgenError
@@ -276,7 +276,11 @@ def test_cli_serves_on_loopback_and_refuses_bad_settings(tiny_synthesis_run: Pat
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tmp_path / 'none'}", "styles_dir=null"]))
     with pytest.raises(SeqgenError, match="styles_dir"):
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
-    # the real command: a uvicorn on a free loopback port
+
+
+@pytest.mark.slow
+def test_cli_serves_on_a_free_loopback_port(tiny_synthesis_run: Path, tmp_path: Path) -> None:
+    """The real command in its own process (a torch start-up: slow on a busy machine)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "seqgen.cli.serve", f"ckpt={tiny_synthesis_run}", f"hydra.run.dir={tmp_path / 'h'}", "port=0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
