@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import torch
@@ -69,6 +70,17 @@ def throughput(url: str, clients: int, lines_each: int, text: str) -> float:
     return clients * lines_each / (time.perf_counter() - start)
 
 
+def direct_lines_per_s(model: Any, lines: int) -> float:
+    """The same lines sampled in-process, without HTTP or streaming: the server's overhead baseline."""
+    from seqgen.families.base import get_family
+
+    family = get_family("handwriting")
+    start = time.perf_counter()
+    for i in range(lines):
+        family.write(model, [SHORT], bias=0.5, seed=i, max_points=90 * len(SHORT) + 100)
+    return lines / (time.perf_counter() - start)
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
@@ -111,8 +123,7 @@ def screenshot(url: str, path: Path, style: str) -> None:
         page.goto(url)
         page.wait_for_selector("body[data-state=idle]")
         page.fill("#text", "hello world\nGenerating sequences\nwith recurrent networks")
-        if style:
-            page.select_option("#style", style)
+        page.select_option("#style", style)
         for slider, value in (("#bias", "1"), ("#speed", "100")):
             page.eval_on_selector(slider, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input')); }", value)
         page.click("#write")
@@ -128,7 +139,7 @@ def screenshot(url: str, path: Path, style: str) -> None:
     print(f"wrote {path}")
 
 
-def measure(url: str, slots: int, args: argparse.Namespace, rows: list[tuple[str, str, float, float]]) -> None:
+def measure(url: str, engine: Any, slots: int, args: argparse.Namespace, rows: list[tuple[str, str, float, float]]) -> None:
     """Latency (first run only) and lines/s of 1 and 8 clients against the server at `url`."""
     if not rows:
         one_line(url, SHORT, 0)  # warm-up
@@ -138,7 +149,16 @@ def measure(url: str, slots: int, args: argparse.Namespace, rows: list[tuple[str
         points = statistics.median(l["points"] for l in lat)
         print(f"40-character line ({LINE_40!r}): first stroke after {first * 1000:.0f} ms, "
               f"finished after {total:.2f} s ({points:.0f} points, {points / total:.0f} points/s), median of {args.repeats}")
+        from seqgen.families.base import get_family
+
+        start = time.perf_counter()
+        for seed in range(args.repeats):
+            get_family("handwriting").write(engine.model, [LINE_40], bias=0.5, seed=seed, max_points=engine.max_points(LINE_40))
+        alone = (time.perf_counter() - start) / args.repeats
+        print(f"  the same lines without the server (in-process `write`): {alone:.2f} s per line (server / in-process {total / alone:.2f}x)")
         rows.append(("1 client", str(slots), throughput(url, 1, args.lines_each, SHORT), 1.0))
+        direct = direct_lines_per_s(engine.model, args.lines_each)
+        rows.append(("no server: `write` in this process", "-", direct, direct / rows[0][2]))
         if args.screenshot is not None:
             screenshot(url, args.screenshot, args.style)
     eight = throughput(url, 8, args.lines_each, SHORT)
@@ -151,7 +171,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lines-each", type=int, default=2, help="lines per client in the throughput runs")
     parser.add_argument("--screenshot", type=Path, default=None)
-    parser.add_argument("--style", default="writer:0", help="style picked for the screenshot")
+    parser.add_argument("--style", default="none", help="style picked for the screenshot (a style id of the page)")
+    parser.add_argument("--screenshot-only", action="store_true", help="take the screenshot, measure nothing")
     args = parser.parse_args()
 
     from seqgen.serve.app import create_app, serving_in_thread
@@ -161,10 +182,15 @@ def main() -> None:
     torch.set_num_threads(1)
     model = load_model(args.ckpt, family="handwriting")
     print(f"# demo benchmark: {args.ckpt}, torch {torch.__version__}, 1 torch thread, {os.cpu_count()} CPUs")
+    if args.screenshot_only:
+        with serving_in_thread(create_app(Engine(model, Limits()))) as url:
+            screenshot(url, args.screenshot or REPO / "docs" / "images" / "demo.png", args.style)
+        return
     rows: list[tuple[str, str, float, float]] = []
     for slots in (2, 8):  # the default max_concurrent, and one slot per client
-        with serving_in_thread(create_app(Engine(model, Limits(max_concurrent=slots, max_queue=16)))) as url:
-            measure(url, slots, args, rows)
+        engine = Engine(model, Limits(max_concurrent=slots, max_queue=16))
+        with serving_in_thread(create_app(engine)) as url:
+            measure(url, engine, slots, args, rows)
     print(f"\n| clients | max_concurrent | lines/s ({SHORT!r}) | vs 1 client |\n|---|---|---|---|")
     for name, slots_s, rate, ratio in rows:
         print(f"| {name} | {slots_s} | {rate:.2f} | {ratio:.2f}x |")

@@ -68,6 +68,17 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def coalesce(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Merge consecutive `points` events of one line into one (one event per step is too chatty)."""
+    out: list[tuple[str, Any]] = []
+    for event, data in events:
+        if event == "points" and out and out[-1][0] == "points" and out[-1][1]["line"] == data["line"]:
+            out[-1][1]["points"].extend(data["points"])
+        else:
+            out.append((event, {**data, "points": list(data["points"])} if event == "points" else data))
+    return out
+
+
 def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starlette:
     """The Starlette application serving `engine`."""
 
@@ -122,14 +133,12 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         slots = engine.slots()
         job: Job | None = None
         worker: threading.Thread | None = None
+        # wait for a slot, telling the page so and noticing a client that leaves meanwhile (a task,
+        # not wait_for: a timeout racing the acquisition must never lose a slot)
+        acquire = asyncio.ensure_future(slots.acquire())
         try:
-            # wait for a slot, telling the page so and noticing a client that leaves meanwhile
-            while True:
-                try:
-                    await asyncio.wait_for(slots.acquire(), KEEPALIVE_S)
-                    break
-                except asyncio.TimeoutError:
-                    yield ": waiting for a free slot\n\n"
+            while not (await asyncio.wait({acquire}, timeout=KEEPALIVE_S))[0]:
+                yield ": waiting for a free slot\n\n"
             engine.started()
             job = engine.new_job(req)
 
@@ -159,24 +168,26 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
             yield sse("job", {"id": job.id, "lines": req.lines})
             worker = threading.Thread(target=work, name=f"seqgen-serve-{job.id}", daemon=True)
             worker.start()
-            while True:
+            ended = False
+            while not ended:
                 try:
-                    event, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    pending = [await asyncio.wait_for(queue.get(), KEEPALIVE_S)]
                 except asyncio.TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                if event == "_end":
-                    break
-                if event == "points":  # send what has piled up since as one event per line
-                    points = list(data["points"])
-                    while not queue.empty() and queue._queue[0][0] == "points" and queue._queue[0][1]["line"] == data["line"]:  # type: ignore[attr-defined]
-                        points.extend(queue.get_nowait()[1]["points"])
-                    data = {"line": data["line"], "points": points}
-                yield sse(event, data)
+                while not queue.empty():  # whatever piled up meanwhile goes out together
+                    pending.append(queue.get_nowait())
+                for event, data in coalesce(pending):
+                    if event == "_end":
+                        ended = True
+                        break
+                    yield sse(event, data)
         finally:
             # normal end, client gone (cancelled / send failed) or error: stop the sampler
             if job is None:
                 engine.left_queue()
+                if not acquire.cancel() and not acquire.cancelled() and acquire.exception() is None:
+                    slots.release()  # acquired just as the client left
             else:
                 job.cancel.set()  # no-op for a finished job; the worker frees the slot itself
                 if worker is None:  # got a slot but never started the thread

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 UPLOAD_SUFFIXES = (".xml", ".svg", ".json")
 BIAS_RANGE = (0.0, 10.0)
 SEED_MAX = 2**31 - 1
+FLUSH_S = 0.03  # streamed points are sent in batches at most this far apart
 
 
 class RequestError(Exception):
@@ -327,17 +328,30 @@ class Engine:
                 break
             emit("line", {"line": row, "text": text})
 
-            def on_step(step: int, points: torch.Tensor, row: int = row) -> bool:
+            buffer: list[list[float]] = []
+            flushed = [0.0]  # so the line's first point goes out at once (time to first stroke)
+
+            def flush(row: int = row) -> None:
+                if buffer:
+                    emit("points", {"line": row, "points": buffer[:]})
+                    buffer.clear()
+                flushed[0] = time.perf_counter()
+
+            def on_step(step: int, points: torch.Tensor) -> bool:
                 dx, dy, pen = points[0].tolist()  # raw units; NaN once the row has stopped
                 if dx == dx:
                     job.steps += 1
-                    emit("points", {"line": row, "points": [[dx, dy, float(pen > 0.5)]]})
+                    buffer.append([dx, dy, float(pen > 0.5)])
+                    # batches FLUSH_S apart: waking the event loop on every step costs the sampler the GIL
+                    if time.perf_counter() - flushed[0] >= FLUSH_S:
+                        flush()
                 return not job.cancel.is_set()
 
             samples = self.family.write(
                 self.model, [text], bias=req.bias, style=prime, max_points=self.max_points(text), seed=req.seed + row,
                 on_step=on_step,
             )
+            flush()
             with self._lock:
                 self.counters.steps += len(samples.offsets[0]) - 1
             if job.cancel.is_set():

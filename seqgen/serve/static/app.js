@@ -75,8 +75,8 @@ function drawLine(ctx, row) {
   for (const s of strokes) for (const [x, y] of s) {
     x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
   }
-  // a fixed pen scale (a median step of ~1.6 px) shrunk only when the line would not fit its box
-  let scale = 1.6 / state.info.median_step;
+  // a fixed pen scale (a median pen step of 4 px) shrunk only when the line would not fit its box
+  let scale = 4.0 / state.info.median_step;
   scale = Math.min(scale, (W - 2 * MARGIN) / Math.max(x1 - x0, 1e-6), (BAND - 12) / Math.max(y1 - y0, 1e-6));
   const cy = (y0 + y1) / 2;
   ctx.strokeStyle = "#111";
