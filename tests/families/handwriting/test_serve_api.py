@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -276,6 +277,10 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tmp_path / 'none'}", "styles_dir=null"]))
     with pytest.raises(SeqgenError, match="styles_dir"):
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
+    from seqgen.serve.engine import Engine, Limits
+
+    with pytest.raises(SeqgenError, match="synthesis checkpoint"):
+        Engine(SimpleNamespace(kind="prediction"), Limits())
 
 
 @pytest.mark.slow
