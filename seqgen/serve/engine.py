@@ -156,7 +156,6 @@ class Job:
     phis: list[Optional[np.ndarray]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     steps: int = 0
-    finished: bool = False
 
 
 @dataclass
@@ -363,7 +362,6 @@ class Engine:
                 "line": row, "ended": bool(samples.ended[0]), "points": len(samples.offsets[0]) - 1,
                 "seconds": round(time.perf_counter() - started, 3),
             })
-        job.finished = not job.cancel.is_set()
 
     def finish(self, job: Job, outcome: str) -> None:
         """Book-keeping once the worker thread is done (outcome: completed, cancelled or failed)."""
