@@ -171,3 +171,36 @@ def test_stop_mid_line_frees_the_server(page: Page, engine: Any, monkeypatch: py
         assert time.monotonic() < deadline, engine.status()
         time.sleep(0.05)
     assert engine.status()["cancelled"] == 1
+
+
+def test_a_full_server_says_so_on_the_page(page: Page, engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import threading
+
+    import httpx
+
+    monkeypatch.setattr(engine, "limits", dataclasses.replace(engine.limits, max_queue=0))
+    slow_down(monkeypatch, engine, 0.02)
+    leave = threading.Event()
+
+    def occupy() -> None:  # another client holds the only slot until told to leave
+        with httpx.stream("POST", page.url.rstrip("/") + "/api/write", json={"text": "ab ab ab ab"}, timeout=60) as res:
+            for _ in res.iter_lines():
+                if leave.is_set():
+                    break
+
+    other = threading.Thread(target=occupy)
+    other.start()
+    try:
+        deadline = time.monotonic() + 30
+        while engine.status()["running"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        page.fill("#text", "ab")
+        page.click("#write")
+        page.wait_for_selector("body[data-state=error]")
+        assert "busy" in page.text_content("#message")
+    finally:
+        leave.set()
+        other.join(timeout=60)
+    assert engine.status()["refused"] == 1
