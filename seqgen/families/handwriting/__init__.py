@@ -13,7 +13,7 @@ seqgen/data/handwriting/: other families (recognition) and the demo read it too.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from seqgen.families.base import Family
 from seqgen.families.handwriting.module import HandwritingModel, HandwritingPrediction, HandwritingSynthesis
@@ -45,6 +45,25 @@ class HandwritingFamily(Family):
         from seqgen.families.handwriting.report import report
 
         return report(model, out_dir, metrics)
+
+    # --- the web demo (seqgen/serve) reaches handwriting sampling through these two ---------------
+    def write(
+        self, model: Any, texts: list[str], bias: float = 0.0, style: Optional[tuple[Any, str]] = None,
+        max_points: Optional[int] = None, seed: int = 0, on_step: Any = None,
+    ) -> Any:
+        """A synthesis model writes `texts` -> `HandwritingSamples` (raw units). style: None or
+        (normalised offsets (T, 3), transcription) to prime with; on_step(index, raw points (B, 3))
+        streams every step, returning False stops."""
+        from seqgen.families.handwriting.generate import Prime, write
+
+        prime = Prime(style[0], style[1], "style") if style is not None else None
+        return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
+
+    def default_styles_dir(self) -> Path:
+        """Where the thirteen real IAM-OnDB styles live when the shared samples are present."""
+        from seqgen.families.handwriting.generate import DEFAULT_STYLES_DIR
+
+        return DEFAULT_STYLES_DIR
 
 
 FAMILY = HandwritingFamily()

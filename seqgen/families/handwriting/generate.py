@@ -371,14 +371,16 @@ def write(
     unknown_chars: str = "error",
     seed: int = 0,
     keep_params: bool = False,
+    on_step: Optional[OnStep] = None,
 ) -> HandwritingSamples:
-    """A `HandwritingSynthesis` model writes `texts` (one row each) -> `HandwritingSamples` (raw units)."""
+    """A `HandwritingSynthesis` model writes `texts` (one row each) -> `HandwritingSamples` (raw units);
+    `on_step` streams the points (see `sample_synthesis`)."""
     texts = check_texts(texts, model.vocab, unknown_chars, int(model.hparams.max_text_chars))
     if max_points is None:  # generous: 3x the training data's points per character
         max_points = int(3 * model.points_per_char * max(len(t) for t in texts)) + 100
     return sample_synthesis(
         model.net, model.norm, model.vocab, texts, bias, prime, max_points, int(model.hparams.end_patience),
-        make_generator(model, seed), keep_params,
+        make_generator(model, seed), keep_params, on_step,
     )
 
 
