@@ -3,7 +3,7 @@
     seqgen-prepare data=atari                       # frames from ALE games (ale-py ships the ROMs)
     seqgen-train experiment=atari_quickstart
     seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame
-    seqgen-sample ckpt=<run> length=60 actions=FIRE,LEFT
+    seqgen-sample ckpt=<run> length=60 "actions=[FIRE,LEFT]"
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from seqgen.families.base import Family
 class AtariFamily(Family):
     name = "atari"
     module_classes = (AtariFramePredictor,)
-    sample_options = frozenset({"num_samples", "length", "actions", "seed"})
+    sample_options = frozenset({"length", "actions"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.atari.generate import generate

@@ -2,8 +2,8 @@
 or actions the user chooses.
 
     seqgen-sample ckpt=<run> length=60                      # real future actions of test clips
-    seqgen-sample ckpt=<run> length=80 actions=FIRE,LEFT    # chosen actions, repeated in turn
-    seqgen-sample ckpt=<run> actions=[3,3,4]                # ALE action ids
+    seqgen-sample ckpt=<run> length=80 "actions=[FIRE,LEFT]"  # chosen actions, repeated in turn
+    seqgen-sample ckpt=<run> "actions=[3,3,4]"              # ALE action ids
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from seqgen.families.atari.figures import rollout_gif, strip_png
 
 def parse_actions(spec: Any, names: Sequence[str]) -> list[int]:
     """'FIRE,LEFT', ['FIRE', 3] or 3 -> ALE action ids; unknown names fail with the list of names."""
-    items = spec.split(",") if isinstance(spec, str) else list(spec) if isinstance(spec, (list, tuple)) or hasattr(spec, "__iter__") else [spec]
+    items = spec.replace(",", " ").split() if isinstance(spec, str) else list(spec) if isinstance(spec, (list, tuple)) or hasattr(spec, "__iter__") else [spec]
     ids = []
     lookup = {name.upper(): i for i, name in enumerate(names)}
     for item in items:
@@ -35,7 +35,7 @@ def parse_actions(spec: Any, names: Sequence[str]) -> list[int]:
         else:
             raise SeqgenError(f"actions: unknown action '{text}'; use ids 0..{len(names) - 1} or names: {', '.join(names)}")
     if not ids:
-        raise SeqgenError("actions is empty: give at least one action, e.g. actions=FIRE,LEFT")
+        raise SeqgenError("actions is empty: give at least one action, e.g. \"actions=[FIRE,LEFT]\"")
     return ids
 
 
