@@ -89,6 +89,7 @@ class Family:
 _FAMILY_MODULES: dict[str, str] = {
     "text": "seqgen.families.text",
     "handwriting": "seqgen.families.handwriting",
+    "atari": "seqgen.families.atari",
 }
 _LOADED: dict[str, Family] = {}
 
