@@ -84,6 +84,7 @@ class Family:
 _FAMILY_MODULES: dict[str, str] = {
     "text": "seqgen.families.text",
     "handwriting": "seqgen.families.handwriting",
+    "speech": "seqgen.families.speech",
 }
 _LOADED: dict[str, Family] = {}
 
