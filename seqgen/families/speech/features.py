@@ -10,7 +10,7 @@ Normalisation: per-bin mean and standard deviation over every training frame (st
 sums in float64), stored in meta.json; the model sees (X - mean) / std.
 
 Back to sound: linear -> |STFT|^2 = exp(X) -> GriffinLim; mel -> InverseMelScale (least squares
-onto the linear bins) -> GriffinLim; mfcc -> the transposed (orthonormal) DCT gives the dB mel
+onto the linear bins, refined to non-negative power by multiplicative updates) -> GriffinLim; mfcc -> the transposed (orthonormal) DCT gives the dB mel
 spectrum back (exactly if n_mfcc == n_mels, otherwise its smooth envelope) -> as mel.
 
 Mel cepstra for the MCD (`mel_cepstrum`): c = DCT_ortho(log-amplitude mel spectrum), natural log,
@@ -48,6 +48,7 @@ class FeatureSpec:
     f_max: float | None = None
     floor: float = 1e-5
     griffin_lim_iters: int = 32
+    inverse_mel_iters: int = 50
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -133,7 +134,17 @@ class Features:
         if self.spec.kind == "linear":
             return torch.exp(torch.as_tensor(np.asarray(frames, dtype=np.float32)).T)
         with torch.no_grad():
-            return self.inverse_mel(self.mel_power(frames)).clamp_min(0)
+            mel = self.mel_power(frames)
+            fb = self.mel.fb  # (n_stft, n_mels): mel = fb^T S
+            # InverseMelScale solves the underdetermined least squares; clamping its negative bins
+            # to 0 loses much of the energy, so refine non-negatively (multiplicative updates for
+            # min ||mel - fb^T S||^2, S >= 0), starting from it plus each mel band spread over its bins.
+            spread = (fb @ mel) / fb.sum(1, keepdim=True).clamp_min(1e-8)
+            power = self.inverse_mel(mel).clamp_min(0) + 1e-3 * spread + 1e-10
+            numerator = fb @ mel
+            for _ in range(self.spec.inverse_mel_iters):
+                power = power * numerator / (fb @ (fb.T @ power)).clamp_min(1e-12)
+            return power
 
     def to_audio(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
         """Griffin-Lim: (T, dim) features -> float32 audio in [-1, 1] at spec.sample_rate."""
