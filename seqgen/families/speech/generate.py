@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.families.speech import _diag_head as mdn
 from seqgen.families.speech.features import Features, write_wav
 from seqgen.nn.modes import eval_mode
+from seqgen.sampling.autoregressive import OnStep, StepOutput, sample_autoregressive
 
 
 @dataclass
@@ -54,8 +54,12 @@ def synthesise(
     prime: dict[str, Any] | None = None,
     seed: int = 0,
     max_frames: int | None = None,
+    on_step: OnStep | None = None,
 ) -> list[SpeechSample]:
-    """One sample per row (symbols, speaker name). `prime`: {"frames" (normalised), "symbols", "speaker"}."""
+    """One sample per row (symbols, speaker name). `prime`: {"frames" (normalised), "symbols", "speaker"}.
+
+    The loop is `seqgen.sampling.autoregressive.sample_autoregressive` (per-row stopping, step
+    limits, `on_step` streaming of the sampled normalised frames)."""
     bias = _check_bias(bias)
     net, table = model.net, model.table
     if len(symbol_lists) != len(speakers) or not symbol_lists:
@@ -73,39 +77,32 @@ def synthesise(
     generator = torch.Generator(device=device).manual_seed(int(seed))
     hp = model.hparams
     cap = int(max_frames or hp.max_sample_frames)
-    limits = torch.tensor([min(cap, int(math.ceil(hp.max_frames_per_symbol * len(s)))) for s in symbol_lists], device=device)
+    limits = torch.tensor([min(cap, max(1, int(math.ceil(hp.max_frames_per_symbol * len(s))))) for s in symbol_lists], device=device)
     with eval_mode(model):
         onehot = net.one_hot(symbols)
         state = net.initial_state(batch, device)
-        x_prev = torch.zeros(batch, net.frame_dim, device=device)
-        if prime:
-            frames = torch.as_tensor(np.asarray(prime["frames"], np.float32), device=device).unsqueeze(0).expand(batch, -1, -1)
-            _, state, _ = net(net.inputs(frames, spk), symbols, mask, state)
-            x_prev = frames[:, -1]
         spk_emb = net.speaker(spk)
         weights = net.step_weights()
-        steps = int(limits.max())
-        out = torch.zeros(batch, steps, net.frame_dim, device=device)
-        phis = torch.zeros(batch, steps, u_max, device=device)
-        lengths = limits.clone()
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        stopped = torch.zeros(batch, dtype=torch.bool, device=device)
-        for t in range(steps):
-            params, phi, done, state = net.step(torch.cat((x_prev, spk_emb), 1), state, onehot, mask, bias, weights)
-            x_prev = mdn.sample(params, generator)
-            out[:, t] = x_prev
-            phis[:, t] = phi
-            newly = done & ~stopped
-            lengths = torch.where(newly, torch.full_like(lengths, t + 1), lengths)
-            finished |= newly
-            stopped |= newly | (t + 1 >= limits)
-            if bool(stopped.all()):
-                break
+        first = torch.zeros(batch, net.frame_dim, device=device)
+        if prime:  # one fused pass reads the prime (inputs zeros, f_0 .. f_{P-2}); `step` then feeds f_{P-1}
+            frames = torch.as_tensor(np.asarray(prime["frames"], np.float32), device=device).unsqueeze(0).expand(batch, -1, -1)
+            _, state, _ = net(net.inputs(frames, spk), symbols, mask, state)
+            first = frames[:, -1]
+
+        def step(x: torch.Tensor) -> StepOutput:
+            nonlocal state
+            params, phi, done, state = net.step(torch.cat((x, spk_emb), 1), state, onehot, mask, bias, weights)
+            return StepOutput(params, done, None, {"phi": phi.float()})
+
+        result = sample_autoregressive(
+            step, lambda params: net.head.sample(params, generator), start=step(first), max_steps=limits, on_step=on_step
+        )
     samples = []
     for b in range(batch):
-        n = int(lengths[b])
-        samples.append(SpeechSample(out[b, :n].cpu().numpy(), phis[b, :n, : len(ids[b])].cpu().numpy(), rows[b], speakers[b],
-                                    bool(finished[b]), len(prime_syms)))
+        n = int(result.counts[b])
+        phi = result.records["phi"][b, :n, : len(ids[b])] if n else torch.zeros(0, len(ids[b]))
+        samples.append(SpeechSample(result.points[b, :n].cpu().numpy(), phi.cpu().numpy(), rows[b], speakers[b],
+                                    bool(result.ended[b]), len(prime_syms)))
     return samples
 
 

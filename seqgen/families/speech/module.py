@@ -16,10 +16,10 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from seqgen.errors import SeqgenError
-from seqgen.families.speech import _diag_head as mdn
 from seqgen.families.speech.datamodule import SymbolTable
 from seqgen.families.speech.features import FeatureSpec
 from seqgen.families.speech.nets import SpeechSynthesisNet
+from seqgen.nn.mdn import DiagonalParams
 from seqgen.nn.window import WINDOW_KINDS
 from seqgen.training.module import SeqModule
 
@@ -75,7 +75,7 @@ class SpeechSynthesis(SeqModule):
         )
 
     # --- forward -------------------------------------------------------------------------------
-    def run_network(self, batch: dict[str, Any], return_phi: bool = False) -> tuple[mdn.DiagParams, Any]:
+    def run_network(self, batch: dict[str, Any], return_phi: bool = False) -> tuple[DiagonalParams, Any]:
         x = self.net.inputs(batch["frames"], batch["speakers"])
         params, _, phi = self.net(x, batch["symbols"], batch["symbol_mask"], return_phi=return_phi)
         return params, phi
@@ -85,7 +85,7 @@ class SpeechSynthesis(SeqModule):
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         params, _ = self.run_network(batch)
-        nll = mdn.nll(params, batch["frames"], batch["mask"], reduction="mean")
+        nll = self.net.head.nll(params, batch["frames"], batch["mask"], reduction="mean")
         utterances = batch["mask"].shape[0]
         frames = batch["mask"].sum().clamp_min(1)
         logs = {
@@ -99,7 +99,7 @@ class SpeechSynthesis(SeqModule):
     # --- evaluation ----------------------------------------------------------------------------
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
         params, _ = self.run_network(batch)
-        self.eval_metrics[f"{stage}_nats"].update(mdn.nll(params, batch["frames"], batch["mask"], reduction="sum").double())
+        self.eval_metrics[f"{stage}_nats"].update(self.net.head.nll(params, batch["frames"], batch["mask"], reduction="sum").double())
         self.eval_metrics[f"{stage}_frames"].update(batch["mask"].sum().double())
         self.eval_metrics[f"{stage}_utterances"].update(torch.tensor(float(batch["mask"].shape[0]), dtype=torch.float64))
 

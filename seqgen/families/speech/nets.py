@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqgen.families.speech._diag_head import DiagonalGaussianMixture, DiagParams
 from seqgen.nn.lstm_stack import SkipLSTMStack
+from seqgen.nn.mdn import DiagonalGaussianMixture, DiagonalParams
 from seqgen.nn.window import make_window
 
 
@@ -99,7 +99,7 @@ class SpeechSynthesisNet(nn.Module):
     # --- whole sequences (training, evaluation, priming) ---------------------------------------
     def forward(
         self, x: Tensor, symbols: Tensor, symbol_mask: Tensor, state: SpeechState | None = None, return_phi: bool = False
-    ) -> tuple[DiagParams, SpeechState, Optional[Tensor]]:
+    ) -> tuple[DiagonalParams, SpeechState, Optional[Tensor]]:
         """x (B, T, in) = `inputs(...)` -> (mixture params (B, T), final state, phi (B, T, U) or None)."""
         onehot = self.one_hot(symbols)
         state = state or self.initial_state(x.shape[0], x.device)
@@ -130,7 +130,7 @@ class SpeechSynthesisNet(nn.Module):
     def step(
         self, x_t: Tensor, state: SpeechState, onehot: Tensor, symbol_mask: Tensor, bias: float = 0.0,
         weights: list[tuple[Tensor, Tensor]] | None = None,
-    ) -> tuple[DiagParams, Tensor, Tensor, SpeechState]:
+    ) -> tuple[DiagonalParams, Tensor, Tensor, SpeechState]:
         """x_t (B, in) -> (params (B,), phi (B, U), done (B,) by the window end rule, new state)."""
         weights = weights if weights is not None else self.step_weights()
         w_x, w_rec, b = self.layer1_weights()

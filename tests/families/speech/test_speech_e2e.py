@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,9 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from conftest import compose_cfg
+from conftest import BIN, compose_cfg
 from seqgen.errors import SeqgenError
+from seqgen.families.speech.features import read_wav
 from seqgen.families.speech.espeak import clean_phoneme, events_to_segments, sentences_from_corpus
 
 
@@ -64,31 +68,43 @@ def test_espeak_phoneme_events_are_exact() -> None:
     assert np.abs(pcm[first[0]:first[1]]).mean() > 5 * (np.abs(pcm[: segs[0][1]]).mean() + 1)
 
 
-@needs_espeak
-def test_prepare_train_sample_wav(tmp_path: Path) -> None:
-    from seqgen.data.shards import read_meta
-    from seqgen.families.base import get_family
-    from seqgen.families.speech.features import read_wav
-    from seqgen.training.checkpoints import load_model
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Prepare a tiny espeak-ng corpus and train 3 steps (shared by the tests below)."""
     from seqgen.training.run import train
 
-    cfg = compose_cfg("prepare", tmp_path, TINY_PREPARE)
+    tmp = tmp_path_factory.mktemp("speech_e2e")
+    cfg = compose_cfg("prepare", tmp, TINY_PREPARE)
     summary = instantiate(cfg.data.prepare, _recursive_=True)
+    train_cfg = compose_cfg("train", tmp, [
+        "experiment=speech_quickstart", *TINY_PREPARE[1:], "logger=csv", "trainer.max_steps=3", "trainer.max_time=null",
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1", "model.hidden_size=16", "model.max_sample_frames=40",
+        "data.datamodule.batch_size=2", "data.datamodule.max_frames=40", "data.datamodule.batches_per_epoch=3",
+    ])
+    train_cfg = OmegaConf.create(OmegaConf.to_container(train_cfg, resolve=True))
+    run = Path(train_cfg.paths.output_dir)
+    return {"tmp": tmp, "summary": summary, "run": run, "result": train(train_cfg, run)}
+
+
+@needs_espeak
+def test_prepare_train_sample_wav(trained_run: dict) -> None:
+    from seqgen.data.shards import read_meta
+    from seqgen.families.base import get_family
+    from seqgen.families.speech.datamodule import SpeechDataModule
+    from seqgen.training.checkpoints import load_model
+
+    tmp_path, summary, run, result = trained_run["tmp"], trained_run["summary"], trained_run["run"], trained_run["result"]
     data_dir = Path(summary["out_dir"])
     meta = read_meta(data_dir)
     assert meta["family"] == "speech" and len(meta["speakers"]) == 3 and meta["minutes_of_audio"] > 0.3
     assert summary["splits"]["train"]["utterances"] + summary["splits"]["valid"]["utterances"] + \
         summary["splits"]["test"]["utterances"] + sum(meta["skipped"]["counts"].values()) == 40
-
-    train_cfg = compose_cfg("train", tmp_path, [
-        "experiment=speech_quickstart", *TINY_PREPARE[1:], "logger=csv", "trainer.max_steps=3", "trainer.max_time=null",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "model.hidden_size=16", "model.max_sample_frames=40",
-        "data.datamodule.batch_size=2", "data.datamodule.max_frames=40", "data.datamodule.batches_per_epoch=3", "~callbacks.samples",
-    ])
-    train_cfg = OmegaConf.create(OmegaConf.to_container(train_cfg, resolve=True))
-    run = Path(train_cfg.paths.output_dir)
-    result = train(train_cfg, run)
     assert result["global_step"] == 3 and math.isfinite(result["metrics"]["val/nll"]) and "test/nll" in result["metrics"]
+    # end of run: generated vs real spectrograms, alignment, both WAVs, the report; previews during training
+    for name in ("speech-spectrograms.png", "speech-alignment.png", "speech-generated.wav", "speech-real.wav", "speech.md"):
+        assert (run / name).stat().st_size > 200, name
+    assert "test/mcd_dtw" in result and list((run / "samples").glob("step*.wav"))
 
     model = load_model(run)
     family = get_family("speech")
@@ -101,11 +117,9 @@ def test_prepare_train_sample_wav(tmp_path: Path) -> None:
     for wav in wavs:
         audio, rate = read_wav(wav, spec.sample_rate)
         assert rate == 16000
-        frames = int(np.ceil(len(audio) / spec.hop_length))  # Griffin-Lim: hop * (T - 1) samples
-        assert 2 <= frames + 1 <= 30 and len(audio) == spec.hop_length * frames
+        frames = len(audio) // spec.hop_length + 1  # Griffin-Lim (centred STFT): hop * (T - 1) samples
+        assert 2 <= frames <= 30 and len(audio) == spec.hop_length * (frames - 1)
     assert all(Path(p).stat().st_size > 500 for p in files.values())
-
-    from seqgen.families.speech.datamodule import SpeechDataModule
 
     dm = SpeechDataModule(str(data_dir))
     dm.load_info()
@@ -116,3 +130,22 @@ def test_prepare_train_sample_wav(tmp_path: Path) -> None:
         family.generate(model, OmegaConf.create({"phonemes": "h @ zzz", "num_samples": 1}), out)
     with pytest.raises(SeqgenError, match="bias"):
         family.generate(model, OmegaConf.create({"text": "hi", "bias": -1}), out)
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_sample_and_eval_cli(trained_run: dict) -> None:
+    """`seqgen-sample` primed with a real utterance, and `seqgen-eval`, as a user runs them."""
+    run, tmp = trained_run["run"], trained_run["tmp"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out_cli = tmp / "cli"
+    proc = subprocess.run([str(BIN / "seqgen-sample"), f"ckpt={run}", f"hydra.run.dir={out_cli}", "text=hello world", "style=0",
+                           "bias=1.0", "num_samples=1", "max_frames=20"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_wav(out_cli / "sample-00.wav", 16000)[1] == 16000
+    out_eval = tmp / "eval_cli"
+    proc = subprocess.run([str(BIN / "seqgen-eval"), f"ckpt={run}", f"hydra.run.dir={out_eval}"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out_eval / "metrics.json").read_text())
+    assert "test/mcd_dtw" in metrics and "val/nll" in metrics["metrics"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.families.speech import _diag_head as mdn
+from seqgen.nn.mdn import DiagonalGaussianMixture
 from seqgen.families.speech.features import mcd_constant
 from seqgen.families.speech.nets import SpeechSynthesisNet
 from seqgen.families.speech.report import dtw_path, mcd_dtw, monotonicity
@@ -17,10 +17,10 @@ from seqgen.nn.window import GaussianWindow, SoftplusGaussianWindow, make_window
 
 def test_diagonal_mixture_nll_matches_direct_computation() -> None:
     torch.manual_seed(0)
-    head = mdn.DiagonalGaussianMixture(6, dim=3, n_components=4)
+    head = DiagonalGaussianMixture(6, dim=3, n_components=4)
     h, x = torch.randn(2, 5, 6), torch.randn(2, 5, 3)
     params = head(h)
-    ours = mdn.nll(params, x, reduction="none")
+    ours = head.nll(params, x, reduction="none")
     pi = torch.exp(params.log_pi)
     sigma = torch.exp(params.log_sigma)
     direct = torch.zeros(2, 5)
@@ -33,11 +33,11 @@ def test_diagonal_mixture_nll_matches_direct_computation() -> None:
             direct[b, t] = -torch.log(p)
     assert torch.allclose(ours, direct, atol=1e-4)
     mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
-    assert torch.isclose(mdn.nll(params, x, mask), direct[mask].mean(), atol=1e-4)
+    assert torch.isclose(head.nll(params, x, mask), direct[mask].mean(), atol=1e-4)
     # bias sharpens: pi = softmax(pi_hat (1 + b)), sigma = exp(sigma_hat - b)
     biased = head(h, bias=2.0)
     assert torch.allclose(biased.log_sigma, params.log_sigma - 2.0)
-    assert mdn.sample(biased, torch.Generator().manual_seed(0)).shape == (2, 5, 3)
+    assert head.sample(biased, torch.Generator().manual_seed(0)).shape == (2, 5, 3)
 
 
 @pytest.mark.parametrize("window", ["exp", "softplus"])
