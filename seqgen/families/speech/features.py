@@ -13,9 +13,11 @@ Back to sound: linear -> |STFT|^2 = exp(X) -> GriffinLim; mel -> InverseMelScale
 onto the linear bins, refined to non-negative power by multiplicative updates) -> GriffinLim; mfcc -> the transposed (orthonormal) DCT gives the dB mel
 spectrum back (exactly if n_mfcc == n_mels, otherwise its smooth envelope) -> as mel.
 
-Mel cepstra for the MCD (`mel_cepstrum`): c = DCT_ortho(log-amplitude mel spectrum), natural log,
-c_1..c_D (c_0, the energy, excluded by the caller), the convention behind the 10 sqrt(2) / ln 10
-constant of the mel-cepstral distortion.
+Mel cepstra for the MCD (`mel_cepstrum`): the real cepstrum of the natural-log amplitude over the
+mel axis, c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N) (N mel bins), so that
+log|X(w)| = c_0 + 2 sum_{m>=1} c_m cos(m w): the convention (SPTK's, without frequency warping,
+which the mel filterbank already does) behind the 10 sqrt(2) / ln 10 constant of the
+mel-cepstral distortion. c_1..c_D are compared (c_0, the energy, excluded by the caller).
 """
 
 from __future__ import annotations
@@ -158,8 +160,11 @@ class Features:
     def mel_cepstrum(self, frames: np.ndarray | torch.Tensor, n_ceps: int = 13) -> np.ndarray:
         """(T, dim) features -> (T, n_ceps + 1) mel cepstra c_0..c_D (see the module docstring)."""
         log_amp = 0.5 * torch.log(self.mel_power(frames) + self.spec.floor)  # natural log amplitude
-        dct = AF.create_dct(min(n_ceps + 1, self.spec.n_mels), self.spec.n_mels, norm="ortho")
-        return (log_amp.T @ dct).numpy().astype(np.float64)
+        n = self.spec.n_mels
+        dct = AF.create_dct(min(n_ceps + 1, n), n, norm="ortho")
+        # the real cepstrum's scale: c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N), i.e. the
+        # orthonormal DCT / sqrt(2N) (m >= 1), so that log|X(w)| = c_0 + 2 sum_m c_m cos(m w)
+        return (log_amp.T @ dct).numpy().astype(np.float64) / math.sqrt(2.0 * n)
 
 
 class NormAccumulator:

@@ -69,7 +69,9 @@ def evaluate_generation(model: Any, datamodule: Any, split: str = "test", limit:
         return {}
     table, features = model.table, Features(model.spec)
     symbols = [[table.symbols[int(i) - 1] for i in u["symbols"]] for u in utterances]
-    samples = synthesise(model, symbols, [u["speaker_name"] for u in utterances], bias=bias, seed=0)
+    # frame cap: 3x the longest real utterance (a window that never ends costs no more than that)
+    cap = 3 * max(len(u["frames"]) for u in utterances)
+    samples = synthesise(model, symbols, [u["speaker_name"] for u in utterances], bias=bias, seed=0, max_frames=cap)
     mcds, ratios, monos, finished = [], [], [], []
     for utt, sample in zip(utterances, samples):
         real = model.denormalise(utt["frames"].numpy())

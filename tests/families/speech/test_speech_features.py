@@ -75,3 +75,13 @@ def test_streaming_norm_matches_numpy() -> None:
     stats = acc.result()
     every = np.concatenate(chunks)
     assert np.allclose(stats["mean"], every.mean(0)) and np.allclose(stats["std"], every.std(0)) and stats["frames"] == 31
+
+
+def test_mel_cepstrum_scale() -> None:
+    """log|X(w)| = c_0 + 2 sum_m c_m cos(m w): a log amplitude a cos(2 w) has c_2 = a / 2, the rest ~0."""
+    feats = Features(FeatureSpec(kind="mel", n_mels=32))
+    k = np.arange(32)
+    log_amp = 0.8 * np.cos(np.pi * 2 * (k + 0.5) / 32)
+    ceps = feats.mel_cepstrum(np.tile(2 * log_amp, (3, 1)), n_ceps=5)  # mel features are log power = 2 log amplitude
+    assert ceps.shape == (3, 6)
+    assert np.allclose(ceps[:, 2], 0.4, atol=1e-3) and np.allclose(np.delete(ceps, 2, axis=1), 0.0, atol=1e-3)
