@@ -28,7 +28,7 @@ def spectrogram_png(model: Any, panels: Sequence[tuple[str, np.ndarray]], path: 
     lo = min(float(np.percentile(im, 2)) for im in images) if images else 0.0
     hi = max(float(im.max()) for im in images) if images else 1.0
     width = max(6.0, min(0.02 * max(im.shape[1] for im in images) + 3.0, 24.0))
-    fig = Figure(figsize=(width, 2.4 * len(panels) + 0.4))
+    fig = Figure(figsize=(width, 2.4 * len(panels) + 0.4), layout="constrained")
     kind = model.spec.kind
     for index, ((title, _), image) in enumerate(zip(panels, images)):
         ax = fig.add_subplot(len(panels), 1, index + 1)
