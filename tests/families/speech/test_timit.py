@@ -147,3 +147,25 @@ def test_prepare_timit_shards(tmp_path: Path) -> None:
     assert batch["frames"].shape == (2, 9600 // 200 + 1, 20)
     assert batch["speakers"].tolist() == [0, 0]  # core test speakers are never training speakers
     assert batch["symbols"].shape[1] == 11 and list(batch["bounds"][0][:3]) == [0, 4, 8]  # 800 samples = 4 frames
+
+
+def test_prepare_characters_and_skips(tmp_path: Path) -> None:
+    from seqgen.families.speech.datamodule import SpeechDataModule
+    from seqgen.families.speech.prepare import prepare_speech
+
+    root = write_timit_tree(tmp_path / "timit")
+    prepare_speech(TimitCorpus(str(root)), str(tmp_path / "shards"), {"kind": "linear", "n_fft": 256, "win_length": 256, "hop_length": 128},
+                   samples_per_shard=4)
+    dm = SpeechDataModule(str(tmp_path / "shards"), units="chars")
+    info = dm.load_info()
+    assert info["vocab"]["chars"] == sorted(set("hello world."))
+    item = dm.read_utterances("valid", 1)[0]
+    assert "".join(dm.table.symbols[i - 1] for i in item["symbols"].tolist()) == "hello world."
+    assert item["frames"].shape[1] == 129
+    with pytest.raises(SeqgenError, match="unknown chars 'Z'"):
+        dm.table.encode(list("Zoo"))
+    with pytest.raises(SeqgenError, match="units"):
+        SpeechDataModule(str(tmp_path / "shards"), units="words")
+    # every utterance over max_frames: counted, named skips, then a clear error for the empty split
+    with pytest.raises(SeqgenError, match="'train' split .* empty after skips .*too_long"):
+        prepare_speech(TimitCorpus(str(root)), str(tmp_path / "short"), {}, max_frames=10)
