@@ -34,6 +34,8 @@ bench: setup
 	$(BIN)/python benchmarks/handwriting_synthesis.py
 	$(BIN)/python benchmarks/sweep_overhead.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+	$(BIN)/seqgen-prepare data=speech_espeak
+	$(BIN)/python benchmarks/speech.py
 
 clean:
 	rm -rf outputs multirun data
