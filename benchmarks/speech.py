@@ -25,7 +25,6 @@ the same run are the comparable part.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import tempfile

@@ -128,12 +128,10 @@ def text_to_symbols(model: Any, text: str, speaker: str | None = None) -> list[s
     settings = model.hparams.data_info.get("corpus_settings") or {}
     if settings.get("kind") != "espeak":
         raise SeqgenError("this model reads phonemes of a corpus without a phonemiser (e.g. TIMIT): pass phonemes='h# hh ah l ow' instead of text")
-    from seqgen.families.speech.espeak import Espeak, clean_phoneme
+    from seqgen.families.speech.espeak import Espeak, events_to_segments
 
     voices = {s["name"]: s["voice"] for s in settings.get("speakers", [])}
     pcm, events = Espeak.get().synth(text, voices.get(speaker or "", "en-us"), 175, 50, 50)
-    from seqgen.families.speech.espeak import events_to_segments
-
     return [p for _, _, p in events_to_segments(events, len(pcm))]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra.utils import instantiate
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from conftest import BIN, compose_cfg
 from seqgen.errors import SeqgenError
