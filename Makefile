@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/handwriting_synthesis.py
 	$(BIN)/python benchmarks/sweep_overhead.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+	$(BIN)/seqgen-prepare data=speech_espeak
+	$(BIN)/python benchmarks/speech.py
 
 # The web demo (docs/demo.md). CKPT=<run or .ckpt> serves that checkpoint; otherwise a small
 # synthesis model is trained once into $(DEMO_DIR)/run (prepare ~15 s + train 4 min on 2 cores) and reused.

@@ -90,6 +90,7 @@ _FAMILY_MODULES: dict[str, str] = {
     "text": "seqgen.families.text",
     "handwriting": "seqgen.families.handwriting",
     "atari": "seqgen.families.atari",
+    "speech": "seqgen.families.speech",
 }
 _LOADED: dict[str, Family] = {}
 
