@@ -5,7 +5,9 @@ lies on its own anti-diagonal i + j, so the pixels of one diagonal are condition
 given the earlier diagonals: `H + W - 1` wavefront steps draw exact samples of p(x), each step
 running every layer on one diagonal (the same `MDLSTM.step` as training).
 
-Other models (the Row LSTM peer) are sampled in raster order, one network pass per pixel.
+The Row LSTM peer is sampled in raster order: each pixel recomputes its row (every layer, from
+the cached states of the row above), so a pixel costs one row step, not a pass over the image.
+Any other network falls back to one full pass per pixel.
 
 Completion: pixels where `known_mask` is true are clamped to `known`; the others are drawn
 from p(x_ij | everything before it), so the bottom half is sampled given the top half.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from seqgen.families.image.nets import CausalMDLSTMNet, causal_inputs
+from seqgen.families.image.nets import CausalMDLSTMNet, RowLSTMNet, causal_inputs
 from seqgen.nn.modes import evaluates_first_arg
 
 
@@ -49,6 +51,8 @@ def sample_images(
     net = model.net
     if isinstance(net, CausalMDLSTMNet):
         return _sample_wavefront(net, images, temperature, generator, known_mask)
+    if isinstance(net, RowLSTMNet):
+        return _sample_rows(net, images, temperature, generator, known_mask)
     return _sample_raster(net, images, temperature, generator, known_mask)
 
 
@@ -79,6 +83,22 @@ def _sample_raster(
                 continue
             values = draw(net(images)[:, i, j], temperature, generator)
             images[:, i, j] = values if known_mask is None else torch.where(known_mask[:, i, j], images[:, i, j], values)
+    return images
+
+
+def _sample_rows(
+    net: RowLSTMNet, images: torch.Tensor, temperature: float, generator: torch.Generator | None, known_mask: torch.Tensor | None
+) -> torch.Tensor:
+    _, height, width = images.shape
+    states: list = [None] * len(net.layers)
+    for i in range(height):
+        for j in range(width):
+            if known_mask is not None and bool(known_mask[:, i, j].all()):
+                continue
+            logits, _ = net.row_logits(images, i, states)
+            values = draw(logits[:, j], temperature, generator)
+            images[:, i, j] = values if known_mask is None else torch.where(known_mask[:, i, j], images[:, i, j], values)
+        _, states = net.row_logits(images, i, states)  # the finished row's states feed the next row
     return images
 
 

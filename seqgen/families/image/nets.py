@@ -100,6 +100,14 @@ class RowLSTMLayer(nn.Module):
         self.input_to_state = MaskedConv2d(channels, 4 * channels, (1, 3), "B")
         self.state_to_state = nn.Conv1d(channels, 4 * channels, 3, padding=1)
 
+    def cell(self, z_in: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One row: z_in (B, 4C, W) input-to-state, (h, c) of the row above -> (h, c) of this row."""
+        C = self.channels
+        z = z_in + self.state_to_state(h)
+        o, f, i = torch.sigmoid(z[:, : 3 * C]).chunk(3, 1)
+        c = f * c + i * torch.tanh(z[:, 3 * C :])
+        return o * torch.tanh(c), c
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) -> (B, C, H, W); one step per row."""
         B, C, H, W = x.shape
@@ -107,10 +115,7 @@ class RowLSTMLayer(nn.Module):
         h = c = x.new_zeros(B, C, W)
         rows = []
         for z_in in projected:
-            z = z_in + self.state_to_state(h)
-            o, f, i = torch.sigmoid(z[:, : 3 * C]).chunk(3, 1)
-            c = f * c + i * torch.tanh(z[:, 3 * C :])
-            h = o * torch.tanh(c)
+            h, c = self.cell(z_in, h, c)
             rows.append(h)
         return torch.stack(rows, 2) + x  # residual (PixelRNN)
 
@@ -128,6 +133,21 @@ class RowLSTMNet(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.head(x).permute(0, 2, 3, 1)  # (B, H, W, out)
+
+    def row_logits(self, images: torch.Tensor, i: int, states: list) -> tuple[torch.Tensor, list]:
+        """Logits of row i (B, W, out) from the image so far and each layer's (h, c) of row i-1
+        (None for row 0): the same arithmetic as `forward`, one row at a time (for sampling)."""
+        B, H, W = images.shape
+        pad = self.first.kernel_size[0] // 2
+        x = F.pad((images.to(torch.float32) / (self.levels - 1))[:, None], (0, 0, pad, pad))[:, :, i : i + 2 * pad + 1]
+        row = F.conv2d(x, self.first.weight * self.first.mask, self.first.bias, padding=(0, self.first.kernel_size[1] // 2))
+        new_states = []
+        for layer, state in zip(self.layers, states):
+            h, c = state if state is not None else (row.new_zeros(B, layer.channels, W),) * 2
+            h, c = layer.cell(layer.input_to_state(row)[:, :, 0], h, c)
+            row = h[:, :, None] + row
+            new_states.append((h, c))
+        return self.head(row)[:, :, 0].transpose(1, 2), new_states
 
 
 class MDLSTMClassifierNet(nn.Module):

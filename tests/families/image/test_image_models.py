@@ -29,17 +29,42 @@ def test_density_nets_are_causal(cls: type, kwargs: dict) -> None:
         assert not moved[raster <= i * 6 + j].any(), (i, j)  # that pixel and all before it: unchanged
 
 
-def test_wavefront_sampling_equals_raster_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Greedy (argmax) decoding by diagonals and by raster passes of the full net give one image:
-    the wavefront sampler computes exactly p(x_ij | x_<ij)."""
-    monkeypatch.setattr(generate, "draw", lambda logits, temperature, generator: logits.argmax(-1))
-    for levels in (2, 5):
-        model = _model(ImageMDLSTM, levels)
-        if levels == 2:  # argmax over one logit is always 0: use the sign instead
-            monkeypatch.setattr(generate, "draw", lambda logits, t, g: (logits[..., 0] > 0).long())
-        fast = generate._sample_wavefront(model.net, torch.zeros(3, 5, 6, dtype=torch.long), 1.0, None, None)
-        slow = generate._sample_raster(model.net, torch.zeros(3, 5, 6, dtype=torch.long), 1.0, None, None)
-        assert torch.equal(fast, slow)
+def _recording_draw(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    seen: list[torch.Tensor] = []
+    real = generate.draw
+
+    def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+        seen.append(logits.clone())
+        return real(logits, temperature, generator)
+
+    monkeypatch.setattr(generate, "draw", draw)
+    return seen
+
+
+@pytest.mark.parametrize("levels", [2, 5])
+def test_wavefront_sampling_uses_the_model_conditionals(monkeypatch: pytest.MonkeyPatch, levels: int) -> None:
+    """The logits each diagonal is drawn from equal a full pass of the net over the finished
+    samples: the wavefront sampler draws exactly from p(x_ij | x_<ij)."""
+    seen = _recording_draw(monkeypatch)
+    model = _model(ImageMDLSTM, levels)
+    images = generate.sample_images(model, 3, 1.0, torch.Generator().manual_seed(1))
+    assert images.unique().numel() == levels  # a non-trivial image
+    plan = model.net.layers[0].plan((5, 6), images.device)
+    drawn = torch.cat(seen, 0).index_select(0, plan.inverse)  # (H*W, n, out), raster order
+    with torch.no_grad():
+        full = model(images).flatten(1, 2).transpose(0, 1)
+    torch.testing.assert_close(drawn, full, rtol=1e-5, atol=1e-5)
+
+
+def test_row_sampler_uses_the_model_conditionals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same for the Row LSTM's row-at-a-time sampler: pixel by pixel, raster order."""
+    seen = _recording_draw(monkeypatch)
+    model = _model(ImageRowLSTM, 5, kernel=5)
+    images = generate.sample_images(model, 3, 1.0, torch.Generator().manual_seed(1))
+    assert images.unique().numel() > 2
+    with torch.no_grad():
+        full = model(images).flatten(1, 2).transpose(0, 1)
+    torch.testing.assert_close(torch.stack(seen, 0), full, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", [ImageMDLSTM, ImageRowLSTM])
