@@ -18,7 +18,8 @@ sum_d (S_d - 1) + 1 (H + W - 1 for an H x W image) instead of prod_d S_d. The in
 W u + b is one matmul over the whole grid; a `WavefrontPlan` (cached per shape) holds the
 precomputed permutation to diagonal order (so each diagonal is a contiguous slice) and, per
 diagonal, the index of each cell's predecessor along each dimension in the previous diagonal
-(or a zero row when it lies outside the grid). Each step is then: one gather, one addmm, the gates.
+(or a zero row when it lies outside the grid). Each step is then: a gather of h and of c, one
+addmm, the gates; nothing is recomputed or reindexed per step beyond that.
 
 `MDLSTMReference` computes the same layer cell by cell in raster order: the test oracle.
 `MultiDirectionalMDLSTM` runs 2^n layers on the 2^n flips of the input so that every output
@@ -37,7 +38,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of one diagonal: (L_k, B, H) each
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of one diagonal: (L_k·B, H) each, rows (cell, b)
 
 
 @dataclass(frozen=True)
@@ -122,17 +123,20 @@ class MDLSTM(nn.Module):
         with torch.no_grad():
             self.input_proj.bias[2 * hidden_size : (2 + ndim) * hidden_size] += forget_bias
         self._plans: dict[tuple[int, ...], WavefrontPlan] = {}
+        self._rows: dict[tuple, torch.Tensor] = {}
 
     # --- one cell update, shared by the wavefront, the reference and the samplers ---------------
     def cell(self, z_in: torch.Tensor, h_pred: torch.Tensor, c_pred: torch.Tensor) -> State:
-        """z_in: (..., G) input projection; h_pred, c_pred: (..., n, H) predecessor states."""
+        """z_in: (M, G) input projection; h_pred: (M, n·H) and c_pred: (M, n, H) predecessor states.
+
+        Gates are cut with `split` (its backward is one concatenation) rather than by slicing
+        (each slice's backward allocates and fills a gradient of the whole gate tensor).
+        """
         H, n = self.hidden_size, self.ndim
-        z = torch.addmm(z_in.reshape(-1, z_in.shape[-1]), h_pred.reshape(-1, n * H), self.recurrent).view(z_in.shape)
-        sig = torch.sigmoid(z[..., : (2 + n) * H])
-        i, o = sig[..., :H], sig[..., H : 2 * H]
-        f = sig[..., 2 * H :].unflatten(-1, (n, H))
-        g = torch.tanh(z[..., (2 + n) * H :])
-        c = i * g + (f * c_pred).sum(-2)
+        z = torch.addmm(z_in, h_pred, self.recurrent)
+        z_sig, z_g = z.split([(2 + n) * H, H], 1)
+        i, o, f = torch.sigmoid(z_sig).split([H, H, n * H], 1)
+        c = i * torch.tanh(z_g) + (f.view(-1, n, H) * c_pred).sum(1)
         h = o * torch.tanh(c)
         return h, c
 
@@ -146,18 +150,30 @@ class MDLSTM(nn.Module):
         self._plans[key] = plan
         return plan
 
+    def row_index(self, plan: WavefrontPlan, k: int, batch: int) -> torch.Tensor:
+        """Rows (cell·B + b) of diagonal k-1's (L·B + B, H) state holding each predecessor of
+        diagonal k's cells, ordered (cell, b, d): a gather of them views as (L·B, n·H) directly.
+        Rows past the diagonal's end are the zero rows standing for "outside the grid"."""
+        key = (plan.shape, k, batch, plan.order.device)
+        index = self._rows.get(key)
+        if index is None:
+            b = torch.arange(batch, device=plan.order.device)
+            index = self._rows[key] = (plan.preds[k].view(-1, 1, self.ndim) * batch + b[None, :, None]).reshape(-1)
+        return index
+
     def step(self, plan: WavefrontPlan, k: int, z_k: torch.Tensor, prev: State | None) -> State:
-        """Diagonal k from the input projection of its cells z_k (L_k, B, G) and diagonal k-1's state."""
-        L, B = z_k.shape[0], z_k.shape[1]
+        """Diagonal k from its cells' input projections z_k (L_k·B, G), cell-major, and diagonal
+        k-1's state (h, c), each (L_{k-1}·B, H); returns diagonal k's (h, c)."""
         H, n = self.hidden_size, self.ndim
+        batch = z_k.shape[0] // plan.sizes[k]
         if prev is None:
-            zeros = z_k.new_zeros(L, B, n, H)
-            return self.cell(z_k, zeros, zeros)
-        # One gather for h and c of every predecessor; the extra zero row stands for "outside".
-        hc = torch.cat([prev[0], prev[1]], -1)
-        hc = torch.cat([hc, hc.new_zeros(1, B, 2 * H)], 0)
-        pred = hc.index_select(0, plan.preds[k]).view(L, n, B, 2 * H).transpose(1, 2)  # (L, B, n, 2H)
-        return self.cell(z_k, pred[..., :H], pred[..., H:])
+            zeros = z_k.new_zeros(z_k.shape[0], n * H)
+            return self.cell(z_k, zeros, zeros.view(-1, n, H))
+        index = self.row_index(plan, k, batch)
+        zero = z_k.new_zeros(batch, H)
+        h_pred = torch.cat([prev[0], zero]).index_select(0, index).view(-1, n * H)
+        c_pred = torch.cat([prev[1], zero]).index_select(0, index).view(-1, n, H)
+        return self.cell(z_k, h_pred, c_pred)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, S_1..S_n, C_in) -> h: (B, S_1..S_n, H)."""
@@ -165,14 +181,14 @@ class MDLSTM(nn.Module):
             raise ValueError(f"MDLSTM(ndim={self.ndim}) expects (B, S_1..S_{self.ndim}, C), got shape {tuple(x.shape)}")
         B, shape = x.shape[0], tuple(x.shape[1:-1])
         plan = self.plan(shape, x.device)
-        # Whole-grid input projection, permuted once to diagonal order: (N, B, G).
-        z = self.input_proj(x.reshape(B, -1, x.shape[-1])).transpose(0, 1).index_select(0, plan.order)
+        # Whole-grid input projection, permuted once to diagonal order: rows (cell, b), (N·B, G).
+        z = self.input_proj(x.reshape(B, -1, x.shape[-1])).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
         outputs = []
         state: State | None = None
-        for k, z_k in enumerate(torch.split(z, plan.sizes, 0)):
+        for k, z_k in enumerate(torch.split(z, [size * B for size in plan.sizes], 0)):
             state = self.step(plan, k, z_k, state)
             outputs.append(state[0])
-        h = torch.cat(outputs, 0).index_select(0, plan.inverse)  # back to raster order
+        h = torch.cat(outputs, 0).view(-1, B, self.hidden_size).index_select(0, plan.inverse)  # back to raster order
         return h.transpose(0, 1).reshape(B, *shape, self.hidden_size)
 
 
@@ -195,7 +211,7 @@ class MDLSTMReference(nn.Module):
         c: dict[tuple[int, ...], torch.Tensor] = {}
         for pos in itertools.product(*[range(s) for s in shape]):
             preds = [tuple(p - (d == e) for e, p in enumerate(pos)) for d in range(n)]
-            h_pred = torch.stack([h[q] if min(q) >= 0 else zero for q in preds], 1)
+            h_pred = torch.cat([h[q] if min(q) >= 0 else zero for q in preds], 1)
             c_pred = torch.stack([c[q] if min(q) >= 0 else zero for q in preds], 1)
             z = layer.input_proj(x[(slice(None), *pos)])
             h[pos], c[pos] = layer.cell(z, h_pred, c_pred)

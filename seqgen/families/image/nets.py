@@ -66,7 +66,9 @@ class CausalMDLSTMNet(nn.Module):
 
     # --- wavefront sampling: one diagonal of every layer per step ---------------------------------
     def diagonal_logits(self, plan: WavefrontPlan, k: int, u_k: torch.Tensor, states: list[State | None]) -> torch.Tensor:
-        """Logits of diagonal k's cells from their inputs u_k (L_k, B, 4); updates `states` in place."""
+        """Logits (L_k, B, out) of diagonal k's cells from their inputs u_k (L_k, B, 4); updates `states`."""
+        cells, batch = u_k.shape[:2]
+        u_k = u_k.reshape(cells * batch, -1)
         below = None
         hidden = []
         for index, layer in enumerate(self.layers):
@@ -74,7 +76,7 @@ class CausalMDLSTMNet(nn.Module):
             states[index] = layer.step(plan, k, layer.input_proj(inputs), states[index])
             below = states[index][0]
             hidden.append(below)
-        return self.head(torch.cat(hidden, -1))
+        return self.head(torch.cat(hidden, -1)).view(cells, batch, -1)
 
 
 class MaskedConv2d(nn.Conv2d):
