@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup run test test-slow bench clean
+.PHONY: setup run test test-slow bench clean image image-fashion fashion-mnist-data
 
 setup: $(STAMP)
 
@@ -34,6 +34,19 @@ bench: setup
 	$(BIN)/python benchmarks/handwriting_synthesis.py
 	$(BIN)/python benchmarks/sweep_overhead.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+	$(BIN)/python benchmarks/mdlstm.py --minutes 3 --datasets digits
+
+# The image family: the embedded 8x8 digits, then (optionally) Fashion-MNIST from Debian's package.
+image: setup
+	$(BIN)/seqgen-prepare data=image_digits
+	$(BIN)/seqgen-train experiment=image_quickstart
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+fashion-mnist-data:
+	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist)
+
+image-fashion: setup fashion-mnist-data
+	$(BIN)/seqgen-prepare data=fashion_mnist
 
 clean:
 	rm -rf outputs multirun data
