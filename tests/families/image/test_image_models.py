@@ -88,3 +88,12 @@ def test_classifier_output() -> None:
     assert logits.shape == (3, 10)
     loss, logs = model.compute_loss({"images": torch.randint(0, 17, (3, 5, 6)), "labels": torch.tensor([1, 2, 3])})
     assert loss.requires_grad and 0 <= float(logs["accuracy"]) <= 1
+
+
+def test_family_registry() -> None:
+    from seqgen.families.base import get_family
+
+    family = get_family("image")
+    assert family.module_class("ImageMDLSTM") is ImageMDLSTM
+    assert family.module_class("seqgen.families.image.module.ImageClassifier") is ImageClassifier
+    assert {"num_samples", "temperature"} == set(family.sample_options)
