@@ -161,16 +161,17 @@ class MDLSTM(nn.Module):
             index = self._rows[key] = (plan.preds[k].view(-1, 1, self.ndim) * batch + b[None, :, None]).reshape(-1)
         return index
 
-    def step(self, plan: WavefrontPlan, k: int, z_k: torch.Tensor, prev: State | None) -> State:
+    def step(self, plan: WavefrontPlan, k: int, z_k: torch.Tensor, prev: State | None, zero: torch.Tensor | None = None) -> State:
         """Diagonal k from its cells' input projections z_k (L_k·B, G), cell-major, and diagonal
-        k-1's state (h, c), each (L_{k-1}·B, H); returns diagonal k's (h, c)."""
+        k-1's state (h, c), each (L_{k-1}·B, H); returns diagonal k's (h, c). `zero`: (B, H)
+        zeros, the state outside the grid (pass one tensor for all steps to save an allocation)."""
         H, n = self.hidden_size, self.ndim
         batch = z_k.shape[0] // plan.sizes[k]
         if prev is None:
             zeros = z_k.new_zeros(z_k.shape[0], n * H)
             return self.cell(z_k, zeros, zeros.view(-1, n, H))
         index = self.row_index(plan, k, batch)
-        zero = z_k.new_zeros(batch, H)
+        zero = z_k.new_zeros(batch, H) if zero is None else zero
         h_pred = torch.cat([prev[0], zero]).index_select(0, index).view(-1, n * H)
         c_pred = torch.cat([prev[1], zero]).index_select(0, index).view(-1, n, H)
         return self.cell(z_k, h_pred, c_pred)
@@ -185,8 +186,9 @@ class MDLSTM(nn.Module):
         z = self.input_proj(x.reshape(B, -1, x.shape[-1])).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
         outputs = []
         state: State | None = None
+        zero = z.new_zeros(B, self.hidden_size)
         for k, z_k in enumerate(torch.split(z, [size * B for size in plan.sizes], 0)):
-            state = self.step(plan, k, z_k, state)
+            state = self.step(plan, k, z_k, state, zero)
             outputs.append(state[0])
         h = torch.cat(outputs, 0).view(-1, B, self.hidden_size).index_select(0, plan.inverse)  # back to raster order
         return h.transpose(0, 1).reshape(B, *shape, self.hidden_size)
