@@ -35,7 +35,7 @@ class ImageFamily(Family):
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample ckpt=<run> num_samples=16 temperature=1.0`: samples.png + samples.npy."""
-        from seqgen.families.image.figures import _to_unit, save_grid
+        from seqgen.families.image.figures import to_unit, save_grid
         from seqgen.families.image.generate import sample_images
 
         model = self._density(model, "be sampled from")
@@ -50,7 +50,7 @@ class ImageFamily(Family):
         out_dir = Path(out_dir)
         with atomic_path(out_dir / "samples.npy") as tmp:
             np.save(tmp, images.cpu().numpy().astype(np.uint8))
-        png = save_grid([_to_unit(images, model.levels)], out_dir / "samples.png", cols=int(np.ceil(np.sqrt(count))))
+        png = save_grid([to_unit(images, model.levels)], out_dir / "samples.png", cols=int(np.ceil(np.sqrt(count))))
         print(f"[seqgen] {count} images of {model.height}x{model.width} in {seconds:.2f} s ({count / seconds:.1f} images/s): {png}")
         return {"samples": str(png), "samples_npy": str(out_dir / "samples.npy"), "images_per_sec": count / seconds}
 

@@ -13,7 +13,7 @@ from seqgen.families.image.generate import sample_images, top_half_mask
 from seqgen.io import atomic_path
 
 
-def _to_unit(images: torch.Tensor | np.ndarray, levels: int) -> np.ndarray:
+def to_unit(images: torch.Tensor | np.ndarray, levels: int) -> np.ndarray:
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     return array.astype(np.float32) / (levels - 1)
 
@@ -42,7 +42,7 @@ def save_grid(rows: Sequence[np.ndarray], path: Path, scale: int | None = None, 
 def sample_grid(model: Any, path: Path, count: int = 64, temperature: float = 1.0, seed: int = 0) -> Path:
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     images = sample_images(model, count, temperature, generator)
-    return save_grid([_to_unit(images, model.levels)], path, cols=int(np.ceil(np.sqrt(count))))
+    return save_grid([to_unit(images, model.levels)], path, cols=int(np.ceil(np.sqrt(count))))
 
 
 def first_test_images(datamodule: Any, count: int) -> torch.Tensor:
@@ -63,7 +63,7 @@ def completion_figure(model: Any, originals: torch.Tensor, path: Path, completio
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     known = originals.repeat_interleave(completions, 0)
     filled = sample_images(model, n * completions, 1.0, generator, known=known, known_mask=mask).view(n, completions, height, width)
-    given = _to_unit(originals, model.levels) * mask.numpy() + 0.25 * (~mask.numpy())  # unknown part shown dark grey
-    columns = [_to_unit(originals, model.levels)[:, None], given[:, None], _to_unit(filled, model.levels)]
+    given = to_unit(originals, model.levels) * mask.numpy() + 0.25 * (~mask.numpy())  # unknown part shown dark grey
+    columns = [to_unit(originals, model.levels)[:, None], given[:, None], to_unit(filled, model.levels)]
     table = np.concatenate(columns, 1)  # (n, 2 + completions, H, W)
     return save_grid(list(table), path)
