@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up, prepare the embedded corpus, train the quick-start model, evaluate, sample
 #   make test   set up and run the test suite
+#   make demo   the handwriting web demo (trains a small synthesis model first if there is none; ~5 min)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup run test test-slow bench clean image image-fashion fashion-mnist-data
+.PHONY: setup system-deps run test test-slow bench demo demo-model clean image image-fashion fashion-mnist-data
 
 setup: $(STAMP)
 
@@ -21,7 +22,15 @@ run: setup
 	$(BIN)/seqgen-prepare data=text_embedded
 	$(BIN)/seqgen-train experiment=text_quickstart
 
-test: setup
+# Debian's chromium for the browser tests of the web demo (Playwright drives the system browser;
+# nothing is downloaded by `playwright install`). Skipped without root or apt; the tests then skip.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "system-deps: chromium missing and no root apt-get: the browser tests will skip"; fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 test-slow: setup
@@ -47,6 +56,25 @@ fashion-mnist-data:
 
 image-fashion: setup fashion-mnist-data
 	$(BIN)/seqgen-prepare data=fashion_mnist
+
+# The web demo (docs/demo.md). CKPT=<run or .ckpt> serves that checkpoint; otherwise a small
+# synthesis model is trained once into $(DEMO_DIR)/run (prepare ~15 s + train 4 min on 2 cores) and reused.
+DEMO_DIR ?= outputs/demo
+DEMO_CKPT = $(if $(CKPT),$(CKPT),$(DEMO_DIR)/run)
+
+demo-model: setup
+	@if [ -n "$(CKPT)" ] || [ -f $(DEMO_DIR)/run/checkpoints/last.ckpt ]; then \
+	  echo "demo: using $(DEMO_CKPT)"; \
+	else \
+	  echo "demo: no checkpoint yet: training a small synthesis model into $(DEMO_DIR)/run (about 5 minutes)"; \
+	  { [ -f $(DEMO_DIR)/data/handwriting_hershey/meta.json ] || \
+	    $(BIN)/seqgen-prepare data=handwriting_hershey paths.data_dir=$(DEMO_DIR)/data; } && \
+	  $(BIN)/seqgen-train experiment=handwriting_synthesis_quickstart logger=csv \
+	    paths.data_dir=$(DEMO_DIR)/data hydra.run.dir=$(DEMO_DIR)/run; \
+	fi
+
+demo: demo-model
+	$(BIN)/seqgen-serve ckpt=$(DEMO_CKPT)
 
 clean:
 	rm -rf outputs multirun data

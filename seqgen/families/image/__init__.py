@@ -25,7 +25,7 @@ from seqgen.io import atomic_path, atomic_write
 class ImageFamily(Family):
     name = "image"
     module_classes = (ImageMDLSTM, ImageRowLSTM, ImageClassifier)
-    sample_options = frozenset({"num_samples", "temperature"})
+    sample_options = frozenset({"temperature"})  # num_samples and seed are platform options
 
     @staticmethod
     def _density(model: Any, what: str) -> ImageDensityModule:

@@ -12,7 +12,6 @@ Classifier: cross-entropy over the classes; accuracy on the validation/test spli
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,32 +33,7 @@ def _check_positive(**values: int) -> None:
             raise SeqgenError(f"model.{key}={value}: must be >= 1")
 
 
-class _FamilyBridge:
-    """Until the platform calls the Family object itself (families refactor), the CLI and the
-    training loop reach the family through these model methods; each only forwards."""
-
-    def preview_samples(self, out_dir: Path, tag: str) -> dict[str, Any]:
-        from seqgen.families.image import FAMILY
-
-        return FAMILY.preview(self, out_dir, tag)
-
-    def sample_cli(self, cfg: Any, out_dir: Path) -> dict[str, Any]:
-        from seqgen.families.image import FAMILY
-
-        return FAMILY.generate(self, cfg, out_dir)
-
-    def report(self, out_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
-        from seqgen.families.image import FAMILY
-
-        return FAMILY.report(self, out_dir, datamodule, metrics)
-
-    def on_run_end(self, run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
-        from seqgen.families.image import FAMILY
-
-        return FAMILY.figures(self, run_dir, datamodule, metrics)
-
-
-class ImageDensityModule(_FamilyBridge, SeqModule):
+class ImageDensityModule(SeqModule):
     """Shared loss and metrics of the generative models; subclasses build `self.net`."""
 
     family = "image"
@@ -169,7 +143,7 @@ class ImageRowLSTM(ImageDensityModule):
         self.net = RowLSTMNet(self.levels, hidden_size, num_layers, kernel)
 
 
-class ImageClassifier(_FamilyBridge, SeqModule):
+class ImageClassifier(SeqModule):
     """4-direction 2D-LSTM digit classifier: cross-entropy, accuracy."""
 
     family = "image"
