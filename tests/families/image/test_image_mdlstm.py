@@ -81,3 +81,14 @@ def test_multidirectional_sum_matches_directions() -> None:
     x = torch.randn(2, 3, 4, 2)
     expected = sum(l(x.flip(d) if d else x).flip(d) if d else l(x) for l, d in zip(layer.layers, layer.flips))
     torch.testing.assert_close(layer(x), expected)
+
+
+@pytest.mark.gpu
+def test_wavefront_on_cuda_equals_cpu_reference() -> None:
+    """Same layer on the GPU (plans and gather indices moved with it) as the CPU oracle."""
+    torch.manual_seed(4)
+    layer = MDLSTM(3, 8).double()
+    x = torch.randn(2, 6, 7, 3, dtype=torch.double)
+    expected = MDLSTMReference(layer)(x)
+    gpu = layer.to("cuda")
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), expected, rtol=1e-10, atol=1e-10)
