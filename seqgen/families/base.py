@@ -91,6 +91,7 @@ _FAMILY_MODULES: dict[str, str] = {
     "handwriting": "seqgen.families.handwriting",
     "atari": "seqgen.families.atari",
     "speech": "seqgen.families.speech",
+    "image": "seqgen.families.image",
 }
 _LOADED: dict[str, Family] = {}
 
