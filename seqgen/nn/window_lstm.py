@@ -1,0 +1,290 @@
+"""The sequential core of a windowed network (Graves 2013, Sec. 5): LSTM layer 1 and the Gaussian
+window, run over a whole sequence as ONE autograd node with a hand-written backward pass.
+
+Forward, for t = 1..T (gates kept in the order [i, f, o, g]; the caller permutes nn.LSTM's
+[i, f, g, o] rows so that one sigmoid covers i, f, o):
+
+    a_t = xproj_t + [w_{t-1}, h_{t-1}] W^T                  one GEMM per step (xproj = W_x x_t + b, all t at once)
+    i, f, o = sigmoid(a_t[:3H]);  g = tanh(a_t[3H:])
+    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
+    (alpha, beta, s) = exp(min(W_win h_t + b_win, HAT_MAX));  kappa_t = kappa_{t-1} + s / kappa_scale
+    E_t[k, u] = alpha_k exp(-beta_k (kappa_k - u)^2);  phi_t = (sum_k E_t[k]) * mask;  w_t = phi_t C   (C: one-hot characters)
+
+Backward (backpropagation through time in one loop, newest step first). With dw_t, dh_t the total
+derivatives of the loss w.r.t. w_t and h_t (from the layers above and from step t + 1):
+
+    dphi = (C dw_t) * mask;  Q = E_t * dphi
+    dkappa_t = dkappa_{t+1} - 2 beta sum_u Q (kappa - u);  dbeta = -sum_u Q (kappa - u)^2
+    dhat = [sum_u Q, dbeta beta, dkappa_t s / kappa_scale] * [hat <= HAT_MAX]
+    dh_t += dhat W_win;  dc_t = dc_{t+1} f_{t+1} + dh_t o (1 - tanh^2 c_t)
+    da_t = [dc_t g, dc_t c_{t-1}, dh_t tanh c_t] * s(1 - s)  |  dc_t i (1 - g^2)   (clamped to +-clip)
+    [dw_{t-1}, dh_{t-1}] += da_t W
+
+Only that recurrence is in the loop. The weight gradients are each ONE GEMM over the stacked
+sequence after it: dW = sum_t da_t^T [w_{t-1}, h_{t-1}], dW_win = sum_t dhat_t^T h_t, and dxproj is
+the stacked da (the caller's F.linear backprops it to W_x and the bias). Every buffer is allocated
+once per call and every step writes into views of it (``out=`` / in-place ops); nothing is
+recorded by autograd inside the loop.
+
+`clip` is the paper's LSTM derivative clipping (Sec. 4.2) at the gate pre-activations.
+This module is checked against the plain autograd version (GaussianWindow + torch.lstm_cell) and
+with torch.autograd.gradcheck in tests/test_synthesis_speed_equiv.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqgen.nn.window import HAT_MAX
+
+#: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
+#: matters, and below ~-87 torch's vectorised CPU exp leaves its fast path (5-10x slower per element)
+EXPONENT_MIN: float = -80.0
+
+__all__ = ["WindowedLSTMLoop", "windowed_lstm", "lstm_to_ifog", "packed_linear", "ONEDNN_PACKING"]
+
+
+def lstm_to_ifog(t: Tensor, hidden: int) -> Tensor:
+    """Reorder the gate blocks of a (4H, ...) weight or (4H,) bias from [i, f, g, o] to [i, f, o, g] (differentiable)."""
+    i_f, g, o = t[: 2 * hidden], t[2 * hidden : 3 * hidden], t[3 * hidden :]
+    return torch.cat((i_f, o, g), dim=0)
+
+
+def _onednn_packing_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return bool(torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
+ONEDNN_PACKING = _onednn_packing_available()
+
+
+def packed_linear(inputs: Tensor, packed: Tensor) -> Tensor:
+    """inputs @ W^T with W prepacked by `torch.ops.mkldnn._reorder_linear_weight` (CPU float32)."""
+    return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
+
+
+def _tanh_(t: Tensor) -> Tensor:
+    """tanh in place as 2 sigmoid(2 t) - 1: torch's CPU sigmoid is ~4x faster per element than its tanh."""
+    return t.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
+class WindowedLSTMLoop(torch.autograd.Function):
+    """``apply(xproj, weight, win_weight, win_bias, h0, c0, kappa0, w0, chars, mask, kappa_scale, clip, pack)``
+
+    xproj (T, B, 4H) time-major, gates [i, f, o, g]; weight (4H, V + H) = [W_w | W_hh] (same gate
+    order); win_weight (3K, H), win_bias (3K,); h0, c0 (B, H); kappa0 (B, K); w0 (B, V);
+    chars (B, U) symbol ids (long); mask (B, U) float (1 = real character); clip float or None;
+    pack: run the per-step GEMMs on oneDNN-prepacked weights (CPU float32 only).
+    -> h (T, B, H), w (T, B, V), c_T (B, H), kappa_T (B, K), phi (T, B, U) (phi is not differentiable).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        xproj: Tensor,
+        weight: Tensor,
+        win_weight: Tensor,
+        win_bias: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        kappa0: Tensor,
+        w0: Tensor,
+        chars: Tensor,
+        mask: Tensor,
+        kappa_scale: float,
+        clip: Optional[float],
+        pack: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        steps, batch, four_h = xproj.shape
+        hidden = four_h // 4
+        vocab = w0.shape[1]
+        n_k = kappa0.shape[1]
+        n_u = chars.shape[1]
+        h3, k1, k2 = 3 * hidden, n_k, 2 * n_k
+        new = xproj.new_empty
+        gates = new(steps, batch, four_h)  # activated gates (i, f, o, g), kept for backward
+        inputs = new(steps + 1, batch, vocab + hidden)  # [w_{t-1}, h_{t-1}]: row t + 1 holds step t's outputs
+        cells = new(steps + 1, batch, hidden)
+        tanh_c = new(steps, batch, hidden)
+        hats = new(steps, batch, 3 * n_k)  # W_win h_t + b_win before the clamp
+        exps = new(steps, batch, 3 * n_k)  # (log alpha, beta, exp(kappa_hat)) after the clamp
+        kappas = new(steps + 1, batch, n_k)
+        gauss = new(steps, batch, n_k, n_u)  # alpha exp(-beta (kappa - u)^2)
+        phis = new(steps, batch, n_u)
+        inputs[0, :, :vocab] = w0
+        inputs[0, :, vocab:] = h0
+        cells[0] = c0
+        kappas[0] = kappa0
+        u = torch.arange(1, n_u + 1, device=xproj.device, dtype=xproj.dtype)
+        weight_t, win_weight_t = weight.t(), win_weight.t()
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch) if pack else None
+        step_scale = 1.0 / kappa_scale
+        addmm, mul, add, sub, sum_, clamp = torch.addmm, torch.mul, torch.add, torch.sub, torch.sum, torch.clamp
+        # every per-step view made once here, not in the loop
+        loop = zip(
+            xproj, gates, gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, 2 * hidden : h3], gates[:, :, h3:],
+            inputs[:-1], inputs[1:, :, vocab:], inputs[1:, :, :vocab], cells[:-1], cells[1:], tanh_c,
+            hats, exps, exps[:, :, k1:], exps[:, :, k2:], exps[:, :, :k1, None], exps[:, :, k1:k2, None],
+            kappas[:-1], kappas[1:], kappas[1:, :, :, None], gauss, phis,
+        )
+        for xp, a, i, f, o, g, inp, h, w, c_prev, c, tc, hat, ex, ex_exp, s, log_alpha, beta, k_prev, k, k_col, e, phi in loop:
+            if packed is None:
+                addmm(xp, inp, weight_t, out=a)
+            else:
+                add(xp, packed_linear(inp, packed), out=a)
+            g.mul_(2.0)  # g = tanh(a_g) = 2 sigmoid(2 a_g) - 1: one sigmoid for all four gates
+            a.sigmoid_()
+            g.mul_(2.0).sub_(1.0)
+            mul(f, c_prev, out=c)
+            c.addcmul_(i, g)
+            _tanh_(tc.copy_(c))
+            mul(o, tc, out=h)
+            # window: alpha exp(-beta (kappa - u)^2) = exp(log alpha - beta (kappa - u)^2)
+            addmm(win_bias, h, win_weight_t, out=hat)
+            clamp(hat, max=HAT_MAX, out=ex)
+            ex_exp.exp_()
+            add(k_prev, s, alpha=step_scale, out=k)
+            sub(k_col, u, out=e)
+            e.square_().mul_(beta)
+            sub(log_alpha, e, out=e).clamp_(min=EXPONENT_MIN).exp_()
+            sum_(e, 1, out=phi)
+            phi.mul_(mask)
+            w.zero_().scatter_add_(1, chars, phi)  # w_t = phi_t C without the one-hot matmul
+        ctx.save_for_backward(weight, win_weight, chars, mask, gates, inputs, cells, tanh_c, hats, exps, kappas, gauss)
+        ctx.kappa_scale, ctx.clip, ctx.pack = kappa_scale, clip, pack
+        ctx.mark_non_differentiable(phis)
+        outputs = inputs[1:]
+        return outputs[:, :, vocab:], outputs[:, :, :vocab], cells[-1].clone(), kappas[-1].clone(), phis
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, d_h: Tensor, d_w: Tensor, d_c_last: Tensor, d_kappa_last: Tensor, _d_phi: Tensor) -> tuple:  # type: ignore[override]
+        weight, win_weight, chars, mask, gates, inputs, cells, tanh_c, hats, exps, kappas, gauss = ctx.saved_tensors
+        steps, batch, four_h = gates.shape
+        hidden = four_h // 4
+        vocab = inputs.shape[2] - hidden
+        n_k = kappas.shape[2]
+        n_u = chars.shape[1]
+        h3, k1, k2 = 3 * hidden, n_k, 2 * n_k
+        new = gates.new_empty
+        # per-step factors, computed for the whole sequence at once
+        deriv = new(steps, batch, four_h)  # d activation / d pre-activation: s (1 - s) | 1 - g^2
+        torch.mul(gates[..., :h3], 1.0 - gates[..., :h3], out=deriv[..., :h3])
+        torch.mul(gates[..., h3:], gates[..., h3:], out=deriv[..., h3:]).neg_().add_(1.0)
+        o_dtanh = gates[..., 2 * hidden : h3] * (1.0 - tanh_c.square())  # dc/dh through h = o tanh(c)
+        scale = (hats <= HAT_MAX).to(exps.dtype)  # the clamp's derivative
+        scale[..., k1:k2].mul_(exps[..., k1:k2]).neg_()  # dbeta_hat = -beta sum_u Q (kappa - u)^2
+        scale[..., k2:].mul_(exps[..., k2:]).mul_(1.0 / ctx.kappa_scale)  # dkappa_hat = dkappa s / kappa_scale
+        d_gates = new(steps, batch, four_h)
+        d_hats = new(steps, batch, 3 * n_k)
+        d_inp = gates.new_zeros(batch, vocab + hidden)  # d[w_t, h_t] through step t + 1 (none after the last step)
+        d_c = d_c_last.clone()
+        d_kappa = d_kappa_last.clone()
+        dh = new(batch, hidden)
+        dw = new(batch, vocab)
+        dphi = new(batch, n_u)
+        dphi_row = dphi.unsqueeze(1)
+        q = new(batch, n_k, n_u)
+        dist = new(batch, n_k, n_u)
+        s1 = new(batch, n_k)
+        u = torch.arange(1, n_u + 1, device=gates.device, dtype=gates.dtype)
+        clip = ctx.clip
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch) if ctx.pack else None
+        add, mul, sub, mm, sum_, gather = torch.add, torch.mul, torch.sub, torch.mm, torch.sum, torch.gather
+        loop = zip(
+            d_h, d_w, d_gates, d_gates[:, :, :hidden], d_gates[:, :, hidden : 2 * hidden], d_gates[:, :, 2 * hidden : h3],
+            d_gates[:, :, h3:], gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, h3:], cells[:-1], tanh_c,
+            o_dtanh, deriv, d_hats, d_hats[:, :, :k1], d_hats[:, :, k1:k2], d_hats[:, :, k2:], scale, exps[:, :, k1:k2],
+            kappas[1:, :, :, None], gauss,
+        )
+        for dh_up, dw_up, dg, d_i, d_f, d_o, d_g, i, f, g, c_prev, tc, odt, der, dhat, dhat_a, dhat_b, dhat_k, sc, beta, k_col, e in reversed(
+            list(loop)
+        ):
+            # window: phi_t = sum_k alpha_k exp(-beta_k (kappa_k - u)^2) (masked), w_t = phi_t C
+            add(dw_up, d_inp[:, :vocab], out=dw)
+            gather(dw, 1, chars, out=dphi).mul_(mask)
+            mul(e, dphi_row, out=q)  # Q = alpha E dphi
+            sum_(q, -1, out=dhat_a)  # dalpha_hat = alpha dalpha
+            sub(k_col, u, out=dist)
+            sum_(q.mul_(dist), -1, out=s1)
+            sum_(q.mul_(dist), -1, out=dhat_b)
+            d_kappa.addcmul_(beta, s1, value=-2.0)
+            dhat_k.copy_(d_kappa)
+            dhat.mul_(sc)
+            # h_t: from the layers above, from step t + 1 (through W_hh) and from the window
+            add(dh_up, d_inp[:, vocab:], out=dh)
+            dh.addmm_(dhat, win_weight)
+            # the LSTM cell
+            d_c.addcmul_(dh, odt)
+            mul(dh, tc, out=d_o)
+            mul(d_c, g, out=d_i)
+            mul(d_c, c_prev, out=d_f)
+            mul(d_c, i, out=d_g)
+            d_c.mul_(f)
+            dg.mul_(der)
+            if clip is not None:
+                dg.clamp_(-clip, clip)
+            if packed is None:
+                mm(dg, weight, out=d_inp)
+            else:
+                d_inp = packed_linear(dg, packed)
+        # weight gradients: one GEMM each over the whole sequence
+        flat_gates = d_gates.view(steps * batch, four_h)
+        d_weight = flat_gates.t().mm(inputs[:-1].reshape(steps * batch, -1))
+        flat_hats = d_hats.view(steps * batch, 3 * n_k)
+        d_win_weight = flat_hats.t().mm(inputs[1:, :, vocab:].reshape(steps * batch, hidden))
+        d_win_bias = flat_hats.sum(0)
+        return (
+            d_gates, d_weight, d_win_weight, d_win_bias,
+            d_inp[:, vocab:].clone(), d_c, d_kappa, d_inp[:, :vocab].clone(),
+            None, None, None, None, None,
+        )
+
+
+def windowed_lstm(
+    x: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias: Tensor,
+    win_weight: Tensor,
+    win_bias: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    kappa0: Tensor,
+    w0: Tensor,
+    chars: Tensor,
+    mask: Tensor,
+    kappa_scale: float,
+    clip: Optional[float] = None,
+    pack: bool = False,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Layer 1 + window over a whole sequence (module docstring), from nn.LSTM-layout weights.
+
+    x (B, T, D) the network input; weight_ih (4H, D + V) as nn.LSTM's (input [x_t, w_{t-1}]),
+    weight_hh (4H, H), bias (4H,) = b_ih + b_hh, gates [i, f, g, o]; the rest as `WindowedLSTMLoop`.
+    -> h (T, B, H), w (T, B, V), c_T, kappa_T, phi (T, B, U), time-major.
+    Runs in float32 or float64 with autocast off (lower precisions in float32, outputs cast back);
+    `pack` is honoured for CPU float32 only.
+    """
+    dtype = x.dtype
+    work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    hidden = weight_hh.shape[1]
+    n_in = x.shape[-1]
+    clip = None if clip is None or clip == float("inf") else float(clip)
+    pack = bool(pack and ONEDNN_PACKING and work == torch.float32 and x.device.type == "cpu")
+    with torch.autocast(x.device.type, enabled=False):
+        weight_ih, weight_hh, bias = (lstm_to_ifog(t.to(work), hidden) for t in (weight_ih, weight_hh, bias))
+        xproj = F.linear(x.to(work).transpose(0, 1), weight_ih[:, :n_in], bias).contiguous()  # all steps at once
+        weight = torch.cat((weight_ih[:, n_in:], weight_hh), dim=1)  # (4H, V + H): one GEMM per step
+        tensors = [t.to(work) for t in (win_weight, win_bias, h0, c0, kappa0, w0)]
+        out = WindowedLSTMLoop.apply(xproj, weight, *tensors, chars, mask.to(work), float(kappa_scale), clip, pack)
+    if work != dtype:
+        out = tuple(o.to(dtype) for o in out)
+    return out
