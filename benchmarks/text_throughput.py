@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/text_throughput.py [--sizes 3x400 5x700] [--batch 64] [--segment 100]
 
 For each size: a bare PyTorch loop (forward, backward, Adam step) of the platform's TextLSTM
-network, and the same model trained through Lightning (`Trainer.fit` on in-memory batches), side
-by side. FLOPs are counted analytically: forward = 2 * (input + hidden) * 4 * hidden per layer per
-symbol + the output layer; backward = 2 x forward.
+network (one-hot inputs: every layer's input matmul is a column gather, `SkipLSTMStack.forward_onehot`),
+the same loop with the one-hot matmul inside nn.LSTM (the previous implementation, same function),
+and the model trained through Lightning (`Trainer.fit` on in-memory batches), side by side.
+Only useful FLOPs are counted, analytically: forward = 2 * (hidden input + hidden) * 4 * hidden per
+layer per symbol + the output layer (a one-hot input selects a weight column: no FLOPs);
+backward = 2 x forward.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ VOCAB = 205  # enwik8's byte symbols
 def model_flops_per_symbol(layers: int, hidden: int, vocab: int = VOCAB) -> float:
     forward = 0.0
     for index in range(layers):
-        inputs = vocab + (hidden if index else 0)
-        forward += 2 * (inputs + hidden) * 4 * hidden
+        dense_inputs = hidden if index else 0  # the one-hot part is a gather
+        forward += 2 * (dense_inputs + hidden) * 4 * hidden
     forward += 2 * layers * hidden * vocab
     return 3 * forward
 
@@ -44,14 +47,20 @@ def build(layers: int, hidden: int) -> TextLSTM:
     )
 
 
-def bare_step_seconds(layers: int, hidden: int, batch: int, segment: int, repeats: int) -> float:
+def onehot_matmul_forward(model: TextLSTM, ids: torch.Tensor) -> torch.Tensor:
+    """The previous implementation: nn.LSTM fed one_hot(ids), the input matmuls done in full."""
+    hidden, _ = model.lstm(torch.nn.functional.one_hot(ids, VOCAB).float())
+    return model.head(hidden)
+
+
+def bare_step_seconds(layers: int, hidden: int, batch: int, segment: int, repeats: int, gather: bool = True) -> float:
     torch.manual_seed(0)
     model = build(layers, hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     ids = torch.randint(0, VOCAB, (batch, segment + 1))
 
     def step() -> None:
-        logits, _ = model(ids[:, :-1])
+        logits = model(ids[:, :-1])[0] if gather else onehot_matmul_forward(model, ids[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -108,7 +117,8 @@ def main() -> None:
         layers, hidden = (int(v) for v in size.split("x"))
         flops = model_flops_per_symbol(layers, hidden) * symbols
         for impl, seconds in (
-            ("bare PyTorch loop", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats)),
+            ("bare loop, one-hot matmul in nn.LSTM (before)", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats, False)),
+            ("bare PyTorch loop (gather)", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats)),
             ("Lightning (seqgen)", lightning_step_seconds(layers, hidden, args.batch, args.segment, args.repeats + 2)),
         ):
             print(

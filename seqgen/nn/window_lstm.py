@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqgen.nn.lstm_stack import ONEDNN_PACKING, packed_linear
 from seqgen.nn.window import HAT_MAX
 
 #: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
@@ -52,22 +53,6 @@ def lstm_to_ifog(t: Tensor, hidden: int) -> Tensor:
     """Reorder the gate blocks of a (4H, ...) weight or (4H,) bias from [i, f, g, o] to [i, f, o, g] (differentiable)."""
     i_f, g, o = t[: 2 * hidden], t[2 * hidden : 3 * hidden], t[3 * hidden :]
     return torch.cat((i_f, o, g), dim=0)
-
-
-def _onednn_packing_available() -> bool:
-    ops = getattr(torch.ops, "mkldnn", None)
-    try:
-        return bool(torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
-    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
-        return False
-
-
-ONEDNN_PACKING = _onednn_packing_available()
-
-
-def packed_linear(inputs: Tensor, packed: Tensor) -> Tensor:
-    """inputs @ W^T with W prepacked by `torch.ops.mkldnn._reorder_linear_weight` (CPU float32)."""
-    return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
 
 
 def _tanh_(t: Tensor) -> Tensor:
