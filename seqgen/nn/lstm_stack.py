@@ -127,6 +127,48 @@ def detach_state(state: State | None) -> State | None:
     return [(h.detach(), c.detach()) if h is not None else None for h, c in state]  # type: ignore[misc]
 
 
+def lstm_cell_(a: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tensor, o: torch.Tensor,
+               c_prev: torch.Tensor, c: torch.Tensor, tanh_c: torch.Tensor, h: torch.Tensor) -> None:
+    """One LSTM step in place. `a` (B, 4H) holds the gate pre-activations and i, f, g, o are views
+    of it; afterwards it holds the activations. Writes c = f c_prev + i g, tanh_c = tanh(c), h = o tanh(c).
+
+    tanh(x) is computed as 2 sigmoid(2x) - 1: torch's CPU tanh is ~4x slower per element than its
+    sigmoid, and this way one sigmoid call covers all four gates.
+    """
+    g.mul_(2.0)
+    a.sigmoid_()
+    g.mul_(2.0).sub_(1.0)
+    torch.mul(f, c_prev, out=c)
+    c.addcmul_(i, g)
+    tanh_c.copy_(c).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+    torch.mul(o, tanh_c, out=h)
+
+
+def lstm_backward_factors(gates: torch.Tensor, tanh_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For a whole sequence of activated gates (T, B, 4H) in nn.LSTM's order [i, f, g, o] and tanh(c)
+    (T, B, H): (d activation / d pre-activation (T, B, 4H), o (1 - tanh^2 c) (T, B, H))."""
+    hidden = tanh_c.shape[-1]
+    g = gates[..., 2 * hidden : 3 * hidden]
+    deriv = gates * (1.0 - gates)  # s (1 - s) for i, f, o
+    torch.mul(g, g, out=deriv[..., 2 * hidden : 3 * hidden]).neg_().add_(1.0)  # 1 - g^2
+    return deriv, gates[..., 3 * hidden :] * (1.0 - tanh_c.square())
+
+
+def lstm_cell_backward_(dh: torch.Tensor, d_c: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
+                        c_prev: torch.Tensor, tanh_c: torch.Tensor, o_dtanh: torch.Tensor, deriv: torch.Tensor,
+                        d_gates: torch.Tensor) -> None:
+    """One step of backpropagation through `lstm_cell_`, in place: dh = dL/dh_t (total), d_c = dL/dc_t
+    from step t + 1 on entry and dL/dc_{t-1} on exit; writes dL/d pre-activations into d_gates (B, 4H)."""
+    hidden = dh.shape[1]
+    d_c.addcmul_(dh, o_dtanh)
+    torch.mul(d_c, g, out=d_gates[:, :hidden])
+    torch.mul(d_c, c_prev, out=d_gates[:, hidden : 2 * hidden])
+    torch.mul(d_c, i, out=d_gates[:, 2 * hidden : 3 * hidden])
+    torch.mul(dh, tanh_c, out=d_gates[:, 3 * hidden :])
+    d_c.mul_(f)
+    d_gates.mul_(deriv)
+
+
 class LSTMRecurrence(torch.autograd.Function):
     """The recurrent part of one LSTM layer over a whole sequence, from precomputed input projections.
 
@@ -163,13 +205,7 @@ class LSTMRecurrence(torch.autograd.Function):
                 torch.addmm(xp, h_prev, weight_t, out=a)
             else:
                 torch.add(xp, packed_linear(h_prev, packed), out=a)
-            g.mul_(2.0)  # tanh(x) = 2 sigmoid(2x) - 1: one sigmoid over all gates (CPU tanh is ~4x slower)
-            a.sigmoid_()
-            g.mul_(2.0).sub_(1.0)
-            torch.mul(f, c_prev, out=c)
-            c.addcmul_(i, g)
-            tc.copy_(c).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
-            torch.mul(o, tc, out=h)
+            lstm_cell_(a, i, f, g, o, c_prev, c, tc, h)
         ctx.save_for_backward(weight_hh, gates, hs, cells, tanh_c)
         ctx.pack = pack
         return hs[1:], cells[-1].clone()
@@ -181,27 +217,16 @@ class LSTMRecurrence(torch.autograd.Function):
         steps, batch, four_h = gates.shape
         hidden = four_h // 4
         h2, h3 = 2 * hidden, 3 * hidden
-        deriv = gates * (1.0 - gates)  # d activation / d pre-activation: s (1 - s) for i, f, o; 1 - g^2 for g
-        torch.mul(gates[:, :, h2:h3], gates[:, :, h2:h3], out=deriv[:, :, h2:h3]).neg_().add_(1.0)
-        o_dtanh = gates[:, :, h3:] * (1.0 - tanh_c.square())
+        deriv, o_dtanh = lstm_backward_factors(gates, tanh_c)
         d_gates = gates.new_empty(steps, batch, four_h)
         d_hidden = gates.new_zeros(batch, hidden)  # dh_t through step t + 1
         dh = gates.new_empty(batch, hidden)
         d_c = d_c_last.clone()
         packed = torch.ops.mkldnn._reorder_linear_weight(weight_hh.t().contiguous(), batch) if ctx.pack else None
-        loop = zip(
-            d_h, d_gates, d_gates[:, :, :hidden], d_gates[:, :, hidden:h2], d_gates[:, :, h2:h3], d_gates[:, :, h3:],
-            gates[:, :, :hidden], gates[:, :, hidden:h2], gates[:, :, h2:h3], cells[:-1], tanh_c, o_dtanh, deriv,
-        )
-        for dh_up, dg, d_i, d_f, d_g, d_o, i, f, g, c_prev, tc, odt, der in reversed(list(loop)):
+        loop = zip(d_h, d_gates, gates[:, :, :hidden], gates[:, :, hidden:h2], gates[:, :, h2:h3], cells[:-1], tanh_c, o_dtanh, deriv)
+        for dh_up, dg, i, f, g, c_prev, tc, odt, der in reversed(list(loop)):
             torch.add(dh_up, d_hidden, out=dh)
-            d_c.addcmul_(dh, odt)
-            torch.mul(dh, tc, out=d_o)
-            torch.mul(d_c, g, out=d_i)
-            torch.mul(d_c, c_prev, out=d_f)
-            torch.mul(d_c, i, out=d_g)
-            d_c.mul_(f)
-            dg.mul_(der)
+            lstm_cell_backward_(dh, d_c, i, f, g, c_prev, tc, odt, der, dg)
             if packed is None:
                 torch.mm(dg, weight_hh, out=d_hidden)
             else:

@@ -1,11 +1,10 @@
 """The sequential core of a windowed network (Graves 2013, Sec. 5): LSTM layer 1 and the Gaussian
 window, run over a whole sequence as ONE autograd node with a hand-written backward pass.
 
-Forward, for t = 1..T (gates kept in the order [i, f, o, g]; the caller permutes nn.LSTM's
-[i, f, g, o] rows so that one sigmoid covers i, f, o):
+Forward, for t = 1..T (gates in nn.LSTM's order [i, f, g, o]):
 
     a_t = xproj_t + [w_{t-1}, h_{t-1}] W^T                  one GEMM per step (xproj = W_x x_t + b, all t at once)
-    i, f, o = sigmoid(a_t[:3H]);  g = tanh(a_t[3H:])
+    i, f, o = sigmoid;  g = tanh          (tanh as 2 sigmoid(2x) - 1: one sigmoid call, `lstm_cell_`)
     c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
     (alpha, beta, s) = exp(min(W_win h_t + b_win, HAT_MAX));  kappa_t = kappa_{t-1} + s / kappa_scale
     E_t[k, u] = alpha_k exp(-beta_k (kappa_k - u)^2);  phi_t = (sum_k E_t[k]) * mask;  w_t = phi_t C   (C: one-hot characters)
@@ -17,7 +16,7 @@ derivatives of the loss w.r.t. w_t and h_t (from the layers above and from step 
     dkappa_t = dkappa_{t+1} - 2 beta sum_u Q (kappa - u);  dbeta = -sum_u Q (kappa - u)^2
     dhat = [sum_u Q, dbeta beta, dkappa_t s / kappa_scale] * [hat <= HAT_MAX]
     dh_t += dhat W_win;  dc_t = dc_{t+1} f_{t+1} + dh_t o (1 - tanh^2 c_t)
-    da_t = [dc_t g, dc_t c_{t-1}, dh_t tanh c_t] * s(1 - s)  |  dc_t i (1 - g^2)   (clamped to +-clip)
+    da_t = [dc_t g, dc_t c_{t-1}, dc_t i, dh_t tanh c_t] * [s(1 - s), s(1 - s), 1 - g^2, s(1 - s)]   (clamped to +-clip)
     [dw_{t-1}, dh_{t-1}] += da_t W
 
 Only that recurrence is in the loop. The weight gradients are each ONE GEMM over the stacked
@@ -39,31 +38,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqgen.nn.lstm_stack import ONEDNN_PACKING, packed_linear
+from seqgen.nn.lstm_stack import ONEDNN_PACKING, lstm_backward_factors, lstm_cell_, lstm_cell_backward_, packed_linear
 from seqgen.nn.window import HAT_MAX
 
 #: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
 #: matters, and below ~-87 torch's vectorised CPU exp leaves its fast path (5-10x slower per element)
 EXPONENT_MIN: float = -80.0
 
-__all__ = ["WindowedLSTMLoop", "windowed_lstm", "lstm_to_ifog", "packed_linear", "ONEDNN_PACKING"]
-
-
-def lstm_to_ifog(t: Tensor, hidden: int) -> Tensor:
-    """Reorder the gate blocks of a (4H, ...) weight or (4H,) bias from [i, f, g, o] to [i, f, o, g] (differentiable)."""
-    i_f, g, o = t[: 2 * hidden], t[2 * hidden : 3 * hidden], t[3 * hidden :]
-    return torch.cat((i_f, o, g), dim=0)
-
-
-def _tanh_(t: Tensor) -> Tensor:
-    """tanh in place as 2 sigmoid(2 t) - 1: torch's CPU sigmoid is ~4x faster per element than its tanh."""
-    return t.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+__all__ = ["WindowedLSTMLoop", "windowed_lstm"]
 
 
 class WindowedLSTMLoop(torch.autograd.Function):
     """``apply(xproj, weight, win_weight, win_bias, h0, c0, kappa0, w0, chars, mask, kappa_scale, clip, pack)``
 
-    xproj (T, B, 4H) time-major, gates [i, f, o, g]; weight (4H, V + H) = [W_w | W_hh] (same gate
+    xproj (T, B, 4H) time-major, gates [i, f, g, o]; weight (4H, V + H) = [W_w | W_hh] (same gate
     order); win_weight (3K, H), win_bias (3K,); h0, c0 (B, H); kappa0 (B, K); w0 (B, V);
     chars (B, U) symbol ids (long); mask (B, U) float (1 = real character); clip float or None;
     pack: run the per-step GEMMs on oneDNN-prepacked weights (CPU float32 only).
@@ -94,7 +82,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
         n_u = chars.shape[1]
         h3, k1, k2 = 3 * hidden, n_k, 2 * n_k
         new = xproj.new_empty
-        gates = new(steps, batch, four_h)  # activated gates (i, f, o, g), kept for backward
+        gates = new(steps, batch, four_h)  # activated gates (i, f, g, o), kept for backward
         inputs = new(steps + 1, batch, vocab + hidden)  # [w_{t-1}, h_{t-1}]: row t + 1 holds step t's outputs
         cells = new(steps + 1, batch, hidden)
         tanh_c = new(steps, batch, hidden)
@@ -114,23 +102,17 @@ class WindowedLSTMLoop(torch.autograd.Function):
         addmm, mul, add, sub, sum_, clamp = torch.addmm, torch.mul, torch.add, torch.sub, torch.sum, torch.clamp
         # every per-step view made once here, not in the loop
         loop = zip(
-            xproj, gates, gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, 2 * hidden : h3], gates[:, :, h3:],
+            xproj, gates, gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, 2 * hidden : h3], gates[:, :, h3:],  # i f g o
             inputs[:-1], inputs[1:, :, vocab:], inputs[1:, :, :vocab], cells[:-1], cells[1:], tanh_c,
             hats, exps, exps[:, :, k1:], exps[:, :, k2:], exps[:, :, :k1, None], exps[:, :, k1:k2, None],
             kappas[:-1], kappas[1:], kappas[1:, :, :, None], gauss, phis,
         )
-        for xp, a, i, f, o, g, inp, h, w, c_prev, c, tc, hat, ex, ex_exp, s, log_alpha, beta, k_prev, k, k_col, e, phi in loop:
+        for xp, a, i, f, g, o, inp, h, w, c_prev, c, tc, hat, ex, ex_exp, s, log_alpha, beta, k_prev, k, k_col, e, phi in loop:
             if packed is None:
                 addmm(xp, inp, weight_t, out=a)
             else:
                 add(xp, packed_linear(inp, packed), out=a)
-            g.mul_(2.0)  # g = tanh(a_g) = 2 sigmoid(2 a_g) - 1: one sigmoid for all four gates
-            a.sigmoid_()
-            g.mul_(2.0).sub_(1.0)
-            mul(f, c_prev, out=c)
-            c.addcmul_(i, g)
-            _tanh_(tc.copy_(c))
-            mul(o, tc, out=h)
+            lstm_cell_(a, i, f, g, o, c_prev, c, tc, h)
             # window: alpha exp(-beta (kappa - u)^2) = exp(log alpha - beta (kappa - u)^2)
             addmm(win_bias, h, win_weight_t, out=hat)
             clamp(hat, max=HAT_MAX, out=ex)
@@ -160,10 +142,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
         h3, k1, k2 = 3 * hidden, n_k, 2 * n_k
         new = gates.new_empty
         # per-step factors, computed for the whole sequence at once
-        deriv = new(steps, batch, four_h)  # d activation / d pre-activation: s (1 - s) | 1 - g^2
-        torch.mul(gates[..., :h3], 1.0 - gates[..., :h3], out=deriv[..., :h3])
-        torch.mul(gates[..., h3:], gates[..., h3:], out=deriv[..., h3:]).neg_().add_(1.0)
-        o_dtanh = gates[..., 2 * hidden : h3] * (1.0 - tanh_c.square())  # dc/dh through h = o tanh(c)
+        deriv, o_dtanh = lstm_backward_factors(gates, tanh_c)
         scale = (hats <= HAT_MAX).to(exps.dtype)  # the clamp's derivative
         scale[..., k1:k2].mul_(exps[..., k1:k2]).neg_()  # dbeta_hat = -beta sum_u Q (kappa - u)^2
         scale[..., k2:].mul_(exps[..., k2:]).mul_(1.0 / ctx.kappa_scale)  # dkappa_hat = dkappa s / kappa_scale
@@ -184,12 +163,11 @@ class WindowedLSTMLoop(torch.autograd.Function):
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch) if ctx.pack else None
         add, mul, sub, mm, sum_, gather = torch.add, torch.mul, torch.sub, torch.mm, torch.sum, torch.gather
         loop = zip(
-            d_h, d_w, d_gates, d_gates[:, :, :hidden], d_gates[:, :, hidden : 2 * hidden], d_gates[:, :, 2 * hidden : h3],
-            d_gates[:, :, h3:], gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, h3:], cells[:-1], tanh_c,
+            d_h, d_w, d_gates, gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, 2 * hidden : h3], cells[:-1], tanh_c,
             o_dtanh, deriv, d_hats, d_hats[:, :, :k1], d_hats[:, :, k1:k2], d_hats[:, :, k2:], scale, exps[:, :, k1:k2],
             kappas[1:, :, :, None], gauss,
         )
-        for dh_up, dw_up, dg, d_i, d_f, d_o, d_g, i, f, g, c_prev, tc, odt, der, dhat, dhat_a, dhat_b, dhat_k, sc, beta, k_col, e in reversed(
+        for dh_up, dw_up, dg, i, f, g, c_prev, tc, odt, der, dhat, dhat_a, dhat_b, dhat_k, sc, beta, k_col, e in reversed(
             list(loop)
         ):
             # window: phi_t = sum_k alpha_k exp(-beta_k (kappa_k - u)^2) (masked), w_t = phi_t C
@@ -206,14 +184,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
             # h_t: from the layers above, from step t + 1 (through W_hh) and from the window
             add(dh_up, d_inp[:, vocab:], out=dh)
             dh.addmm_(dhat, win_weight)
-            # the LSTM cell
-            d_c.addcmul_(dh, odt)
-            mul(dh, tc, out=d_o)
-            mul(d_c, g, out=d_i)
-            mul(d_c, c_prev, out=d_f)
-            mul(d_c, i, out=d_g)
-            d_c.mul_(f)
-            dg.mul_(der)
+            lstm_cell_backward_(dh, d_c, i, f, g, c_prev, tc, odt, der, dg)
             if clip is not None:
                 dg.clamp_(-clip, clip)
             if packed is None:
@@ -260,12 +231,11 @@ def windowed_lstm(
     """
     dtype = x.dtype
     work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
-    hidden = weight_hh.shape[1]
     n_in = x.shape[-1]
     clip = None if clip is None or clip == float("inf") else float(clip)
     pack = bool(pack and ONEDNN_PACKING and work == torch.float32 and x.device.type == "cpu")
     with torch.autocast(x.device.type, enabled=False):
-        weight_ih, weight_hh, bias = (lstm_to_ifog(t.to(work), hidden) for t in (weight_ih, weight_hh, bias))
+        weight_ih, weight_hh, bias = (t.to(work) for t in (weight_ih, weight_hh, bias))
         xproj = F.linear(x.to(work).transpose(0, 1), weight_ih[:, :n_in], bias).contiguous()  # all steps at once
         weight = torch.cat((weight_ih[:, n_in:], weight_hh), dim=1)  # (4H, V + H): one GEMM per step
         tensors = [t.to(work) for t in (win_weight, win_bias, h0, c0, kappa0, w0)]
