@@ -106,8 +106,9 @@ class SkipLSTMStack(nn.Module):
             for index, layer in enumerate(self.layers):
                 w_ih, w_hh = layer.weight_ih_l0.to(work), layer.weight_hh_l0.to(work)
                 bias = (layer.bias_ih_l0 + layer.bias_hh_l0).to(work)
-                xproj = F.embedding(ids_t, w_ih[:, :vocab].t()) + bias  # (T, B, 4H): the one-hot GEMM as a gather
-                if below is not None:
+                # (T, B, 4H): the one-hot GEMM as a gather of the columns of W_x (bias folded into the small table)
+                xproj = F.embedding(ids_t, w_ih[:, :vocab].t() + bias)
+                if below is not None:  # the dense part [h^{n-1}]: one GEMM over the whole sequence
                     xproj = torch.addmm(xproj.view(-1, xproj.shape[-1]), self.dropout(below).reshape(-1, self.hidden_size),
                                         w_ih[:, vocab:].t()).view_as(xproj)
                 if state is not None and state[index] is not None:
@@ -140,7 +141,7 @@ def lstm_cell_(a: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tenso
     g.mul_(2.0).sub_(1.0)
     torch.mul(f, c_prev, out=c)
     c.addcmul_(i, g)
-    tanh_c.copy_(c).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+    torch.mul(c, 2.0, out=tanh_c).sigmoid_().mul_(2.0).sub_(1.0)
     torch.mul(o, tanh_c, out=h)
 
 
