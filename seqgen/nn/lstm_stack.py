@@ -145,29 +145,33 @@ def lstm_cell_(a: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tenso
     torch.mul(o, tanh_c, out=h)
 
 
-def lstm_backward_factors(gates: torch.Tensor, tanh_c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For a whole sequence of activated gates (T, B, 4H) in nn.LSTM's order [i, f, g, o] and tanh(c)
-    (T, B, H): (d activation / d pre-activation (T, B, 4H), o (1 - tanh^2 c) (T, B, H))."""
-    hidden = tanh_c.shape[-1]
-    g = gates[..., 2 * hidden : 3 * hidden]
-    deriv = gates * (1.0 - gates)  # s (1 - s) for i, f, o
-    torch.mul(g, g, out=deriv[..., 2 * hidden : 3 * hidden]).neg_().add_(1.0)  # 1 - g^2
-    return deriv, gates[..., 3 * hidden :] * (1.0 - tanh_c.square())
+class LSTMCellGrad:
+    """Backpropagation through `lstm_cell_`, one step at a time, in place, with scratch buffers
+    allocated once per sequence. The activation derivatives are computed per step from the saved
+    activations while they are in cache (precomputing them for the whole sequence took ~5x longer:
+    memory-bound passes over (T, B, 4H))."""
 
+    def __init__(self, batch: int, hidden: int, like: torch.Tensor) -> None:
+        self.deriv = like.new_empty(batch, 4 * hidden)
+        self.tmp = like.new_empty(batch, hidden)
+        self.one = like.new_ones(())
 
-def lstm_cell_backward_(dh: torch.Tensor, d_c: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tensor,
-                        c_prev: torch.Tensor, tanh_c: torch.Tensor, o_dtanh: torch.Tensor, deriv: torch.Tensor,
-                        d_gates: torch.Tensor) -> None:
-    """One step of backpropagation through `lstm_cell_`, in place: dh = dL/dh_t (total), d_c = dL/dc_t
-    from step t + 1 on entry and dL/dc_{t-1} on exit; writes dL/d pre-activations into d_gates (B, 4H)."""
-    hidden = dh.shape[1]
-    d_c.addcmul_(dh, o_dtanh)
-    torch.mul(d_c, g, out=d_gates[:, :hidden])
-    torch.mul(d_c, c_prev, out=d_gates[:, hidden : 2 * hidden])
-    torch.mul(d_c, i, out=d_gates[:, 2 * hidden : 3 * hidden])
-    torch.mul(dh, tanh_c, out=d_gates[:, 3 * hidden :])
-    d_c.mul_(f)
-    d_gates.mul_(deriv)
+    def step(self, dh: torch.Tensor, d_c: torch.Tensor, a: torch.Tensor, c_prev: torch.Tensor, tanh_c: torch.Tensor,
+             d_gates: torch.Tensor) -> None:
+        """dh = dL/dh_t (total); d_c = dL/dc_t through step t + 1 on entry, dL/dc_{t-1} on exit; a the
+        step's activated gates [i, f, g, o]; writes dL/d pre-activations into d_gates (B, 4H)."""
+        hidden = dh.shape[1]
+        i, f, g, o = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, 2 * hidden : 3 * hidden], a[:, 3 * hidden :]
+        torch.addcmul(self.one, tanh_c, tanh_c, value=-1.0, out=self.tmp).mul_(o)  # o (1 - tanh^2 c)
+        d_c.addcmul_(dh, self.tmp)
+        torch.mul(d_c, g, out=d_gates[:, :hidden])
+        torch.mul(d_c, c_prev, out=d_gates[:, hidden : 2 * hidden])
+        torch.mul(d_c, i, out=d_gates[:, 2 * hidden : 3 * hidden])
+        torch.mul(dh, tanh_c, out=d_gates[:, 3 * hidden :])
+        d_c.mul_(f)
+        torch.addcmul(a, a, a, value=-1.0, out=self.deriv)  # s (1 - s) for i, f, o
+        torch.addcmul(self.one, g, g, value=-1.0, out=self.deriv[:, 2 * hidden : 3 * hidden])  # 1 - g^2
+        d_gates.mul_(self.deriv)
 
 
 class LSTMRecurrence(torch.autograd.Function):
@@ -217,17 +221,15 @@ class LSTMRecurrence(torch.autograd.Function):
         weight_hh, gates, hs, cells, tanh_c = ctx.saved_tensors
         steps, batch, four_h = gates.shape
         hidden = four_h // 4
-        h2, h3 = 2 * hidden, 3 * hidden
-        deriv, o_dtanh = lstm_backward_factors(gates, tanh_c)
         d_gates = gates.new_empty(steps, batch, four_h)
         d_hidden = gates.new_zeros(batch, hidden)  # dh_t through step t + 1
         dh = gates.new_empty(batch, hidden)
         d_c = d_c_last.clone()
+        cell = LSTMCellGrad(batch, hidden, gates)
         packed = torch.ops.mkldnn._reorder_linear_weight(weight_hh.t().contiguous(), batch) if ctx.pack else None
-        loop = zip(d_h, d_gates, gates[:, :, :hidden], gates[:, :, hidden:h2], gates[:, :, h2:h3], cells[:-1], tanh_c, o_dtanh, deriv)
-        for dh_up, dg, i, f, g, c_prev, tc, odt, der in reversed(list(loop)):
+        for dh_up, dg, a, c_prev, tc in reversed(list(zip(d_h, d_gates, gates, cells[:-1], tanh_c))):
             torch.add(dh_up, d_hidden, out=dh)
-            lstm_cell_backward_(dh, d_c, i, f, g, c_prev, tc, odt, der, dg)
+            cell.step(dh, d_c, a, c_prev, tc, dg)
             if packed is None:
                 torch.mm(dg, weight_hh, out=d_hidden)
             else:

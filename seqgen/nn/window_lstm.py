@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqgen.nn.lstm_stack import ONEDNN_PACKING, lstm_backward_factors, lstm_cell_, lstm_cell_backward_, packed_linear
+from seqgen.nn.lstm_stack import ONEDNN_PACKING, LSTMCellGrad, lstm_cell_, packed_linear
 from seqgen.nn.window import HAT_MAX
 
 #: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
@@ -139,10 +139,10 @@ class WindowedLSTMLoop(torch.autograd.Function):
         vocab = inputs.shape[2] - hidden
         n_k = kappas.shape[2]
         n_u = chars.shape[1]
-        h3, k1, k2 = 3 * hidden, n_k, 2 * n_k
+        k1, k2 = n_k, 2 * n_k
         new = gates.new_empty
         # per-step factors, computed for the whole sequence at once
-        deriv, o_dtanh = lstm_backward_factors(gates, tanh_c)
+        cell = LSTMCellGrad(batch, hidden, gates)
         scale = (hats <= HAT_MAX).to(exps.dtype)  # the clamp's derivative
         scale[..., k1:k2].mul_(exps[..., k1:k2]).neg_()  # dbeta_hat = -beta sum_u Q (kappa - u)^2
         scale[..., k2:].mul_(exps[..., k2:]).mul_(1.0 / ctx.kappa_scale)  # dkappa_hat = dkappa s / kappa_scale
@@ -163,11 +163,11 @@ class WindowedLSTMLoop(torch.autograd.Function):
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch) if ctx.pack else None
         add, mul, sub, mm, sum_, gather = torch.add, torch.mul, torch.sub, torch.mm, torch.sum, torch.gather
         loop = zip(
-            d_h, d_w, d_gates, gates[:, :, :hidden], gates[:, :, hidden : 2 * hidden], gates[:, :, 2 * hidden : h3], cells[:-1], tanh_c,
-            o_dtanh, deriv, d_hats, d_hats[:, :, :k1], d_hats[:, :, k1:k2], d_hats[:, :, k2:], scale, exps[:, :, k1:k2],
+            d_h, d_w, d_gates, gates, cells[:-1], tanh_c,
+            d_hats, d_hats[:, :, :k1], d_hats[:, :, k1:k2], d_hats[:, :, k2:], scale, exps[:, :, k1:k2],
             kappas[1:, :, :, None], gauss,
         )
-        for dh_up, dw_up, dg, i, f, g, c_prev, tc, odt, der, dhat, dhat_a, dhat_b, dhat_k, sc, beta, k_col, e in reversed(
+        for dh_up, dw_up, dg, a, c_prev, tc, dhat, dhat_a, dhat_b, dhat_k, sc, beta, k_col, e in reversed(
             list(loop)
         ):
             # window: phi_t = sum_k alpha_k exp(-beta_k (kappa_k - u)^2) (masked), w_t = phi_t C
@@ -184,7 +184,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
             # h_t: from the layers above, from step t + 1 (through W_hh) and from the window
             add(dh_up, d_inp[:, vocab:], out=dh)
             dh.addmm_(dhat, win_weight)
-            lstm_cell_backward_(dh, d_c, i, f, g, c_prev, tc, odt, der, dg)
+            cell.step(dh, d_c, a, c_prev, tc, dg)
             if clip is not None:
                 dg.clamp_(-clip, clip)
             if packed is None:
