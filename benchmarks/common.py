@@ -38,11 +38,6 @@ def matmul_rates(size: int = 2048, repeats: int = 5, clock: Callable[[], float] 
     return rates
 
 
-def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
-    """This machine's dense float32 matmul peak (FLOP/s): the best backend, see `matmul_rates`."""
-    return max(matmul_rates(size, repeats).values())
-
-
 def machine_line() -> str:
     return f"torch {torch.__version__}, {torch.get_num_threads()} threads"
 

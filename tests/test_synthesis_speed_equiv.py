@@ -17,7 +17,7 @@ from handwriting_stepwise import plain_forward  # noqa: E402
 
 from seqgen.nn.handwriting_nets import SynthesisNet, SynthesisState  # noqa: E402
 from seqgen.nn.mdn import mixture_nll  # noqa: E402
-from seqgen.nn.window_lstm import ONEDNN_PACKING, windowed_lstm  # noqa: E402
+from seqgen.nn.window_lstm import windowed_lstm  # noqa: E402
 
 
 def _data(b: int, t: int, u: int, v: int, dtype: torch.dtype, seed: int = 0):
@@ -78,22 +78,6 @@ def test_synthesis_net_equals_plain_autograd_version_with_state(clip: float | No
     params2, _, _ = net(x2, chars, char_mask, state=SynthesisState(state.h1, state.c1, state.kappa, state.w, None))
     grads = torch.autograd.grad(params2.mu.sum(), [net.lstm.layers[0].weight_hh_l0, net.window.linear.weight])
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
-
-
-@pytest.mark.skipif(not ONEDNN_PACKING, reason="this torch build has no oneDNN weight prepacking")
-def test_prepacked_and_plain_gemms_agree_in_float32() -> None:
-    torch.manual_seed(5)
-    net = SynthesisNet(7, 24, 2, 3, 4, clip_lstm_grad=10.0)
-    x, chars, char_mask, mask = _data(4, 15, 5, 7, torch.float32)
-    results = []
-    for packed in (True, False):
-        net.use_packed_weights = packed
-        net.zero_grad()
-        params, _, _ = net(x[:, :-1], chars, char_mask)
-        mixture_nll(params, x[:, 1:], mask, reduction="seq_mean").backward()
-        results.append([p.grad.clone() for p in net.parameters()])
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_autocast_bfloat16_runs_the_loop_in_float32() -> None:

@@ -11,10 +11,12 @@ transcription computed from layer 1's output:
     h^n_t = LSTMn([x_t, h^{n-1}_t, w_t], h^n_{t-1})   n = 2..N
     y_t = head([h^1_t, ..., h^N_t])
 
-Only layer 1 and the window are sequential: they run step by step (layer 1's input projection
-W x_t + b is computed for the whole sequence before the loop; each step adds [w_{t-1}, h_{t-1}]
-times one stacked recurrent matrix). Layers 2..N then run as fused nn.LSTM calls over the whole
-sequence (`SkipLSTMStack(first=h1, extra=w)`). Layer 1's weights live in ``lstm.layers[0]``
+Only layer 1 and the window are sequential: they run step by step as ONE autograd node with a
+hand-written backward (`seqgen.nn.window_lstm.windowed_lstm`: layer 1's input projection
+W x_t + b for the whole sequence before the loop, one GEMM per step for [w_{t-1}, h_{t-1}] times
+the stacked recurrent matrix, preallocated buffers, and in the backward only the dh recurrence per
+step with every weight gradient one GEMM after the loop). Layers 2..N then run as fused nn.LSTM
+calls over the whole sequence (`SkipLSTMStack(first=h1, extra=w)`). Layer 1's weights live in ``lstm.layers[0]``
 (an ``nn.LSTM(3 + V, H)`` used as the parameter container, same layout as nn.LSTMCell), so every
 layer has the same parameter names and a straightforward per-step implementation
 (benchmarks/handwriting_stepwise.py) can run the same weights.
