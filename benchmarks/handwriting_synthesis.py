@@ -10,7 +10,7 @@ points, 30 characters, one torch thread. Rows, all in one run, alternating withi
 * plain: layer 1 as an LSTM cell + the window in the time loop under autograd, layers 2-3 fused
   nn.LSTM, no prepacking (`handwriting_stepwise.plain_forward`), the reference;
 * SynthesisNet: layer 1 + window as one autograd node with a hand-written backward
-  (seqgen/nn/window_lstm.py), per-step GEMMs on oneDNN-prepacked weights; and the same without prepacking;
+  (seqgen/nn/window_lstm.py), per-step GEMMs into preallocated buffers;
 * optional: `--stepwise` every layer step by step, `--clip` SynthesisNet with the paper's clipping.
 
 Seconds are CPU seconds of this (single-threaded) process, `time.process_time`, beside wall seconds:
@@ -156,12 +156,9 @@ def main() -> None:
     flops = useful_flops(args.batch, args.points, args.hidden, args.layers, len(VOCAB))
     print(f"training step (forward + backward + Adam), batch {args.batch} x {args.points} points, {args.chars} characters, "
           f"{flops / 1e12:.3f} TFLOP of GEMMs:")
-    unpacked = copy.deepcopy(net)
-    unpacked.use_packed_weights = False
     rows = {  # name: (label, function, network)
         "plain": ("plain: layer 1 LSTM cell + window under autograd, layers 2-3 fused nn.LSTM", plain_forward, copy.deepcopy(net)),
-        "new": ("SynthesisNet: custom layer-1 loop, prepacked GEMMs", fused, net),
-        "new_unpacked": ("SynthesisNet without prepacking", fused, unpacked),
+        "new": ("SynthesisNet: layer 1 + window as one node, hand-written backward", fused, net),
     }
     if args.stepwise:
         rows["stepwise"] = ("step-by-step: every layer an LSTM cell in the loop", stepwise_forward, copy.deepcopy(net))

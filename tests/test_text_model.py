@@ -124,4 +124,4 @@ def test_lstm_recurrence_gradcheck() -> None:
     weight = (torch.randn(12, 3, dtype=torch.float64) * 0.5).requires_grad_()
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *a: LSTMRecurrence.apply(*a, False), (xproj, weight, h0, c0))
+    assert torch.autograd.gradcheck(lambda *a: LSTMRecurrence.apply(*a), (xproj, weight, h0, c0))

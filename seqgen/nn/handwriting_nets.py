@@ -39,7 +39,7 @@ from seqgen.nn.grad_clip import clip_grad_in_forward
 from seqgen.nn.lstm_stack import SkipLSTMStack, State
 from seqgen.nn.mdn import MixtureDensityHead, MixtureParams
 from seqgen.nn.window import GaussianWindow
-from seqgen.nn.window_lstm import ONEDNN_PACKING, packed_linear, windowed_lstm
+from seqgen.nn.window_lstm import windowed_lstm
 
 
 def _clip_outputs_hook(limit: float):
@@ -77,6 +77,25 @@ class PredictionNet(nn.Module):
         """x (B, T, 3) -> mixture parameters (B, T) predicting x_{t+1}, new state."""
         hidden, state = self.lstm(x, state)
         return self.head(hidden, bias), state
+
+
+def _onednn_packing_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available()
+            and hasattr(ops, "_reorder_linear_weight")
+            and hasattr(ops, "_linear_pointwise")
+        )
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
+        return False
+
+
+_ONEDNN_PACKING = _onednn_packing_available()
+
+
+def _packed_linear(inputs: Tensor, packed: Tensor) -> Tensor:
+    return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
 
 
 class SynthesisState(NamedTuple):
@@ -129,12 +148,12 @@ class SynthesisNet(nn.Module):
         h = o * torch.tanh(c)
         return h, c
 
-    #: CPU float32: run the per-step GEMMs (training loop and sampling) on oneDNN-prepacked weights
-    #: (set False to compare; benchmarks/handwriting_synthesis.py times both)
+    #: CPU float32 sampling (`step`): run the per-step GEMMs on oneDNN-prepacked weights (set False to
+    #: compare). The training loop does not prepack: it was no faster there (docs/benchmarks.md).
     use_packed_weights: bool = True
 
     def _can_pack(self, x: Tensor) -> bool:
-        if not (self.use_packed_weights and ONEDNN_PACKING and x.device.type == "cpu" and x.dtype == torch.float32):
+        if not (self.use_packed_weights and _ONEDNN_PACKING and x.device.type == "cpu" and x.dtype == torch.float32):
             return False
         try:
             return not torch.is_autocast_enabled("cpu")
@@ -145,7 +164,7 @@ class SynthesisNet(nn.Module):
         """A function inputs -> inputs @ w_rec (w_rec (V + H, 4H)) on prepacked weights (sampling: no gradients)."""
         weight = w_rec.detach().t().contiguous()  # (4H, V + H), nn.Linear layout
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
-        return lambda inputs: packed_linear(inputs, packed)
+        return lambda inputs: _packed_linear(inputs, packed)
 
     def initial_state(self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> SynthesisState:
         ref = self.head.linear.weight
@@ -176,7 +195,7 @@ class SynthesisNet(nn.Module):
         h1, windows, c, kappa, phi = windowed_lstm(
             x, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0 + layer.bias_hh_l0,
             self.window.linear.weight, self.window.linear.bias, state.h1, state.c1, state.kappa, state.w,
-            chars, mask, self.window.kappa_scale, self.clip_lstm_grad, pack=self._can_pack(x),
+            chars, mask, self.window.kappa_scale, self.clip_lstm_grad,
         )
         h1, windows = h1.transpose(0, 1), windows.transpose(0, 1)  # (B, T, .) views
         hidden_all, upper = self.lstm(x, state.upper, extra=windows, first=h1)
@@ -200,7 +219,7 @@ class SynthesisNet(nn.Module):
                 bias = (layer.bias_ih_l0 + layer.bias_hh_l0).detach()
                 if pack:
                     packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch)
-                    upper.append((bias, lambda inputs, packed=packed: packed_linear(inputs, packed)))
+                    upper.append((bias, lambda inputs, packed=packed: _packed_linear(inputs, packed)))
                 else:
                     upper.append((bias, lambda inputs, weight_t=weight.t(): inputs.mm(weight_t)))
         return StepWeights(w_x, w_rec, b, layer1, upper)

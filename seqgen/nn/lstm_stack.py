@@ -19,23 +19,6 @@ from torch import nn
 State = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def _onednn_packing_available() -> bool:
-    ops = getattr(torch.ops, "mkldnn", None)
-    try:
-        return bool(torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
-    except (AttributeError, RuntimeError):  # pragma: no cover - builds without oneDNN
-        return False
-
-
-#: CPU float32 GEMMs can run on weights prepacked once per sequence for oneDNN (per-step loops)
-ONEDNN_PACKING = _onednn_packing_available()
-
-
-def packed_linear(inputs: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
-    """inputs @ W^T with W prepacked by `torch.ops.mkldnn._reorder_linear_weight` (CPU float32)."""
-    return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
-
-
 class SkipLSTMStack(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, extra_input_size: int = 0) -> None:
         """`extra_input_size`: width of a side input fed to layers 2..N (the synthesis window)."""
@@ -98,7 +81,6 @@ class SkipLSTMStack(nn.Module):
         ids_t = ids.t()  # time-major (T, B)
         dtype = self.layers[0].weight_ih_l0.dtype
         work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
-        pack = bool(ONEDNN_PACKING and work == torch.float32 and ids.device.type == "cpu")
         outputs: list[torch.Tensor] = []
         new_state: State = []
         below = None
@@ -115,7 +97,7 @@ class SkipLSTMStack(nn.Module):
                     h0, c0 = (s[0].to(work) for s in state[index])
                 else:
                     h0 = c0 = xproj.new_zeros(ids.shape[0], self.hidden_size)
-                out, c_last = LSTMRecurrence.apply(xproj.contiguous(), w_hh, h0, c0, pack)
+                out, c_last = LSTMRecurrence.apply(xproj.contiguous(), w_hh, h0, c0)
                 outputs.append(out)
                 new_state.append((out[-1].unsqueeze(0).to(dtype), c_last.unsqueeze(0).to(dtype)))
                 below = out
@@ -177,7 +159,7 @@ class LSTMCellGrad:
 class LSTMRecurrence(torch.autograd.Function):
     """The recurrent part of one LSTM layer over a whole sequence, from precomputed input projections.
 
-    ``apply(xproj, weight_hh, h0, c0, pack)``: xproj (T, B, 4H) time-major = W_ih x_t + b for every
+    ``apply(xproj, weight_hh, h0, c0)``: xproj (T, B, 4H) time-major = W_ih x_t + b for every
     step, gates in nn.LSTM's order [i, f, g, o]; weight_hh (4H, H). -> h (T, B, H), c_T (B, H).
 
         a_t = xproj_t + W_hh h_{t-1};  i, f, o = sigmoid;  g = tanh;  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
@@ -189,7 +171,7 @@ class LSTMRecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, xproj: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, pack: bool) -> tuple:  # type: ignore[override]
+    def forward(ctx: Any, xproj: torch.Tensor, weight_hh: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor) -> tuple:  # type: ignore[override]
         steps, batch, four_h = xproj.shape
         hidden = four_h // 4
         new = xproj.new_empty
@@ -198,7 +180,6 @@ class LSTMRecurrence(torch.autograd.Function):
         cells = new(steps + 1, batch, hidden)
         tanh_c = new(steps, batch, hidden)
         hs[0], cells[0] = h0, c0
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight_hh.contiguous(), batch) if pack else None
         weight_t = weight_hh.t()
         h2, h3 = 2 * hidden, 3 * hidden
         loop = zip(
@@ -206,13 +187,9 @@ class LSTMRecurrence(torch.autograd.Function):
             hs[:-1], hs[1:], cells[:-1], cells[1:], tanh_c,
         )
         for xp, a, i, f, g, o, h_prev, h, c_prev, c, tc in loop:
-            if packed is None:
-                torch.addmm(xp, h_prev, weight_t, out=a)
-            else:
-                torch.add(xp, packed_linear(h_prev, packed), out=a)
+            torch.addmm(xp, h_prev, weight_t, out=a)
             lstm_cell_(a, i, f, g, o, c_prev, c, tc, h)
         ctx.save_for_backward(weight_hh, gates, hs, cells, tanh_c)
-        ctx.pack = pack
         return hs[1:], cells[-1].clone()
 
     @staticmethod
@@ -226,13 +203,9 @@ class LSTMRecurrence(torch.autograd.Function):
         dh = gates.new_empty(batch, hidden)
         d_c = d_c_last.clone()
         cell = LSTMCellGrad(batch, hidden, gates)
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight_hh.t().contiguous(), batch) if ctx.pack else None
         for dh_up, dg, a, c_prev, tc in reversed(list(zip(d_h, d_gates, gates, cells[:-1], tanh_c))):
             torch.add(dh_up, d_hidden, out=dh)
             cell.step(dh, d_c, a, c_prev, tc, dg)
-            if packed is None:
-                torch.mm(dg, weight_hh, out=d_hidden)
-            else:
-                d_hidden = packed_linear(dg, packed)
+            torch.mm(dg, weight_hh, out=d_hidden)
         d_weight = d_gates.view(steps * batch, four_h).t().mm(hs[:-1].reshape(steps * batch, hidden))
-        return d_gates, d_weight, d_hidden, d_c, None
+        return d_gates, d_weight, d_hidden, d_c

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqgen.nn.lstm_stack import ONEDNN_PACKING, LSTMCellGrad, lstm_cell_, packed_linear
+from seqgen.nn.lstm_stack import LSTMCellGrad, lstm_cell_
 from seqgen.nn.window import HAT_MAX
 
 #: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
@@ -49,12 +49,11 @@ __all__ = ["WindowedLSTMLoop", "windowed_lstm"]
 
 
 class WindowedLSTMLoop(torch.autograd.Function):
-    """``apply(xproj, weight, win_weight, win_bias, h0, c0, kappa0, w0, chars, mask, kappa_scale, clip, pack)``
+    """``apply(xproj, weight, win_weight, win_bias, h0, c0, kappa0, w0, chars, mask, kappa_scale, clip)``
 
     xproj (T, B, 4H) time-major, gates [i, f, g, o]; weight (4H, V + H) = [W_w | W_hh] (same gate
     order); win_weight (3K, H), win_bias (3K,); h0, c0 (B, H); kappa0 (B, K); w0 (B, V);
-    chars (B, U) symbol ids (long); mask (B, U) float (1 = real character); clip float or None;
-    pack: run the per-step GEMMs on oneDNN-prepacked weights (CPU float32 only).
+    chars (B, U) symbol ids (long); mask (B, U) float (1 = real character); clip float or None.
     -> h (T, B, H), w (T, B, V), c_T (B, H), kappa_T (B, K), phi (T, B, U) (phi is not differentiable).
     """
 
@@ -73,7 +72,6 @@ class WindowedLSTMLoop(torch.autograd.Function):
         mask: Tensor,
         kappa_scale: float,
         clip: Optional[float],
-        pack: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         steps, batch, four_h = xproj.shape
         hidden = four_h // 4
@@ -97,7 +95,6 @@ class WindowedLSTMLoop(torch.autograd.Function):
         kappas[0] = kappa0
         u = torch.arange(1, n_u + 1, device=xproj.device, dtype=xproj.dtype)
         weight_t, win_weight_t = weight.t(), win_weight.t()
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), batch) if pack else None
         step_scale = 1.0 / kappa_scale
         addmm, mul, add, sub, sum_, clamp = torch.addmm, torch.mul, torch.add, torch.sub, torch.sum, torch.clamp
         # every per-step view made once here, not in the loop
@@ -108,10 +105,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
             kappas[:-1], kappas[1:], kappas[1:, :, :, None], gauss, phis,
         )
         for xp, a, i, f, g, o, inp, h, w, c_prev, c, tc, hat, ex, ex_exp, s, log_alpha, beta, k_prev, k, k_col, e, phi in loop:
-            if packed is None:
-                addmm(xp, inp, weight_t, out=a)
-            else:
-                add(xp, packed_linear(inp, packed), out=a)
+            addmm(xp, inp, weight_t, out=a)
             lstm_cell_(a, i, f, g, o, c_prev, c, tc, h)
             # window: alpha exp(-beta (kappa - u)^2) = exp(log alpha - beta (kappa - u)^2)
             addmm(win_bias, h, win_weight_t, out=hat)
@@ -125,7 +119,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
             phi.mul_(mask)
             w.zero_().scatter_add_(1, chars, phi)  # w_t = phi_t C without the one-hot matmul
         ctx.save_for_backward(weight, win_weight, chars, mask, gates, inputs, cells, tanh_c, hats, exps, kappas, gauss)
-        ctx.kappa_scale, ctx.clip, ctx.pack = kappa_scale, clip, pack
+        ctx.kappa_scale, ctx.clip = kappa_scale, clip
         ctx.mark_non_differentiable(phis)
         outputs = inputs[1:]
         return outputs[:, :, vocab:], outputs[:, :, :vocab], cells[-1].clone(), kappas[-1].clone(), phis
@@ -160,7 +154,6 @@ class WindowedLSTMLoop(torch.autograd.Function):
         s1 = new(batch, n_k)
         u = torch.arange(1, n_u + 1, device=gates.device, dtype=gates.dtype)
         clip = ctx.clip
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch) if ctx.pack else None
         add, mul, sub, mm, sum_, gather = torch.add, torch.mul, torch.sub, torch.mm, torch.sum, torch.gather
         loop = zip(
             d_h, d_w, d_gates, gates, cells[:-1], tanh_c,
@@ -187,10 +180,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
             cell.step(dh, d_c, a, c_prev, tc, dg)
             if clip is not None:
                 dg.clamp_(-clip, clip)
-            if packed is None:
-                mm(dg, weight, out=d_inp)
-            else:
-                d_inp = packed_linear(dg, packed)
+            mm(dg, weight, out=d_inp)
         # weight gradients: one GEMM each over the whole sequence
         flat_gates = d_gates.view(steps * batch, four_h)
         d_weight = flat_gates.t().mm(inputs[:-1].reshape(steps * batch, -1))
@@ -200,7 +190,7 @@ class WindowedLSTMLoop(torch.autograd.Function):
         return (
             d_gates, d_weight, d_win_weight, d_win_bias,
             d_inp[:, vocab:].clone(), d_c, d_kappa, d_inp[:, :vocab].clone(),
-            None, None, None, None, None,
+            None, None, None, None,
         )
 
 
@@ -219,27 +209,26 @@ def windowed_lstm(
     mask: Tensor,
     kappa_scale: float,
     clip: Optional[float] = None,
-    pack: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Layer 1 + window over a whole sequence (module docstring), from nn.LSTM-layout weights.
 
     x (B, T, D) the network input; weight_ih (4H, D + V) as nn.LSTM's (input [x_t, w_{t-1}]),
     weight_hh (4H, H), bias (4H,) = b_ih + b_hh, gates [i, f, g, o]; the rest as `WindowedLSTMLoop`.
     -> h (T, B, H), w (T, B, V), c_T, kappa_T, phi (T, B, U), time-major.
-    Runs in float32 or float64 with autocast off (lower precisions in float32, outputs cast back);
-    `pack` is honoured for CPU float32 only.
+    Runs in float32 or float64 with autocast off (lower precisions in float32, outputs cast back).
+    The per-step GEMMs use plain torch.addmm / torch.mm into preallocated buffers: oneDNN-prepacked
+    weights were no faster here in side-by-side runs (within +-4%, either sign), so they were dropped.
     """
     dtype = x.dtype
     work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
     n_in = x.shape[-1]
     clip = None if clip is None or clip == float("inf") else float(clip)
-    pack = bool(pack and ONEDNN_PACKING and work == torch.float32 and x.device.type == "cpu")
     with torch.autocast(x.device.type, enabled=False):
         weight_ih, weight_hh, bias = (t.to(work) for t in (weight_ih, weight_hh, bias))
         xproj = F.linear(x.to(work).transpose(0, 1), weight_ih[:, :n_in], bias).contiguous()  # all steps at once
         weight = torch.cat((weight_ih[:, n_in:], weight_hh), dim=1)  # (4H, V + H): one GEMM per step
         tensors = [t.to(work) for t in (win_weight, win_bias, h0, c0, kappa0, w0)]
-        out = WindowedLSTMLoop.apply(xproj, weight, *tensors, chars, mask.to(work), float(kappa_scale), clip, pack)
+        out = WindowedLSTMLoop.apply(xproj, weight, *tensors, chars, mask.to(work), float(kappa_scale), clip)
     if work != dtype:
         out = tuple(o.to(dtype) for o in out)
     return out
