@@ -11,35 +11,31 @@ from typing import Callable
 import torch
 
 
-def timed(fn: Callable[[], object], repeats: int = 5, warmup: int = 2) -> float:
-    """Median seconds per call."""
+def timed(fn: Callable[[], object], repeats: int = 5, warmup: int = 2, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Median seconds per call (`clock=time.process_time`: CPU seconds, steadier on a shared machine
+    for a single-threaded process)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def matmul_rates(size: int = 2048, repeats: int = 5) -> dict[str, float]:
+def matmul_rates(size: int = 2048, repeats: int = 5, clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Dense float32 matmul FLOP/s through each CPU backend torch has.
 
     On AMD CPUs MKL's sgemm (behind `torch.mm`) takes a slow path, while oneDNN (behind nn.LSTM)
     does not: the machine's peak is the faster of the two, so efficiency is never overstated.
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
-    rates = {"torch.mm (MKL)": 2 * size**3 / timed(lambda: torch.mm(a, b), repeats=repeats)}
+    rates = {"torch.mm (MKL)": 2 * size**3 / timed(lambda: torch.mm(a, b), repeats=repeats, clock=clock)}
     if torch.backends.mkldnn.is_available():
         a_dnn, b_dnn = a.to_mkldnn(), b.to_mkldnn()
-        rates["oneDNN linear"] = 2 * size**3 / timed(lambda: torch._C._nn.mkldnn_linear(a_dnn, b_dnn, None), repeats=repeats)
+        rates["oneDNN linear"] = 2 * size**3 / timed(lambda: torch._C._nn.mkldnn_linear(a_dnn, b_dnn, None), repeats=repeats, clock=clock)
     return rates
-
-
-def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
-    """This machine's dense float32 matmul peak (FLOP/s): the best backend, see `matmul_rates`."""
-    return max(matmul_rates(size, repeats).values())
 
 
 def machine_line() -> str:

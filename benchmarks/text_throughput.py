@@ -1,11 +1,17 @@
 """Text model training throughput (chars/s) and FLOP/s as a fraction of this machine's matmul peak.
 
-    .venv/bin/python benchmarks/text_throughput.py [--sizes 3x400 5x700] [--batch 64] [--segment 100]
+    .venv/bin/python benchmarks/text_throughput.py [--sizes 3x400 5x700] [--batch 64] [--segment 100] [--threads 1]
+
+With one thread (default) every time is CPU seconds of this process (`time.process_time`), which a
+busy shared machine disturbs far less than the wall clock; with more threads, wall seconds.
 
 For each size: a bare PyTorch loop (forward, backward, Adam step) of the platform's TextLSTM
-network, and the same model trained through Lightning (`Trainer.fit` on in-memory batches), side
-by side. FLOPs are counted analytically: forward = 2 * (input + hidden) * 4 * hidden per layer per
-symbol + the output layer; backward = 2 x forward.
+network (one-hot inputs: every layer's input matmul is a column gather, `SkipLSTMStack.forward_onehot`),
+the same loop with the one-hot matmul inside nn.LSTM (the previous implementation, same function),
+and the model trained through Lightning (`Trainer.fit` on in-memory batches), side by side.
+Only useful FLOPs are counted, analytically: forward = 2 * (hidden input + hidden) * 4 * hidden per
+layer per symbol + the output layer (a one-hot input selects a weight column: no FLOPs);
+backward = 2 x forward.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_line, matmul_flops, matmul_rates, timed  # noqa: E402
+from common import machine_line, matmul_rates, timed  # noqa: E402
 
 from seqgen.families.text.module import TextLSTM  # noqa: E402
 
@@ -29,8 +35,8 @@ VOCAB = 205  # enwik8's byte symbols
 def model_flops_per_symbol(layers: int, hidden: int, vocab: int = VOCAB) -> float:
     forward = 0.0
     for index in range(layers):
-        inputs = vocab + (hidden if index else 0)
-        forward += 2 * (inputs + hidden) * 4 * hidden
+        dense_inputs = hidden if index else 0  # the one-hot part is a gather
+        forward += 2 * (dense_inputs + hidden) * 4 * hidden
     forward += 2 * layers * hidden * vocab
     return 3 * forward
 
@@ -44,20 +50,29 @@ def build(layers: int, hidden: int) -> TextLSTM:
     )
 
 
-def bare_step_seconds(layers: int, hidden: int, batch: int, segment: int, repeats: int) -> float:
+def onehot_matmul_forward(model: TextLSTM, ids: torch.Tensor) -> torch.Tensor:
+    """The previous implementation: nn.LSTM fed one_hot(ids), the input matmuls done in full."""
+    hidden, _ = model.lstm(torch.nn.functional.one_hot(ids, VOCAB).float())
+    return model.head(hidden)
+
+
+CLOCK = time.perf_counter  # set in main: process_time with one thread
+
+
+def bare_step_seconds(layers: int, hidden: int, batch: int, segment: int, repeats: int, gather: bool = True) -> float:
     torch.manual_seed(0)
     model = build(layers, hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     ids = torch.randint(0, VOCAB, (batch, segment + 1))
 
     def step() -> None:
-        logits, _ = model(ids[:, :-1])
+        logits = model(ids[:, :-1])[0] if gather else onehot_matmul_forward(model, ids[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    return timed(step, repeats=repeats, warmup=2)
+    return timed(step, repeats=repeats, warmup=2, clock=CLOCK)
 
 
 def lightning_step_seconds(layers: int, hidden: int, batch: int, segment: int, steps: int) -> float:
@@ -78,7 +93,7 @@ def lightning_step_seconds(layers: int, hidden: int, batch: int, segment: int, s
             self.marks: list[float] = []
 
         def on_train_batch_end(self, *args: object) -> None:
-            self.marks.append(time.perf_counter())
+            self.marks.append(CLOCK())
 
     clock = Clock()
     trainer = pl.Trainer(
@@ -96,11 +111,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--segment", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    rates = matmul_rates()
+    global CLOCK
+    torch.set_num_threads(args.threads)
+    CLOCK = time.process_time if args.threads == 1 else time.perf_counter
+    rates = matmul_rates(clock=CLOCK)
     peak = max(rates.values())
     shown = ", ".join(f"{name} {rate / 1e9:.0f}" for name, rate in rates.items())
-    print(f"# {machine_line()}; dense fp32 matmul 2048^3 in GFLOP/s: {shown}; peak = {peak / 1e9:.0f}")
+    print(f"# {machine_line()}, clock: {'CPU (process_time)' if CLOCK is time.process_time else 'wall'}; dense fp32 matmul 2048^3 in GFLOP/s: {shown}; peak = {peak / 1e9:.0f}")
     print("| model | impl | ms/step | chars/s | GFLOP/s | fraction of matmul peak |")
     print("|:--|:--|--:|--:|--:|--:|")
     symbols = args.batch * args.segment
@@ -108,14 +127,15 @@ def main() -> None:
         layers, hidden = (int(v) for v in size.split("x"))
         flops = model_flops_per_symbol(layers, hidden) * symbols
         for impl, seconds in (
-            ("bare PyTorch loop", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats)),
+            ("bare loop, one-hot matmul in nn.LSTM (before)", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats, False)),
+            ("bare PyTorch loop (gather)", bare_step_seconds(layers, hidden, args.batch, args.segment, args.repeats)),
             ("Lightning (seqgen)", lightning_step_seconds(layers, hidden, args.batch, args.segment, args.repeats + 2)),
         ):
             print(
                 f"| {size} | {impl} | {seconds * 1e3:.0f} | {symbols / seconds:,.0f} | {flops / seconds / 1e9:.1f} | {flops / seconds / peak:.0%} |"
             )
     # matmul peak again, to show the machine's state did not drift during the run
-    print(f"# matmul after: {matmul_flops() / 1e9:.1f} GFLOP/s")
+    print(f"# matmul after: {max(matmul_rates(clock=CLOCK).values()) / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ transcription computed from layer 1's output:
     h^n_t = LSTMn([x_t, h^{n-1}_t, w_t], h^n_{t-1})   n = 2..N
     y_t = head([h^1_t, ..., h^N_t])
 
-Only layer 1 and the window are sequential: they run step by step (layer 1's input projection
-W x_t + b is computed for the whole sequence before the loop; each step adds [w_{t-1}, h_{t-1}]
-times one stacked recurrent matrix). Layers 2..N then run as fused nn.LSTM calls over the whole
-sequence (`SkipLSTMStack(first=h1, extra=w)`). Layer 1's weights live in ``lstm.layers[0]``
+Only layer 1 and the window are sequential: they run step by step as ONE autograd node with a
+hand-written backward (`seqgen.nn.window_lstm.windowed_lstm`: layer 1's input projection
+W x_t + b for the whole sequence before the loop, one GEMM per step for [w_{t-1}, h_{t-1}] times
+the stacked recurrent matrix, preallocated buffers, and in the backward only the dh recurrence per
+step with every weight gradient one GEMM after the loop). Layers 2..N then run as fused nn.LSTM
+calls over the whole sequence (`SkipLSTMStack(first=h1, extra=w)`). Layer 1's weights live in ``lstm.layers[0]``
 (an ``nn.LSTM(3 + V, H)`` used as the parameter container, same layout as nn.LSTMCell), so every
 layer has the same parameter names and a straightforward per-step implementation
 (benchmarks/handwriting_stepwise.py) can run the same weights.
@@ -37,6 +39,7 @@ from seqgen.nn.grad_clip import clip_grad_in_forward
 from seqgen.nn.lstm_stack import SkipLSTMStack, State
 from seqgen.nn.mdn import MixtureDensityHead, MixtureParams
 from seqgen.nn.window import GaussianWindow
+from seqgen.nn.window_lstm import windowed_lstm
 
 
 def _clip_outputs_hook(limit: float):
@@ -76,29 +79,6 @@ class PredictionNet(nn.Module):
         return self.head(hidden, bias), state
 
 
-class _DeferredWeightGrad(torch.autograd.Function):
-    """Identity on the per-step pre-activations ``xproj`` (B, T, N); in the backward pass it also
-    returns the gradient of a weight W (K, N) that the loop used as ``inputs_t @ W.detach()``:
-    dL/dW = sum_t inputs_t^T dL/dxproj_t, all steps in one GEMM.
-
-    Autograd would otherwise compute one small (K x B) @ (B x N) weight-gradient GEMM per step. The
-    engine runs this backward once every step has contributed to dL/dxproj. `inputs` is a list the
-    loop fills with its detached step inputs (the tensors autograd would have saved anyway).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, xproj: Tensor, weight: Tensor, inputs: list) -> Tensor:  # type: ignore[override]
-        ctx.inputs = inputs
-        return xproj.view_as(xproj)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
-        inputs = torch.stack(ctx.inputs, dim=1)
-        ctx.inputs = None
-        grad_weight = inputs.reshape(-1, inputs.shape[-1]).t().mm(grad.reshape(-1, grad.shape[-1]).to(inputs.dtype))
-        return grad, grad_weight, None
-
-
 def _onednn_packing_available() -> bool:
     ops = getattr(torch.ops, "mkldnn", None)
     try:
@@ -116,23 +96,6 @@ _ONEDNN_PACKING = _onednn_packing_available()
 
 def _packed_linear(inputs: Tensor, packed: Tensor) -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(inputs, packed, None, "none", [], "")
-
-
-class _PackedMatmul(torch.autograd.Function):
-    """``inputs @ W^T`` with W prepacked once for oneDNN (forward) and W^T prepacked for the input
-    gradient (backward). Layer 1's per-step GEMMs are small (B x (V + H) by (V + H) x 4H); a plain
-    GEMM repacks the 4H x (V + H) weight on every call, which made them ~2x slower than the fused
-    nn.LSTM kernels. No weight gradient here: it is computed once after the loop (`_DeferredWeightGrad`).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, inputs: Tensor, packed: Tensor, packed_t: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.packed_t = packed_t
-        return _packed_linear(inputs, packed)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple:  # type: ignore[override]
-        return _packed_linear(grad.contiguous(), ctx.packed_t), None, None
 
 
 class SynthesisState(NamedTuple):
@@ -176,9 +139,8 @@ class SynthesisNet(nn.Module):
         return w_ih[:, :3], torch.cat((w_ih[:, 3:], layer.weight_hh_l0), dim=1).t(), layer.bias_ih_l0 + layer.bias_hh_l0
 
     def _cell(self, xproj_t: Tensor, inputs: Tensor, c: Tensor, w_rec: Tensor, matmul: Any = None) -> tuple[Tensor, Tensor]:
-        """One LSTM step from the precomputed input part and [w_{t-1}, h_{t-1}] (`inputs`)."""
+        """One LSTM step (sampling) from the precomputed input part and [w_{t-1}, h_{t-1}] (`inputs`)."""
         gates = torch.addmm(xproj_t, inputs, w_rec) if matmul is None else xproj_t + matmul(inputs)
-        gates = clip_grad_in_forward(gates, self.clip_lstm_grad)
         hidden = c.shape[1]
         act = torch.sigmoid(gates)  # one call for i, f, o (g's columns are recomputed with tanh below)
         i, f, _, o = act.chunk(4, dim=1)  # nn.LSTM's gate order
@@ -186,7 +148,8 @@ class SynthesisNet(nn.Module):
         h = o * torch.tanh(c)
         return h, c
 
-    #: CPU float32: run layer 1's per-step GEMMs with oneDNN-prepacked weights (set False to compare)
+    #: CPU float32 sampling (`step`): run the per-step GEMMs on oneDNN-prepacked weights (set False to
+    #: compare). The training loop does not prepack: it was no faster there (docs/benchmarks.md).
     use_packed_weights: bool = True
 
     def _can_pack(self, x: Tensor) -> bool:
@@ -198,13 +161,10 @@ class SynthesisNet(nn.Module):
             return not torch.is_autocast_cpu_enabled()
 
     def _packed_matmul(self, w_rec: Tensor, batch: int) -> Any:
-        """A function inputs -> inputs @ w_rec (w_rec (V + H, 4H), no weight gradient) on prepacked weights."""
+        """A function inputs -> inputs @ w_rec (w_rec (V + H, 4H)) on prepacked weights (sampling: no gradients)."""
         weight = w_rec.detach().t().contiguous()  # (4H, V + H), nn.Linear layout
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
-        if not torch.is_grad_enabled():
-            return lambda inputs: _packed_linear(inputs, packed)
-        packed_t = torch.ops.mkldnn._reorder_linear_weight(weight.t().contiguous(), batch)
-        return lambda inputs: _PackedMatmul.apply(inputs, packed, packed_t)
+        return lambda inputs: _packed_linear(inputs, packed)
 
     def initial_state(self, batch_size: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> SynthesisState:
         ref = self.head.linear.weight
@@ -229,36 +189,19 @@ class SynthesisNet(nn.Module):
     ) -> tuple[MixtureParams, SynthesisState, Optional[Tensor]]:
         """x (B, T, 3), chars (B, U) ids, char_mask (B, U) -> (params (B, T), final state, phi (B, T, U) or None)."""
         batch = x.shape[0]
-        onehot = self.one_hot(chars)
+        mask = char_mask.to(x.dtype) if char_mask is not None else x.new_ones(chars.shape)
         state = state or self.initial_state(batch, x.device, x.dtype)
-        w_x, w_rec, bias = self.layer1_weights()
-        xproj = F.linear(x, w_x, bias)  # (B, T, 4H): layer 1's input part, all steps at once
-        step_inputs: list[Tensor] = []
-        deferred = torch.is_grad_enabled() and w_rec.requires_grad
-        if deferred:  # the recurrent weight's gradient in one GEMM after the loop, not one per step
-            xproj = _DeferredWeightGrad.apply(xproj, w_rec, step_inputs)
-            w_rec = w_rec.detach()
-        matmul = self._packed_matmul(w_rec, batch) if self._can_pack(x) else None
-        h, c, kappa, w = state.h1, state.c1, state.kappa, state.w
-        hs: list[Tensor] = []
-        ws: list[Tensor] = []
-        phis: list[Tensor] = []
-        for xproj_t in xproj.unbind(1):
-            inputs = torch.cat((w, h), dim=1)
-            if deferred:
-                step_inputs.append(inputs.detach())
-            h, c = self._cell(xproj_t, inputs, c, w_rec, matmul)
-            w, kappa, phi = self.window(h, kappa, onehot, char_mask)  # forward = step (compilable)
-            hs.append(h)
-            ws.append(w)
-            if return_phi:
-                phis.append(phi)
-        h1 = torch.stack(hs, dim=1)
-        windows = torch.stack(ws, dim=1)
-        hidden, upper = self.lstm(x, state.upper, extra=windows, first=h1)
-        params = self.head(hidden)
-        final = SynthesisState(h, c, kappa, w, upper)
-        return params, final, (torch.stack(phis, dim=1) if return_phi else None)
+        layer = self.lstm.layers[0]
+        h1, windows, c, kappa, phi = windowed_lstm(
+            x, layer.weight_ih_l0, layer.weight_hh_l0, layer.bias_ih_l0 + layer.bias_hh_l0,
+            self.window.linear.weight, self.window.linear.bias, state.h1, state.c1, state.kappa, state.w,
+            chars, mask, self.window.kappa_scale, self.clip_lstm_grad,
+        )
+        h1, windows = h1.transpose(0, 1), windows.transpose(0, 1)  # (B, T, .) views
+        hidden_all, upper = self.lstm(x, state.upper, extra=windows, first=h1)
+        params = self.head(hidden_all)
+        final = SynthesisState(h1[:, -1], c, kappa, windows[:, -1], upper)
+        return params, final, (phi.transpose(0, 1) if return_phi else None)
 
     # --- one step (sampling) -------------------------------------------------------------------
     def step_weights(self, batch: int) -> "StepWeights":

@@ -55,13 +55,11 @@ class TextLSTM(SeqModule):
         self.test_nats, self.test_count = SumMetric(), SumMetric()
 
     # --- model ----------------------------------------------------------------------------------
-    def embed_inputs(self, ids: torch.Tensor) -> torch.Tensor:
-        if self.embed is not None:
-            return self.embed(ids)
-        return F.one_hot(ids, self.vocab_size).to(self.head.weight.dtype)
-
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        hidden, state = self.lstm(self.embed_inputs(ids), state)
+        if self.embed is None:  # one-hot inputs: every layer's input matmul is a column gather (SkipLSTMStack)
+            hidden, state = self.lstm(None, state, ids=ids)
+        else:
+            hidden, state = self.lstm(self.embed(ids), state)
         return self.head(hidden), state
 
     # --- training -------------------------------------------------------------------------------

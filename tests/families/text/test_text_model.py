@@ -85,3 +85,43 @@ def test_low_temperature_is_greedy_like() -> None:
     cold = {s for s in (sample_text(model, "a", 20, temperature=0.01, generator=torch.Generator().manual_seed(i))[0] for i in range(4))}
     hot = {s for s in (sample_text(model, "a", 20, temperature=5.0, generator=torch.Generator().manual_seed(i))[0] for i in range(4))}
     assert len(cold) == 1 and len(hot) > 1
+
+
+def test_onehot_gather_equals_the_onehot_matmul_with_state_and_gradients() -> None:
+    """One-hot inputs: the gathered input projections + LSTMRecurrence give the outputs, final state
+    and gradients of nn.LSTM fed one_hot(ids) (float64, state carried into a second segment)."""
+    torch.manual_seed(0)
+    stack = SkipLSTMStack(11, 8, 3).double()
+    ids = torch.randint(0, 11, (4, 9))
+    ids2 = torch.randint(0, 11, (4, 5))
+    params = list(stack.parameters())
+    results = []
+    for gather in (True, False):
+        def run(chunk: torch.Tensor, state):  # noqa: ANN001, ANN202
+            if gather:
+                return stack(None, state, ids=chunk)
+            return stack(torch.nn.functional.one_hot(chunk, 11).double(), state)
+
+        out1, state = run(ids, None)
+        out2, state2 = run(ids2, state)
+        loss = out1.square().sum() + (out2 * torch.linspace(-1, 1, out2.shape[-1], dtype=torch.float64)).sum() + state2[1][1].sum()
+        results.append((out1, out2, state2, torch.autograd.grad(loss, params)))
+    (a1, a2, sa, ga), (b1, b2, sb, gb) = results
+    torch.testing.assert_close(a1, b1, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(a2, b2, rtol=1e-10, atol=1e-12)
+    for (ha, ca), (hb, cb) in zip(sa, sb):
+        torch.testing.assert_close(ha, hb, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(ca, cb, rtol=1e-10, atol=1e-12)
+    for a, b in zip(ga, gb):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_lstm_recurrence_gradcheck() -> None:
+    from seqgen.nn.lstm_stack import LSTMRecurrence
+
+    torch.manual_seed(1)
+    xproj = torch.randn(4, 2, 12, dtype=torch.float64, requires_grad=True)
+    weight = (torch.randn(12, 3, dtype=torch.float64) * 0.5).requires_grad_()
+    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: LSTMRecurrence.apply(*a), (xproj, weight, h0, c0))
