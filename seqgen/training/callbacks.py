@@ -101,6 +101,23 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def cluster_plugins(callbacks: list[Callback]) -> list[Any]:
+    """Trainer plugins that make `LastCheckpoint` the only owner of the preemption signal.
+
+    Under SLURM, Lightning's default `SLURMEnvironment(auto_requeue=True)` installs its own SIGUSR1
+    handler (saves `hpc_ckpt_*.ckpt` and runs `scontrol requeue`) next to ours: a job could be
+    requeued twice (once by Lightning, once by the batch script / submitit) or killed between the
+    two. The same environment with `auto_requeue=False` keeps the ranks from srun and leaves the
+    signal to `LastCheckpoint` (save, stop) and the requeue to the launcher. The detection is
+    Lightning's own (`SLURMEnvironment.detect`), so nothing changes outside SLURM; without a
+    `LastCheckpoint` (callbacks.last_checkpoint=null) Lightning keeps its auto-requeue.
+    """
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    ours = any(isinstance(cb, LastCheckpoint) for cb in callbacks)
+    return [SLURMEnvironment(auto_requeue=False)] if ours and SLURMEnvironment.detect() else []
+
+
 class LastCheckpoint(Callback):
     """Keeps `last.ckpt` fresh every `every_n_steps`, and on SIGTERM/SIGUSR1 (SLURM preemption,
     `scancel`, a kill) saves it and stops cleanly.

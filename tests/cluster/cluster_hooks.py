@@ -1,0 +1,69 @@
+"""Test-only Lightning callback for the cluster tests, loaded by the training processes of a SLURM
+job as `+callbacks.steps._target_=cluster_hooks.StepLog` (the tests put this folder on PYTHONPATH).
+
+Appends one JSON line per event to a log shared by the ranks (short O_APPEND writes do not
+interleave): `setup` (process up), `start` (global step, epoch and resume position on entering
+the fit loop), `batch` (global step, epoch, batch index and a fingerprint of the batch's data),
+`stop` (global step, whether a signal stopped it). Each step is also slowed by `step_s` seconds,
+so a run of a tiny model outlasts a SLURM time limit of a minute or two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+
+def fingerprint(batch: Any) -> str:
+    """A short hash of every tensor in a (nested) batch: equal batches, equal fingerprints."""
+    digest = hashlib.sha1()
+
+    def visit(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            digest.update(item.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(item, dict):
+            for key in sorted(item):
+                visit(item[key])
+        elif isinstance(item, (list, tuple)):
+            for value in item:
+                visit(value)
+
+    visit(batch)
+    return digest.hexdigest()[:16]
+
+
+class StepLog(pl.Callback):
+    def __init__(self, log: str, step_s: float = 0.0) -> None:
+        self.path = Path(log)
+        self.step_s = step_s
+
+    def _write(self, trainer: pl.Trainer, event: str, **fields: Any) -> None:
+        record = {"event": event, "time": time.time(), "rank": trainer.global_rank, "job": os.environ.get("SLURM_JOB_ID"),
+                  "restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0), **fields}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._write(trainer, "setup", pid=os.getpid())
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        resume = getattr(datamodule, "_resume", None)
+        self._write(trainer, "start", step=trainer.global_step, epoch=trainer.current_epoch, resume_position=list(resume) if resume else None,
+                    plugins=type(trainer.strategy.cluster_environment).__name__,
+                    auto_requeue=getattr(trainer.strategy.cluster_environment, "auto_requeue", None))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._write(trainer, "batch", step=trainer.global_step, epoch=trainer.current_epoch, batch_idx=batch_idx, data=fingerprint(batch))
+        if self.step_s:
+            time.sleep(self.step_s)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, "stop", step=trainer.global_step, preempted=bool(getattr(trainer, "preempted", False)))
