@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup run test test-slow bench clean
+.PHONY: setup run test test-slow test-cluster cluster-packages bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,15 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# Real engines on this machine (docs/cluster.md): a one-node SLURM (Debian's slurm-wlm and munge,
+# run as root), submitit through it, a Ray head on 127.0.0.1. About 10 minutes on 2 cores.
+test-cluster: setup cluster-packages
+	$(BIN)/python -m pytest -q -s -m cluster tests/cluster
+
+cluster-packages:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge)
 
 bench: setup
 	$(BIN)/python benchmarks/text_throughput.py

@@ -3,9 +3,10 @@ job as `+callbacks.steps._target_=cluster_hooks.StepLog` (the tests put this fol
 
 Appends one JSON line per event to a log shared by the ranks (short O_APPEND writes do not
 interleave): `setup` (process up), `start` (global step, epoch and resume position on entering
-the fit loop), `batch` (global step, epoch, batch index and a fingerprint of the batch's data),
-`stop` (global step, whether a signal stopped it). Each step is also slowed by `step_s` seconds,
-so a run of a tiny model outlasts a SLURM time limit of a minute or two.
+the fit loop), `batch` (the global step it makes, epoch, batch index and a fingerprint of the batch's data),
+`stop` (global step, whether a signal stopped it). Until the job has been requeued
+`slow_restarts` times, each step is also slowed by `step_s` seconds, so that a run of a tiny model
+outlasts its first SLURM time limit whatever the machine's speed, and then finishes quickly.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def fingerprint(batch: Any) -> str:
 
 
 class StepLog(pl.Callback):
-    def __init__(self, log: str, step_s: float = 0.0) -> None:
+    def __init__(self, log: str, step_s: float = 0.0, slow_restarts: int = 1) -> None:
         self.path = Path(log)
-        self.step_s = step_s
+        restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+        self.step_s = step_s if restarts < slow_restarts else 0.0
 
     def _write(self, trainer: pl.Trainer, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), "rank": trainer.global_rank, "job": os.environ.get("SLURM_JOB_ID"),
@@ -60,8 +62,12 @@ class StepLog(pl.Callback):
                     plugins=type(trainer.strategy.cluster_environment).__name__,
                     auto_requeue=getattr(trainer.strategy.cluster_environment, "auto_requeue", None))
 
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        # Logged before the step (as the step it makes): a callback that ends the process at the
+        # end of this batch (submitit's requeue after LastCheckpoint's save) cannot hide it.
+        self._write(trainer, "batch", step=trainer.global_step + 1, epoch=trainer.current_epoch, batch_idx=batch_idx, data=fingerprint(batch))
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._write(trainer, "batch", step=trainer.global_step, epoch=trainer.current_epoch, batch_idx=batch_idx, data=fingerprint(batch))
         if self.step_s:
             time.sleep(self.step_s)
 
