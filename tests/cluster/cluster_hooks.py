@@ -47,7 +47,9 @@ class StepLog(pl.Callback):
         self.step_s = step_s if restarts < slow_restarts else 0.0
 
     def _write(self, trainer: pl.Trainer, event: str, **fields: Any) -> None:
-        record = {"event": event, "time": time.time(), "rank": trainer.global_rank, "job": os.environ.get("SLURM_JOB_ID"),
+        array = os.environ.get("SLURM_ARRAY_JOB_ID")  # submitit submits a multirun as a job array
+        job = f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID')}" if array else os.environ.get("SLURM_JOB_ID")
+        record = {"event": event, "time": time.time(), "rank": trainer.global_rank, "job": job,
                   "restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0), **fields}
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -58,9 +60,9 @@ class StepLog(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         datamodule = trainer.datamodule
         resume = getattr(datamodule, "_resume", None)
+        environment = trainer._accelerator_connector.cluster_environment  # also for a single-device strategy
         self._write(trainer, "start", step=trainer.global_step, epoch=trainer.current_epoch, resume_position=list(resume) if resume else None,
-                    plugins=type(trainer.strategy.cluster_environment).__name__,
-                    auto_requeue=getattr(trainer.strategy.cluster_environment, "auto_requeue", None))
+                    plugins=type(environment).__name__, auto_requeue=getattr(environment, "auto_requeue", None))
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         # Logged before the step (as the step it makes): a callback that ends the process at the

@@ -2,8 +2,9 @@
 the trials run on that cluster, not on a private local Ray, and `ray stop` leaves nothing running.
 
 `ray stop` stops every Ray process it can see on the machine, so the whole scenario runs in its
-own PID namespace (`unshare --pid --fork --mount-proc`): it sees, and stops, only the Ray it
-started, never another user's (or another test run's) Ray.
+own PID namespace (`unshare --pid --fork --kill-child --mount-proc`): it sees, and stops, only the
+Ray it started, never another user's (or another test run's) Ray; and if the scenario fails or
+times out, the end of the namespace's first process takes every process left in it along.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +31,7 @@ set -euo pipefail
 export PYTHONPATH="$REPO" RAY_USAGE_STATS_ENABLED=0 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 start=$(date +%s.%N)
 "$BIN/ray" start --head --port="$PORT" --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false \
-  --object-store-memory=200000000 --temp-dir="$OUT/ray" --disable-usage-stats > "$OUT/ray_start.txt" 2>&1
+  --object-store-memory=200000000 --temp-dir="$RAY_TMP" --disable-usage-stats > "$OUT/ray_start.txt" 2>&1
 echo "$(date +%s.%N) $start" > "$OUT/ray_start_time.txt"
 ps -eo pid=,args= > "$OUT/ps_head.txt"
 export RAY_ADDRESS=127.0.0.1:$PORT  # what sweep.address=auto connects to
@@ -57,10 +59,20 @@ def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up
         pytest.skip(f"no PID namespace here (unshare: {probe.stderr.strip()}); `ray stop` would stop every Ray on the machine")
     out = tmp_path / "scenario"
     out.mkdir()
-    env = {**os.environ, "REPO": str(REPO), "BIN": str(BIN), "PORT": str(free_port()), "OUT": str(out), "DATA": str(tiny_text_data)}
+    ray_tmp = Path(tempfile.mkdtemp(prefix="seqgen-ray-", dir="/tmp"))  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, "REPO": str(REPO), "BIN": str(BIN), "PORT": str(free_port()), "OUT": str(out), "DATA": str(tiny_text_data),
+           "RAY_TMP": str(ray_tmp)}
     started = time.time()
-    proc = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "bash", "-c", SCENARIO], env=env, capture_output=True, text=True, timeout=10 * 60)
-    elapsed = time.time() - started
+    try:
+        proc = subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "bash", "-c", SCENARIO], env=env, capture_output=True, text=True,
+                              timeout=10 * 60)
+        elapsed = time.time() - started
+        check_scenario(out, ray_tmp, proc, elapsed)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def check_scenario(out: Path, ray_tmp: Path, proc: subprocess.CompletedProcess, elapsed: float) -> None:
     sweep_log = (out / "sweep.txt").read_text() if (out / "sweep.txt").exists() else ""
     assert proc.returncode == 0, proc.stderr[-3000:] + sweep_log[-3000:]
     assert "sweep failed" not in sweep_log, sweep_log[-4000:]
@@ -68,7 +80,7 @@ def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up
     # The head: one node, on 127.0.0.1, with its session under our --temp-dir.
     nodes = json.loads((out / "nodes.json").read_text().strip().splitlines()[-1])
     assert len(nodes) == 1 and nodes[0]["NodeManagerAddress"] == "127.0.0.1" and nodes[0]["Alive"]
-    session = Path(os.path.realpath(out / "ray" / "session_latest"))
+    session = Path(os.path.realpath(ray_tmp / "session_latest"))
     head_pids = {int(line.split()[0]) for line in ray_processes(out / "ps_head.txt")}
     assert any("gcs_server" in line for line in ray_processes(out / "ps_head.txt"))
 
