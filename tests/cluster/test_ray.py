@@ -1,4 +1,4 @@
-"""`seqgen-sweep sweep.address=auto` on an existing Ray cluster (`ray start --head` on 127.0.0.1):
+"""`seqgen-sweep sweep.address=auto` on an existing Ray cluster (`ray start --head`, reached on 127.0.0.1):
 the trials run on that cluster, not on a private local Ray, and `ray stop` leaves nothing running.
 
 `ray stop` stops every Ray process it can see on the machine, so the whole scenario runs in its
@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -48,7 +49,9 @@ ps -eo pid=,args= > "$OUT/ps_after_stop.txt"
 def ray_processes(ps_file: Path) -> list[str]:
     """The Ray processes in a `ps` listing of the namespace (not the scenario's shell or ps)."""
     names = ("raylet", "gcs_server", "ray::", "default_worker", "dashboard", "log_monitor", "monitor.py", "runtime_env", "ray/_private")
-    return [line for line in ps_file.read_text().splitlines() if any(name in line for name in names)]
+    lines = [line.split(None, 1) for line in ps_file.read_text().splitlines() if line.strip()]
+    return [" ".join(parts) for parts in lines
+            if parts[0] != "1" and not parts[1].startswith("ps ") and any(name in parts[1] for name in names)]  # pid 1: the scenario
 
 
 def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up(tmp_path: Path, tiny_text_data: Path) -> None:
@@ -77,9 +80,13 @@ def check_scenario(out: Path, ray_tmp: Path, proc: subprocess.CompletedProcess, 
     assert proc.returncode == 0, proc.stderr[-3000:] + sweep_log[-3000:]
     assert "sweep failed" not in sweep_log, sweep_log[-4000:]
 
-    # The head: one node, on 127.0.0.1, with its session under our --temp-dir.
+    # The head: one node, this machine, with its session under our --temp-dir. (`ray start` turns
+    # --node-ip-address=127.0.0.1 into this machine's own interface address, `resolve_ip_for_localhost`;
+    # the sweep still connects through 127.0.0.1.)
+    local_ip = re.search(r"Local node IP: (\S+)", (out / "ray_start.txt").read_text()).group(1)
     nodes = json.loads((out / "nodes.json").read_text().strip().splitlines()[-1])
-    assert len(nodes) == 1 and nodes[0]["NodeManagerAddress"] == "127.0.0.1" and nodes[0]["Alive"]
+    assert len(nodes) == 1 and nodes[0]["Alive"]
+    assert nodes[0]["NodeManagerAddress"] == local_ip and nodes[0]["NodeManagerHostname"] == socket.gethostname()
     session = Path(os.path.realpath(ray_tmp / "session_latest"))
     head_pids = {int(line.split()[0]) for line in ray_processes(out / "ps_head.txt")}
     assert any("gcs_server" in line for line in ray_processes(out / "ps_head.txt"))
@@ -96,7 +103,7 @@ def check_scenario(out: Path, ray_tmp: Path, proc: subprocess.CompletedProcess, 
     placement = []
     for trial in trials:
         result = json.loads((Path(trial["run_dir"]) / "result.json").read_text().strip().splitlines()[-1])
-        assert result["node_ip"] == "127.0.0.1" and result["pid"] in worker_logs, (result["pid"], sorted(worker_logs))
+        assert result["node_ip"] == local_ip and result["pid"] in worker_logs, (result["pid"], sorted(worker_logs))
         placement.append(f"{trial['trial_id']}: node {result['node_ip']} pid {result['pid']}")
     assert (sweep_dir / "best.json").exists()
 
