@@ -1,5 +1,6 @@
 """cluster/render_sbatch.py's CPU mode (no SLURM needed): no GPU request, trainer.accelerator=cpu,
-one DDP process per task; and who owns the SLURM signal (LastCheckpoint, not Lightning)."""
+one DDP process per task; who owns the SLURM signal (LastCheckpoint, not Lightning); the hand-off
+of a launcher's signal (submitit's USR2) after the save."""
 
 from __future__ import annotations
 
@@ -87,3 +88,34 @@ def test_lightning_auto_requeue_is_off_under_slurm_when_last_checkpoint_owns_the
     (plugin,) = cluster_plugins(ours)
     assert isinstance(plugin, SLURMEnvironment) and plugin.auto_requeue is False
     assert cluster_plugins([]) == []  # no LastCheckpoint: Lightning keeps its own requeue handler
+
+
+def test_last_checkpoint_hands_a_launchers_signal_on_after_saving(tmp_path: Path) -> None:
+    """submitit's USR2 handler (requeue + exit) runs only after LastCheckpoint saved last.ckpt; a
+    hand-off signal nobody handles is left alone."""
+    import signal
+    from types import SimpleNamespace
+
+    from seqgen.training.callbacks import LastCheckpoint
+
+    calls: list[str] = []
+    launcher = lambda signum, frame: calls.append(f"launcher {signum}")  # noqa: E731  (submitit's checkpoint_and_try_requeue)
+    trainer = SimpleNamespace(save_checkpoint=lambda path: calls.append(f"save {Path(path).name}"), should_stop=False)
+    before = signal.signal(signal.SIGUSR2, launcher)
+    try:
+        callback = LastCheckpoint(dirpath=str(tmp_path))
+        callback.setup(trainer, None, "fit")  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGUSR2) == callback._handler
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert callback.requested and calls == []  # the handler only notes it
+        callback._save_and_stop(trainer)  # type: ignore[arg-type]
+        assert calls == ["save last.ckpt", f"launcher {int(signal.SIGUSR2)}"] and trainer.should_stop
+        callback.teardown(trainer, None, "fit")  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGUSR2) == launcher
+        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+        alone = LastCheckpoint(dirpath=str(tmp_path))
+        alone.setup(trainer, None, "fit")  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL  # nobody handles it: not taken over
+        alone.teardown(trainer, None, "fit")  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGUSR2, before)
