@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run    set up, prepare the embedded corpus, train the quick-start model, evaluate, sample
 #   make test   set up and run the test suite
+#   make demo   the handwriting web demo (trains a small synthesis model first if there is none; ~5 min)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup run test test-slow test-cluster cluster-packages bench clean
+.PHONY: setup system-deps run test test-slow test-cluster cluster-packages bench demo demo-model clean
 
 setup: $(STAMP)
 
@@ -21,20 +22,30 @@ run: setup
 	$(BIN)/seqgen-prepare data=text_embedded
 	$(BIN)/seqgen-train experiment=text_quickstart
 
-test: setup
+# Debian's chromium for the browser tests of the web demo (Playwright drives the system browser;
+# nothing is downloaded by `playwright install`). Skipped without root or apt; the tests then skip.
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "system-deps: chromium missing and no root apt-get: the browser tests will skip"; fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
 # Real engines on this machine (docs/cluster.md): a one-node SLURM (Debian's slurm-wlm and munge,
-# run as root), submitit through it, a Ray head on 127.0.0.1. About 10 minutes on 2 cores.
+# run as root), submitit through it, a Ray head on this machine. About 10 minutes on 2 cores.
 test-cluster: setup cluster-packages
 	$(BIN)/python -m pytest -q -s -m cluster tests/cluster
 
 cluster-packages:
-	@command -v slurmctld >/dev/null && command -v munged >/dev/null || \
-	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y slurm-wlm munge)
+	@if command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; \
+	else echo "cluster-packages: slurm-wlm/munge missing and no root apt-get: the SLURM tests will skip"; fi
 
 bench: setup
 	$(BIN)/python benchmarks/text_throughput.py
@@ -43,6 +54,25 @@ bench: setup
 	$(BIN)/python benchmarks/handwriting_synthesis.py
 	$(BIN)/python benchmarks/sweep_overhead.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+
+# The web demo (docs/demo.md). CKPT=<run or .ckpt> serves that checkpoint; otherwise a small
+# synthesis model is trained once into $(DEMO_DIR)/run (prepare ~15 s + train 4 min on 2 cores) and reused.
+DEMO_DIR ?= outputs/demo
+DEMO_CKPT = $(if $(CKPT),$(CKPT),$(DEMO_DIR)/run)
+
+demo-model: setup
+	@if [ -n "$(CKPT)" ] || [ -f $(DEMO_DIR)/run/checkpoints/last.ckpt ]; then \
+	  echo "demo: using $(DEMO_CKPT)"; \
+	else \
+	  echo "demo: no checkpoint yet: training a small synthesis model into $(DEMO_DIR)/run (about 5 minutes)"; \
+	  { [ -f $(DEMO_DIR)/data/handwriting_hershey/meta.json ] || \
+	    $(BIN)/seqgen-prepare data=handwriting_hershey paths.data_dir=$(DEMO_DIR)/data; } && \
+	  $(BIN)/seqgen-train experiment=handwriting_synthesis_quickstart logger=csv \
+	    paths.data_dir=$(DEMO_DIR)/data hydra.run.dir=$(DEMO_DIR)/run; \
+	fi
+
+demo: demo-model
+	$(BIN)/seqgen-serve ckpt=$(DEMO_CKPT)
 
 clean:
 	rm -rf outputs multirun data

@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             tasks_per_node=args.tasks_per_node,
             signal_s=args.signal_s,
             run_root=args.run_root,
+            repo_dir=REPO,
+            template=REPO / "cluster" / "slurm" / "train.sbatch",
         )
     except SeqgenError as err:
         print(f"seqgen: error: {err}", file=sys.stderr)

@@ -13,16 +13,14 @@ from typing import Any, Iterable
 
 from seqgen.errors import SeqgenError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SBATCH_TEMPLATE = REPO_ROOT / "cluster" / "slurm" / "train.sbatch"
-EXPERIMENTS_DIR = REPO_ROOT / "conf" / "experiment"
+from seqgen._config import config_dir, sbatch_template
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 
 
 def experiments() -> list[str]:
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -46,9 +44,9 @@ def render_sbatch(
     job_name: str | None = None,
     overrides: Iterable[str] = (),
     data_dir: str | None = None,
-    repo_dir: str | Path = REPO_ROOT,
+    repo_dir: str | Path | None = None,
     log_dir: str | None = None,
-    template: Path = SBATCH_TEMPLATE,
+    template: Path | None = None,
     cpu: bool = False,
     tasks_per_node: int | None = None,
     signal_s: int = 90,
@@ -60,8 +58,11 @@ def render_sbatch(
     partitions): no GPU request, `trainer.accelerator=cpu` and `tasks_per_node` CPU processes per
     node (gloo), each with `cpus_per_task` cores. `signal_s`: SIGUSR1 that many seconds before the
     time limit (the checkpoint-and-requeue signal). `run_root`: the run folder is
-    `<run_root>/<job id>` (relative to `repo_dir`).
+    `<run_root>/<job id>` (relative to `repo_dir`). `repo_dir`: the folder the job runs in
+    (default: the current one); `template`: default the bundled cluster/slurm/train.sbatch.
     """
+    repo_dir = Path(repo_dir) if repo_dir is not None else Path.cwd()
+    template = Path(template) if template is not None else sbatch_template()
     if experiment not in experiments():
         raise SeqgenError(f"unknown experiment '{experiment}'; choose one of: {', '.join(experiments())}")
     if cpu and tasks_per_node is None:

@@ -11,8 +11,13 @@ import torch
 from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir
-from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.errors import friendly_errors
+from seqgen.families.base import family_of
 from seqgen.training.checkpoints import load_model
+
+
+# Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
+PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "task_name", "paths", "hydra"})
 
 
 @friendly_errors
@@ -20,10 +25,10 @@ def run(cfg: DictConfig) -> dict:
     quiet_libraries()
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
-    if not hasattr(model, "sample_cli"):
-        raise SeqgenError(f"{type(model).__name__} models cannot be sampled from")
+    family = family_of(model)
+    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)
     out = run_dir()
-    result = model.sample_cli(cfg, out)
+    result = family.generate(model, cfg, out)
     finished("sampling", out)
     return result
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -14,21 +13,17 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, Timer
 
+from seqgen.io import atomic_path
+
 log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints are written to `<file>.tmp` and renamed: a kill mid-write never corrupts one."""
+    """Checkpoints are written atomically (`seqgen.io.atomic_path`): a kill mid-write never corrupts one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 class Throughput(Callback):
@@ -41,19 +36,19 @@ class Throughput(Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        from seqgen.training.module import SeqModule
+
         elapsed = time.perf_counter() - self._start
-        units = getattr(pl_module, "batch_units", None)
-        if units is None or elapsed <= 0:
+        if not isinstance(pl_module, SeqModule) or elapsed <= 0:
             return
-        name = getattr(pl_module, "unit_name", "items")
-        pl_module.log(f"train/{name}_per_sec", units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
+        pl_module.log(f"train/{pl_module.unit_name}_per_sec", pl_module.batch_units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
 
 
 class SampleLogger(Callback):
-    """After each validation, asks the model for preview samples; saves them and logs them.
+    """After each validation, asks the model's family for preview samples; saves and logs them.
 
-    The model implements `preview_samples(out_dir: Path, tag: str) -> dict[str, Any]` returning
-    text (str) or image/audio file paths (Path); files go under `<run>/samples/`.
+    `Family.preview(model, out_dir, tag) -> dict[str, Any]` returns text (str) or image/audio file
+    paths (Path); files go under `<run>/samples/`.
     """
 
     def __init__(self, out_dir: str, every_n_validations: int = 1) -> None:
@@ -65,11 +60,13 @@ class SampleLogger(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         self._count += 1
-        if (self._count - 1) % self.every or not hasattr(pl_module, "preview_samples"):
+        if (self._count - 1) % self.every:
             return
+        from seqgen.families.base import family_of
+
         self.out_dir.mkdir(parents=True, exist_ok=True)
         tag = f"step{trainer.global_step:07d}"
-        samples = pl_module.preview_samples(self.out_dir, tag)
+        samples = family_of(pl_module).preview(pl_module, self.out_dir, tag)
         log_samples(trainer, samples, trainer.global_step)
 
 

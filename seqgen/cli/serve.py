@@ -1,0 +1,100 @@
+"""`seqgen-serve`: the handwriting synthesis web demo on a local port (docs/demo.md).
+
+    seqgen-serve ckpt=outputs/demo/run                 # http://127.0.0.1:8000
+    seqgen-serve ckpt=<run> port=0 max_concurrent=4    # any free port, four writers at once
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
+from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.families.base import get_family
+
+log = logging.getLogger(__name__)
+
+# (key, lowest, highest): every bound is checked before the model is loaded
+INT_BOUNDS = {
+    "port": (0, 65535), "num_threads": (1, 256), "max_lines": (1, 100), "max_chars": (1, 1000),
+    "max_concurrent": (1, 256), "max_queue": (0, 10_000), "max_upload_bytes": (100, 100_000_000),
+    "max_prime_points": (10, 100_000), "max_uploads": (1, 100_000), "max_jobs": (1, 100_000),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Refuse bad settings with a message naming the key, the value and the valid range."""
+    for key, (low, high) in INT_BOUNDS.items():
+        value = cfg.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SeqgenError(f"{key}={value!r} is invalid: give a whole number in [{low}, {high}]")
+    ppc = cfg.get("max_points_per_char")
+    if isinstance(ppc, bool) or not isinstance(ppc, (int, float)) or not 1 <= ppc <= 1000:
+        raise SeqgenError(f"max_points_per_char={ppc!r} is invalid: give a number in [1, 1000]")
+    if not isinstance(cfg.get("host"), str) or not cfg.host:
+        raise SeqgenError(f"host={cfg.get('host')!r} is invalid: give an address such as 127.0.0.1")
+    if str(cfg.log_level) not in ("critical", "error", "warning", "info", "debug"):
+        raise SeqgenError(f"log_level={cfg.log_level!r} is invalid: critical, error, warning, info or debug")
+
+
+def styles_folder(setting: Any) -> Optional[Path]:
+    """The configured real-style folder (auto: the shared IAM-OnDB styles when present)."""
+    if setting is None or str(setting).lower() in ("", "null", "none"):
+        return None
+    if str(setting) == "auto":
+        shared = get_family("handwriting").default_styles_dir()
+        return shared if any(shared.glob("style-*-strokes.npy")) else None
+    folder = Path(str(setting)).expanduser()
+    if not folder.is_dir():
+        raise SeqgenError(f"styles_dir={setting}: no such folder; give the styles/ folder of the real samples, auto or null")
+    return folder
+
+
+def build_engine(cfg: DictConfig) -> Any:
+    """Load the checkpoint (weights only, through the family registry) and the configured styles."""
+    from seqgen.serve.engine import Engine, Limits
+    from seqgen.training.checkpoints import load_model
+
+    model = load_model(cfg.ckpt, family="handwriting").to(cfg.device)
+    folder = styles_folder(cfg.get("styles_dir"))
+    real = []
+    if folder is not None:
+        from seqgen.data.handwriting.user_styles import load_real_styles
+
+        real = load_real_styles(folder)
+    limits = Limits(**{key: cfg[key] for key in Limits.__dataclass_fields__})
+    return Engine(model, limits, real)
+
+
+@friendly_errors
+def run(cfg: DictConfig) -> None:
+    import uvicorn
+
+    from seqgen.serve.app import create_app
+
+    quiet_libraries()
+    validate(cfg)
+    torch.set_num_threads(int(cfg.num_threads))
+    engine = build_engine(cfg)
+    app = create_app(engine)
+    if cfg.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("host=%s: the demo is reachable from other machines", cfg.host)
+    config = uvicorn.Config(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.log_level))
+    server = uvicorn.Server(config)
+    say(f"[seqgen] serving {cfg.ckpt} ({len(engine.styles)} styles, {len(engine.vocab)} characters); Ctrl-C stops")
+    server.run()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="serve")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

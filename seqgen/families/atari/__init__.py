@@ -1,0 +1,54 @@
+"""Atari frame generation (Oh et al. 2015 style, action-conditional), the seed's real-versus-generated frames.
+
+    seqgen-prepare data=atari                       # frames from ALE games (ale-py ships the ROMs)
+    seqgen-train experiment=atari_quickstart
+    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame
+    seqgen-sample ckpt=<run> length=60 "actions=[FIRE,LEFT]"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from seqgen.families.atari.module import AtariFramePredictor
+from seqgen.families.base import Family
+
+
+class AtariFamily(Family):
+    name = "atari"
+    module_classes = (AtariFramePredictor,)
+    sample_options = frozenset({"length", "actions"})
+
+    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        from seqgen.families.atari.generate import generate
+
+        return generate(model, cfg, out_dir)
+
+    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.atari.generate import rollouts
+        from seqgen.families.atari.figures import strip_png
+
+        datamodule = getattr(model.trainer, "datamodule", None) if model._trainer is not None else None
+        if datamodule is None:
+            return {}
+        clips = datamodule.read_clips("valid", 1)
+        generated, real = rollouts(model, clips, int(model.hparams.preview_frames), None)
+        return {"samples/rollout": strip_png([("real", real[0]), ("generated", generated[0])], Path(out_dir) / f"{tag}.png")}
+
+    def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.atari.generate import write_rollouts
+
+        clips = datamodule.read_clips("test", 3)
+        files = write_rollouts(model, clips, Path(run_dir), length=int(model.hparams.horizon), gifs=1)
+        out = {f"figure_{key}": str(path) for key, path in files.items()}
+        out.update(self.report(model, run_dir, datamodule, metrics))
+        return out
+
+    def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.atari.report import write_report
+
+        return write_report(model, Path(out_dir), datamodule, metrics)
+
+
+FAMILY = AtariFamily()
