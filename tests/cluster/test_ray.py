@@ -30,6 +30,10 @@ pytestmark = pytest.mark.cluster
 SCENARIO = r"""
 set -euo pipefail
 export PYTHONPATH="$REPO" RAY_USAGE_STATS_ENABLED=0 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+# A fresh home: a ~/.ray/auth_token left by someone else makes `ray start` turn on token
+# authentication, which a driver without RAY_AUTH_MODE=token then fails to pass (InvalidAuthToken).
+export HOME="$OUT/home"
+mkdir -p "$HOME"
 start=$(date +%s.%N)
 "$BIN/ray" start --head --port="$PORT" --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false \
   --object-store-memory=200000000 --temp-dir="$RAY_TMP" --disable-usage-stats > "$OUT/ray_start.txt" 2>&1
