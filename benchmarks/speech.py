@@ -1,0 +1,232 @@
+"""Speech family speed and quality, measured side by side in one run.
+
+    .venv/bin/seqgen-prepare data=speech_espeak
+    .venv/bin/python benchmarks/speech.py                       # ~8 minutes on 1 thread
+    .venv/bin/python benchmarks/speech.py --minutes 1 --skip-peer
+
+Prints, for the quick-start model size (2 x 128 LSTM, K = 3 window components, M = 4 mixture
+components, 40 mel bins, batch 8 x 200 frames):
+
+* training frames per second (forward + backward), and the share of the step spent in the
+  step-by-step part (layer 1 + window, a Python loop over frames) versus the fused rest (upper
+  nn.LSTM layers over the whole sequence, the mixture head and its loss);
+* sampling frames per second at batch 1 and 8;
+* corpus build time per minute of audio (from meta.json of the prepared corpus, and rebuilt now
+  for a 60-utterance corpus);
+* real-time factor of sampling + Griffin-Lim (seconds of compute per second of audio);
+* the peer: torchaudio's untrained `Tacotron2` (scaled to a comparable size) and this family's
+  model, each trained on the same shards for the same CPU minutes (`--minutes`), then MCD-DTW
+  (c_0 excluded, dB) on the same test utterances, generated from the same symbols.
+
+The machine is shared with other jobs: absolute numbers move with the load; ratios measured in
+the same run are the comparable part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import machine_line  # noqa: E402
+
+from seqgen.families.speech.datamodule import SpeechDataModule, collate_utterances  # noqa: E402
+from seqgen.families.speech.features import Features  # noqa: E402
+from seqgen.families.speech.generate import synthesise  # noqa: E402
+from seqgen.families.speech.module import SpeechSynthesis  # noqa: E402
+from seqgen.families.speech.report import mcd_dtw  # noqa: E402
+
+QUICKSTART = dict(hidden_size=128, num_layers=2, window_components=3, mixture_components=4, input_dropout=0.1)
+
+
+def build_model(info: dict, lr: float = 3e-3) -> SpeechSynthesis:
+    return SpeechSynthesis(info, **QUICKSTART, optim={"optimizer": {"_target_": "torch.optim.Adam", "lr": lr}})
+
+
+def train_batches(dm: SpeechDataModule, batch: int, crop: int, seed: int = 0):
+    """Endless shuffled training batches from the shards (main process, no workers)."""
+    items = dm.read_utterances("train", 10**9)
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(items))
+        for start in range(0, len(order) - batch + 1, batch):
+            out = collate_utterances([items[i] for i in order[start : start + batch]])
+            yield next(dm.expand(out)) if crop else out
+
+
+def loop_share(model: SpeechSynthesis, batch: dict, repeats: int) -> tuple[float, float]:
+    """(seconds per full step, seconds of the step-by-step loop alone), forward + backward each."""
+    net = model.net
+
+    def full() -> None:
+        model.zero_grad(set_to_none=True)
+        loss, _ = model.compute_loss(batch)
+        loss.backward()
+
+    def loop_only() -> None:  # layer 1 + window exactly as in SpeechSynthesisNet.forward, nothing after
+        model.zero_grad(set_to_none=True)
+        x = net.inputs(batch["frames"], batch["speakers"])
+        onehot = net.one_hot(batch["symbols"])
+        state = net.initial_state(x.shape[0])
+        w_x, w_rec, bias = net.layer1_weights()
+        xproj = torch.nn.functional.linear(x, w_x, bias)
+        h, c, kappa, w = state.h1, state.c1, state.kappa, state.w
+        hs, ws = [], []
+        for xproj_t in xproj.unbind(1):
+            h, c = net._cell(torch.addmm(xproj_t, torch.cat((w, h), 1), w_rec), c)
+            w, kappa, _ = net.window(h, kappa, onehot, batch["symbol_mask"])
+            hs.append(h)
+            ws.append(w)
+        (torch.stack(hs, 1).sum() + torch.stack(ws, 1).sum()).backward()
+
+    # interleaved, best of `repeats`: on a shared machine the minimum is the least disturbed run
+    full(), loop_only()
+    best_full, best_loop = float("inf"), float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        full()
+        best_full = min(best_full, time.perf_counter() - start)
+        start = time.perf_counter()
+        loop_only()
+        best_loop = min(best_loop, time.perf_counter() - start)
+    return best_full, best_loop
+
+
+def train_for(model: torch.nn.Module, step_fn, batches, seconds: float) -> int:
+    """Train until this process has used `seconds` of CPU time (not wall time: on a shared machine
+    the wall clock would hand each model whatever share of the cores the other jobs left)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    steps, end = 0, time.process_time() + seconds
+    model.train()
+    while time.process_time() < end:
+        optimizer.zero_grad(set_to_none=True)
+        loss = step_fn(next(batches))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        steps += 1
+    return steps
+
+
+def tacotron(n_symbols: int, n_mels: int) -> torch.nn.Module:
+    from torchaudio.models import Tacotron2
+
+    return Tacotron2(
+        n_mels=n_mels, n_symbol=n_symbols, symbol_embedding_dim=128, encoder_embedding_dim=128, encoder_n_convolution=3,
+        decoder_rnn_dim=256, attention_rnn_dim=256, attention_hidden_dim=64, attention_location_n_filter=16, prenet_dim=128,
+        postnet_embedding_dim=128, postnet_n_convolution=3, decoder_max_step=800,
+    )
+
+
+def tacotron_loss(taco: torch.nn.Module, batch: dict) -> torch.Tensor:
+    order = torch.argsort(batch["symbol_mask"].sum(1), descending=True)  # the encoder packs sorted sequences
+    tokens, tok_len = batch["symbols"][order], batch["symbol_mask"].sum(1)[order]
+    mel, lengths = batch["frames"][order].transpose(1, 2), batch["lengths"][order]
+    out, post, gate, _ = taco(tokens, tok_len, mel, lengths)
+    mask = (torch.arange(mel.shape[2])[None] < lengths[:, None]).unsqueeze(1)
+    mse = (((out - mel) ** 2 + (post - mel) ** 2) * mask).sum() / (mask.sum() * mel.shape[1])
+    gate_target = (torch.arange(mel.shape[2])[None] >= lengths[:, None] - 1).float()
+    return mse + torch.nn.functional.binary_cross_entropy_with_logits(gate, gate_target)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="data/speech_espeak")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--minutes", type=float, default=3.0, help="CPU minutes of training for each model of the peer comparison")
+    parser.add_argument("--eval-utterances", type=int, default=8)
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    dm = SpeechDataModule(args.data, max_frames=200)
+    info = dm.load_info()
+    print(f"# speech benchmark ({machine_line()}; shared machine: other jobs were running)")
+    print(f"corpus: {info['corpus']}, {len(info['speakers'])} speakers, {info['minutes_of_audio']} min of audio, features {info['features']['kind']} x {len(info['norm']['mean'])}")
+
+    # --- training speed and the share of the step-by-step loop ----------------------------------
+    model = build_model(info)
+    batch = next(train_batches(dm, 8, 200))
+    frames = int(batch["mask"].sum())
+    full, loop = loop_share(model, batch, args.repeats)
+    print(f"training: {frames / full:,.0f} frames/s (batch 8 x {batch['frames'].shape[1]} frames, {1000 * full:.0f} ms/step); "
+          f"step-by-step part (layer 1 + window) {loop / full:.0%} of the step, fused layers + head {1 - loop / full:.0%}")
+
+    # --- sampling speed and real-time factor -----------------------------------------------------
+    features = Features(model.spec)
+    phones = info["primes"][0]["phones"] if info["units"] == "phonemes" else list(info["primes"][0]["text"].lower())
+    for rows in (1, 8):
+        start = time.perf_counter()
+        samples = synthesise(model, [phones] * rows, [info["speakers"][0]] * rows, bias=1.0, max_frames=200)
+        seconds = time.perf_counter() - start
+        n = sum(len(s.frames) for s in samples)
+        print(f"sampling batch {rows}: {n / seconds:,.0f} frames/s ({1000 * seconds / max(len(samples[0].frames), 1):.1f} ms per step)")
+    start = time.perf_counter()
+    sample = synthesise(model, [phones], [info["speakers"][0]], bias=1.0, max_frames=200)[0]
+    t_sample = time.perf_counter() - start
+    start = time.perf_counter()
+    audio = features.to_audio(model.denormalise(sample.frames))
+    t_gl = time.perf_counter() - start
+    audio_s = len(audio) / model.spec.sample_rate
+    print(f"real-time factor (batch 1): sampling {t_sample / audio_s:.2f} + Griffin-Lim ({model.spec.griffin_lim_iters} iters) "
+          f"{t_gl / audio_s:.2f} = {(t_sample + t_gl) / audio_s:.2f} s of compute per s of audio")
+
+    # --- corpus build time ------------------------------------------------------------------------
+    from seqgen.families.speech.espeak import EspeakCorpus
+    from seqgen.families.speech.prepare import prepare_speech
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        small = prepare_speech(EspeakCorpus(n_utterances=60, n_speakers=6, text_max_bytes=300_000, split=(0.8, 0.1, 0.1)), tmp,
+                               info["features"], samples_per_shard=16)
+        rebuilt = time.perf_counter() - start
+    print(f"corpus build: {info.get('build_seconds_per_audio_minute')} s per audio minute for the prepared corpus "
+          f"({info.get('build_seconds')} s); {rebuilt / small['minutes_of_audio']:.2f} s per audio minute rebuilding "
+          f"60 utterances now ({small['minutes_of_audio']:.1f} min, text extraction included)")
+
+    if args.skip_peer:
+        return
+    # --- peer: Tacotron2 vs this family's model, same data, same CPU minutes ----------------------
+    seconds = 60.0 * args.minutes
+    ours = build_model(info)
+    taco = tacotron(len(info["vocab"][info["units"]]) + 1, len(info["norm"]["mean"]))
+    steps_ours = train_for(ours, lambda b: ours.compute_loss(b)[0], train_batches(dm, 8, 200, seed=1), seconds)
+    steps_taco = train_for(taco, lambda b: tacotron_loss(taco, b), train_batches(dm, 8, 200, seed=1), seconds)
+    utterances = dm.read_utterances("test", args.eval_utterances)
+    ceps_real = [features.mel_cepstrum(model.denormalise(u["frames"].numpy())) for u in utterances]
+    symbols = [[dm.table.symbols[int(i) - 1] for i in u["symbols"]] for u in utterances]
+    gen_ours = synthesise(ours, symbols, [u["speaker_name"] for u in utterances], bias=1.0, max_frames=800)
+    taco.eval()
+    gen_taco, stopped = [], 0
+    with torch.no_grad():
+        for u in utterances:
+            mel, lengths, _ = taco.infer(u["symbols"][None], torch.tensor([len(u["symbols"])]))
+            gen_taco.append(mel[0, :, : int(lengths[0])].T.numpy())
+            stopped += int(lengths[0]) < 800
+    rows = []
+    for name, net, gens, steps in (("this family (window + diagonal MDN)", ours, [s.frames for s in gen_ours], steps_ours),
+                                   ("torchaudio Tacotron2 (scaled down)", taco, gen_taco, steps_taco)):
+        mcd = [mcd_dtw(features.mel_cepstrum(model.denormalise(g)), r) for g, r in zip(gens, ceps_real) if len(g)]
+        ratio = statistics.mean(len(g) / len(u["frames"]) for g, u in zip(gens, utterances))
+        params = sum(p.numel() for p in net.parameters())
+        rows.append((name, params, steps, statistics.mean(mcd), ratio))
+    print(f"peer, {args.minutes:g} CPU minutes each on the same shards, MCD-DTW on {len(utterances)} test utterances (dB, lower is better):")
+    print("| model | parameters | training steps | MCD-DTW (dB) | duration ratio gen/real |")
+    print("|---|---|---|---|---|")
+    for name, params, steps, mcd, ratio in rows:
+        print(f"| {name} | {params:,} | {steps} | {mcd:.2f} | {ratio:.2f} |")
+    finished = sum(s.finished for s in gen_ours)
+    print(f"ended by the window rule: this family {finished}/{len(utterances)}; Tacotron2's gate {stopped}/{len(utterances)} (else the step cap)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The image family: multidimensional LSTMs on 2D images (Graves et al. 2007; Graves 2013's outlook).
+
+Models (conf/model/): `image_mdlstm` (causal 2D-LSTM density model, sampled by wavefronts),
+`image_rowlstm` (PixelRNN Row LSTM peer), `image_classifier` (4-direction 2D-LSTM classifier).
+Data (conf/data/): `image_digits` (scikit-learn's 8x8 digits, embedded), `image_digits_binary`,
+`fashion_mnist` (Debian's dataset-fashion-mnist), `mnist_idx` (IDX files), `binarized_mnist` (.amat).
+See docs/image.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from seqgen.errors import SeqgenError
+from seqgen.families.base import Family
+from seqgen.families.image.module import ImageClassifier, ImageDensityModule, ImageMDLSTM, ImageRowLSTM
+from seqgen.io import atomic_path, atomic_write
+
+
+class ImageFamily(Family):
+    name = "image"
+    module_classes = (ImageMDLSTM, ImageRowLSTM, ImageClassifier)
+    sample_options = frozenset({"temperature"})  # num_samples and seed are platform options
+
+    @staticmethod
+    def _density(model: Any, what: str) -> ImageDensityModule:
+        if not isinstance(model, ImageDensityModule):
+            raise SeqgenError(f"{type(model).__name__} is a classifier and cannot {what}; use seqgen-eval for its test accuracy")
+        return model
+
+    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        """`seqgen-sample ckpt=<run> num_samples=16 temperature=1.0`: samples.png + samples.npy."""
+        from seqgen.families.image.figures import to_unit, save_grid
+        from seqgen.families.image.generate import sample_images
+
+        model = self._density(model, "be sampled from")
+        count = int(cfg.get("num_samples") or 16)
+        temperature = float(cfg.get("temperature") or 1.0)
+        if count < 1 or temperature <= 0:
+            raise SeqgenError(f"num_samples={count} must be >= 1 and temperature={temperature} > 0")
+        generator = torch.Generator(device=next(model.parameters()).device).manual_seed(int(cfg.get("seed") or 0))
+        start = time.perf_counter()
+        images = sample_images(model, count, temperature, generator)
+        seconds = time.perf_counter() - start
+        out_dir = Path(out_dir)
+        with atomic_path(out_dir / "samples.npy") as tmp:
+            np.save(tmp, images.cpu().numpy().astype(np.uint8))
+        png = save_grid([to_unit(images, model.levels)], out_dir / "samples.png", cols=int(np.ceil(np.sqrt(count))))
+        print(f"[seqgen] {count} images of {model.height}x{model.width} in {seconds:.2f} s ({count / seconds:.1f} images/s): {png}")
+        return {"samples": str(png), "samples_npy": str(out_dir / "samples.npy"), "images_per_sec": count / seconds}
+
+    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.image.figures import sample_grid
+
+        if not isinstance(model, ImageDensityModule):
+            return {}
+        path = sample_grid(model, Path(out_dir) / f"{tag}.png", int(model.hparams.preview_count), float(model.hparams.preview_temperature))
+        return {"samples/images": path}
+
+    def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.image.figures import sample_grid
+
+        extra: dict[str, Any] = {}
+        if isinstance(model, ImageDensityModule):
+            extra["samples_png"] = str(sample_grid(model, Path(run_dir) / "samples.png", 64))
+        extra.update(self.report(model, run_dir, datamodule, metrics))
+        return extra
+
+    def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        """image_report.md: the test metric (NLL or accuracy); completions.png for density models."""
+        from seqgen.families.image.figures import completion_figure, first_test_images
+
+        out_dir = Path(out_dir)
+        info = getattr(datamodule, "info", {}) or {}
+        lines = [f"# {type(model).__name__} on {info.get('corpus', '?')} ({info.get('height')}x{info.get('width')}, {info.get('levels')} levels)", ""]
+        extra: dict[str, Any] = {}
+        if isinstance(model, ImageDensityModule):
+            for key, unit in (("test/nats_per_image", "nats/image"), ("test/bits_per_dim", "bits/dim")):
+                if key in metrics:
+                    lines.append(f"- test NLL: {metrics[key]:.4f} {unit}")
+            originals = first_test_images(datamodule, 8)
+            path = completion_figure(model, originals, out_dir / "completions.png")
+            lines += ["", f"![completions]({path.name}) (original | top half given | sampled bottom halves)"]
+            extra["completions_png"] = str(path)
+        elif "test/accuracy" in metrics:
+            lines.append(f"- test accuracy: {metrics['test/accuracy']:.4f}")
+        report = atomic_write(out_dir / "image_report.md", "\n".join(lines) + "\n")
+        extra["report"] = str(report)
+        return extra
+
+
+FAMILY = ImageFamily()

@@ -1,0 +1,227 @@
+"""Audio <-> frames: torchaudio transforms one way, Griffin-Lim the other; WAV I/O with soundfile.
+
+Feature kinds (``data.features.kind``), all on frames of `win_length` samples every `hop_length`:
+
+    linear:  X = log(|STFT|^2 + floor)                        n_fft/2 + 1 bins
+    mel:     X = log(Mel(|STFT|^2) + floor)                   n_mels bins
+    mfcc:    X = DCT_ortho(10 log10(Mel(|STFT|^2)))[:n_mfcc]  torchaudio.transforms.MFCC
+
+Normalisation: per-bin mean and standard deviation over every training frame (streamed: running
+sums in float64), stored in meta.json; the model sees (X - mean) / std.
+
+Back to sound: linear -> |STFT|^2 = exp(X) -> GriffinLim; mel -> InverseMelScale (least squares
+onto the linear bins, refined to non-negative power by multiplicative updates) -> GriffinLim; mfcc -> the transposed (orthonormal) DCT gives the dB mel
+spectrum back (exactly if n_mfcc == n_mels, otherwise its smooth envelope) -> as mel.
+
+Mel cepstra for the MCD (`mel_cepstrum`): the real cepstrum of the natural-log amplitude over the
+mel axis, c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N) (N mel bins), so that
+log|X(w)| = c_0 + 2 sum_{m>=1} c_m cos(m w): the convention (SPTK's, without frequency warping,
+which the mel filterbank already does) behind the 10 sqrt(2) / ln 10 constant of the
+mel-cepstral distortion. c_1..c_D are compared (c_0, the energy, excluded by the caller).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+import torchaudio.transforms as T
+
+from seqgen.errors import SeqgenError
+
+KINDS = ("linear", "mel", "mfcc")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    kind: str = "mel"
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 200
+    n_mels: int = 40
+    n_mfcc: int = 25
+    f_min: float = 0.0
+    f_max: float | None = None
+    floor: float = 1e-5
+    griffin_lim_iters: int = 32
+    inverse_mel_iters: int = 50
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SeqgenError(f"data.features.kind={self.kind!r}: use one of {', '.join(KINDS)}")
+        if self.sample_rate < 4000:
+            raise SeqgenError(f"data.features.sample_rate={self.sample_rate}: must be >= 4000 Hz")
+        if not 0 < self.win_length <= self.n_fft:
+            raise SeqgenError(f"data.features.win_length={self.win_length} must be in (0, n_fft={self.n_fft}]")
+        if not 0 < self.hop_length <= self.win_length:
+            raise SeqgenError(f"data.features.hop_length={self.hop_length} must be in (0, win_length={self.win_length}]")
+        if self.kind == "mfcc" and not 1 < self.n_mfcc <= self.n_mels:
+            raise SeqgenError(f"data.features.n_mfcc={self.n_mfcc} must be in (1, n_mels={self.n_mels}]")
+        if self.f_max is not None and not self.f_min < self.f_max <= self.sample_rate / 2:
+            raise SeqgenError(f"data.features.f_max={self.f_max} must be in (f_min, sample_rate / 2]")
+        if self.griffin_lim_iters < 1:
+            raise SeqgenError(f"data.features.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "FeatureSpec":
+        d = dict(d)
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def dim(self) -> int:
+        return {"linear": self.n_fft // 2 + 1, "mel": self.n_mels, "mfcc": self.n_mfcc}[self.kind]
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+
+class Features:
+    """The transforms of one `FeatureSpec` (built once, reused for every utterance)."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        s = spec
+        self.power = T.Spectrogram(n_fft=s.n_fft, win_length=s.win_length, hop_length=s.hop_length, power=2.0)
+        n_stft = s.n_fft // 2 + 1
+        self.mel = T.MelScale(n_mels=s.n_mels, sample_rate=s.sample_rate, f_min=s.f_min, f_max=s.f_max, n_stft=n_stft)
+        self.inverse_mel = T.InverseMelScale(n_stft=n_stft, n_mels=s.n_mels, sample_rate=s.sample_rate, f_min=s.f_min, f_max=s.f_max)
+        self.griffin_lim = T.GriffinLim(n_fft=s.n_fft, n_iter=s.griffin_lim_iters, win_length=s.win_length, hop_length=s.hop_length, power=2.0)
+        self.to_db = T.AmplitudeToDB(stype="power", top_db=None)
+        # (n_mels, n_mfcc), orthonormal: mfcc = db @ dct, db ~ mfcc @ dct.T
+        self.dct = AF.create_dct(s.n_mfcc, s.n_mels, norm="ortho")
+
+    # --- audio -> frames -------------------------------------------------------------------------
+    def __call__(self, audio: np.ndarray | torch.Tensor) -> np.ndarray:
+        """float audio (N,) at spec.sample_rate -> (T, dim) float32 frames."""
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        with torch.no_grad():
+            power = self.power(wave)  # (F, T)
+            if self.spec.kind == "linear":
+                out = torch.log(power + self.spec.floor)
+            else:
+                mel = self.mel(power)
+                if self.spec.kind == "mel":
+                    out = torch.log(mel + self.spec.floor)
+                else:
+                    out = (self.to_db(mel + self.spec.floor).T @ self.dct).T
+        return out.T.contiguous().numpy().astype(np.float32)
+
+    def n_frames(self, n_samples: int) -> int:
+        return n_samples // self.spec.hop_length + 1  # torch.stft with center=True
+
+    # --- frames -> power spectra / audio ---------------------------------------------------------
+    def mel_power(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T, dim) features -> (n_mels, T) mel power (linear features: projected with the filterbank)."""
+        x = torch.as_tensor(np.asarray(frames, dtype=np.float32)).T
+        if self.spec.kind == "linear":
+            return self.mel(torch.exp(x).clamp_min(0))
+        if self.spec.kind == "mel":
+            return torch.exp(x)
+        db = (x.T @ self.dct.T).T  # (n_mels, T)
+        return torch.pow(10.0, db / 10.0)
+
+    def linear_power(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T, dim) features -> (n_fft/2 + 1, T) power spectrogram (InverseMelScale for mel/mfcc)."""
+        if self.spec.kind == "linear":
+            return torch.exp(torch.as_tensor(np.asarray(frames, dtype=np.float32)).T)
+        with torch.no_grad():
+            mel = self.mel_power(frames)
+            fb = self.mel.fb  # (n_stft, n_mels): mel = fb^T S
+            # InverseMelScale solves the underdetermined least squares; clamping its negative bins
+            # to 0 loses much of the energy, so refine non-negatively (multiplicative updates for
+            # min ||mel - fb^T S||^2, S >= 0), starting from it plus each mel band spread over its bins.
+            spread = (fb @ mel) / fb.sum(1, keepdim=True).clamp_min(1e-8)
+            power = self.inverse_mel(mel).clamp_min(0) + 1e-3 * spread + 1e-10
+            numerator = fb @ mel
+            for _ in range(self.spec.inverse_mel_iters):
+                power = power * numerator / (fb @ (fb.T @ power)).clamp_min(1e-12)
+            return power
+
+    def to_audio(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Griffin-Lim: (T, dim) features -> float32 audio in [-1, 1] at spec.sample_rate."""
+        with torch.no_grad():
+            wave = self.griffin_lim(self.linear_power(frames))
+        peak = float(wave.abs().max()) if wave.numel() else 0.0
+        if peak > 0.99:  # never clip the WAV: scale down only when needed
+            wave = wave * (0.99 / peak)
+        return wave.numpy().astype(np.float32)
+
+    def mel_cepstrum(self, frames: np.ndarray | torch.Tensor, n_ceps: int = 13) -> np.ndarray:
+        """(T, dim) features -> (T, n_ceps + 1) mel cepstra c_0..c_D (see the module docstring)."""
+        log_amp = 0.5 * torch.log(self.mel_power(frames) + self.spec.floor)  # natural log amplitude
+        n = self.spec.n_mels
+        dct = AF.create_dct(min(n_ceps + 1, n), n, norm="ortho")
+        # the real cepstrum's scale: c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N), i.e. the
+        # orthonormal DCT / sqrt(2N) (m >= 1), so that log|X(w)| = c_0 + 2 sum_m c_m cos(m w)
+        return (log_amp.T @ dct).numpy().astype(np.float64) / math.sqrt(2.0 * n)
+
+
+class NormAccumulator:
+    """Streaming per-bin mean / std (float64 sums; flat memory for any corpus size)."""
+
+    def __init__(self, dim: int) -> None:
+        self.n = 0
+        self.total = np.zeros(dim, np.float64)
+        self.squares = np.zeros(dim, np.float64)
+
+    def add(self, frames: np.ndarray) -> None:
+        x = frames.astype(np.float64)
+        self.n += len(x)
+        self.total += x.sum(0)
+        self.squares += np.square(x).sum(0)
+
+    def result(self) -> dict[str, list[float]]:
+        if self.n == 0:
+            raise SeqgenError("no training frames: cannot compute normalisation statistics")
+        mean = self.total / self.n
+        std = np.sqrt(np.maximum(self.squares / self.n - mean**2, 1e-8))
+        return {"mean": mean.tolist(), "std": std.tolist(), "frames": int(self.n)}
+
+
+def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return audio
+    return AF.resample(torch.as_tensor(audio, dtype=torch.float32), int(rate), int(target)).numpy()
+
+
+# ------------------------------------------------------------------------------------------- WAV
+
+
+def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
+    """16-bit PCM WAV, atomically (seqgen.io.atomic_path)."""
+    import soundfile as sf
+
+    from seqgen.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), int(rate), subtype="PCM_16", format="WAV")
+    return Path(path)
+
+
+def read_wav(path: str | Path, expected_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """A WAV (or any libsndfile format) -> (mono float32 audio, rate); clear errors for bad files."""
+    import soundfile as sf
+
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        raise SeqgenError(f"{path} is not a readable audio file ({err})") from err
+    if expected_rate is not None and rate != expected_rate:
+        raise SeqgenError(f"{path}: sample rate {rate} Hz, the config expects {expected_rate} Hz")
+    return audio.mean(axis=1), int(rate)
+
+
+def mcd_constant() -> float:
+    """10 sqrt(2) / ln 10: natural-log mel cepstra -> dB."""
+    return 10.0 * math.sqrt(2.0) / math.log(10.0)
