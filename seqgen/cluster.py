@@ -47,17 +47,33 @@ def render_sbatch(
     repo_dir: str | Path | None = None,
     log_dir: str | None = None,
     template: Path | None = None,
+    cpu: bool = False,
+    tasks_per_node: int | None = None,
+    signal_s: int = 90,
+    run_root: str = "outputs/slurm",
 ) -> str:
-    """The SLURM batch script of a DDP training run of `experiment` on nodes x gpus_per_node GPUs.
+    """The SLURM batch script of a DDP training run of `experiment`.
 
-    `repo_dir`: the folder the job runs in (default: the current one); `template`: default the
-    bundled cluster/slurm/train.sbatch."""
+    GPU mode (default): nodes x gpus_per_node GPUs, one task per GPU. CPU mode (`cpu=True`, for CPU
+    partitions): no GPU request, `trainer.accelerator=cpu` and `tasks_per_node` CPU processes per
+    node (gloo), each with `cpus_per_task` cores. `signal_s`: SIGUSR1 that many seconds before the
+    time limit (the checkpoint-and-requeue signal). `run_root`: the run folder is
+    `<run_root>/<job id>` (relative to `repo_dir`). `repo_dir`: the folder the job runs in
+    (default: the current one); `template`: default the bundled cluster/slurm/train.sbatch.
+    """
     repo_dir = Path(repo_dir) if repo_dir is not None else Path.cwd()
     template = Path(template) if template is not None else sbatch_template()
     if experiment not in experiments():
         raise SeqgenError(f"unknown experiment '{experiment}'; choose one of: {', '.join(experiments())}")
-    if nodes < 1 or gpus_per_node < 1 or cpus_per_task < 1:
-        raise SeqgenError("nodes, gpus per node and cpus per task must be >= 1")
+    if cpu and tasks_per_node is None:
+        tasks_per_node = 2
+    tasks = tasks_per_node if tasks_per_node is not None else gpus_per_node
+    if nodes < 1 or gpus_per_node < 1 or cpus_per_task < 1 or tasks < 1:
+        raise SeqgenError("nodes, gpus per node, tasks per node and cpus per task must be >= 1")
+    if not cpu and tasks != gpus_per_node:
+        raise SeqgenError(f"tasks per node ({tasks}) must equal gpus per node ({gpus_per_node}): one task per GPU")
+    if signal_s < 1:
+        raise SeqgenError(f"signal_s must be >= 1 second, not {signal_s}")
     if not _TIME.match(time):
         raise SeqgenError(f"time '{time}' is not a SLURM time limit (HH:MM:SS or D-HH:MM:SS)")
     extra = [f"#SBATCH --{key}={value}" for key, value in (("partition", partition), ("account", account)) if value]
@@ -68,7 +84,13 @@ def render_sbatch(
         {
             "job_name": job_name or f"seqgen-{experiment}",
             "nodes": str(nodes),
-            "gpus_per_node": str(gpus_per_node),
+            "tasks_per_node": str(tasks),
+            "gpu_request": "# CPU mode: no GPU request" if cpu else f"#SBATCH --gpus-per-node={gpus_per_node}",
+            "accelerator": "cpu" if cpu else "gpu",
+            # One rank per task; srun's ranks must match trainer.devices x trainer.num_nodes.
+            "devices": "$SLURM_NTASKS_PER_NODE" if cpu else "$SLURM_GPUS_PER_NODE",
+            "signal_s": str(signal_s),
+            "run_root": shlex.quote(str(run_root)),
             "cpus_per_task": str(cpus_per_task),
             "mem": mem,
             "time": time,

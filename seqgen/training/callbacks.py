@@ -98,36 +98,72 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def cluster_plugins(callbacks: list[Callback]) -> list[Any]:
+    """Trainer plugins that make `LastCheckpoint` the only owner of the preemption signal.
+
+    Under SLURM, Lightning's default `SLURMEnvironment(auto_requeue=True)` installs its own SIGUSR1
+    handler (saves `hpc_ckpt_*.ckpt` and runs `scontrol requeue`) next to ours: a job could be
+    requeued twice (once by Lightning, once by the batch script / submitit) or killed between the
+    two. The same environment with `auto_requeue=False` keeps the ranks from srun and leaves the
+    signal to `LastCheckpoint` (save, stop) and the requeue to the launcher. The detection is
+    Lightning's own (`SLURMEnvironment.detect`), so nothing changes outside SLURM; without a
+    `LastCheckpoint` (callbacks.last_checkpoint=null) Lightning keeps its auto-requeue.
+    """
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    ours = any(isinstance(cb, LastCheckpoint) for cb in callbacks)
+    return [SLURMEnvironment(auto_requeue=False)] if ours and SLURMEnvironment.detect() else []
+
+
 class LastCheckpoint(Callback):
     """Keeps `last.ckpt` fresh every `every_n_steps`, and on SIGTERM/SIGUSR1 (SLURM preemption,
     `scancel`, a kill) saves it and stops cleanly.
 
     The signal handler only sets a flag; the checkpoint is written between two training steps,
     so the saved state is consistent. A requeued job started with `resume=auto` continues from it.
+
+    `handoff` signals belong to a launcher that already handles them: submitit's USR2 (sent
+    `signal_delay_s` before the time limit) requeues the job and exits at once. Where such a
+    handler is installed, LastCheckpoint takes the signal first, saves last.ckpt at the next step
+    boundary and then calls that handler: the job is requeued once, by submitit, and loses no steps.
     """
 
-    def __init__(self, dirpath: str, every_n_steps: int = 100, signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1")) -> None:
+    def __init__(
+        self,
+        dirpath: str,
+        every_n_steps: int = 100,
+        signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1"),
+        handoff: tuple[str, ...] = ("SIGUSR2",),
+    ) -> None:
         self.dirpath = Path(dirpath)
         self.every_n_steps = every_n_steps
         self.signals = signals
+        self.handoff = handoff
         self.requested = False
         self._previous: dict[int, Any] = {}
+        self._handoff: dict[int, Any] = {}  # signal -> the launcher's handler, called after the save
+        self._received: set[int] = set()
 
     def _handler(self, signum: int, frame: Any) -> None:
         log.warning("received signal %d: saving a checkpoint and stopping", signum)
         self.requested = True
+        self._received.add(signum)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        for name in self.signals:
+        for name in (*self.signals, *self.handoff):
             signum = getattr(signal, name, None)
             if signum is None:
                 continue
+            if name in self.handoff and not callable(signal.getsignal(signum)):
+                continue  # nobody handles it: leave it alone
             try:
                 self._previous[signum] = signal.signal(signum, self._handler)
             except ValueError:  # not the main thread (e.g. inside some launchers)
-                pass
+                continue
+            if name in self.handoff:
+                self._handoff[signum] = self._previous[signum]
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for signum, previous in self._previous.items():
@@ -136,6 +172,7 @@ class LastCheckpoint(Callback):
             except (ValueError, TypeError):
                 pass
         self._previous.clear()
+        self._handoff.clear()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         # Under DDP the signal may reach the ranks at different steps: agree first, so that all
@@ -163,3 +200,7 @@ class LastCheckpoint(Callback):
         log.warning("checkpoint saved to %s; stopping (resume with resume=auto or resume=<run dir>)", path)
         trainer.should_stop = True
         trainer.preempted = True  # type: ignore[attr-defined]
+        received, self._received = self._received, set()
+        for signum in sorted(received & set(self._handoff)):
+            log.warning("handing signal %d on to the launcher's handler (%s)", signum, getattr(self._handoff[signum], "__qualname__", "?"))
+            self._handoff[signum](signum, None)  # submitit: requeue the job, exit

@@ -20,7 +20,7 @@ from seqgen.errors import SeqgenError
 from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
-from seqgen.training.callbacks import AtomicCheckpointIO
+from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
 from seqgen.training.loggers import build_loggers
 from seqgen.training.resume import resolve_run
 
@@ -69,10 +69,11 @@ def build_trainer(
     loggers = build_loggers(cfg.get("logger"), run_dir, run_config=config)  # type: ignore[arg-type]
     clip = cfg.optim.get("grad_clip") or {}
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    callbacks = build_callbacks(cfg, model, has_logger=bool(loggers)) + list(extra_callbacks or [])
     kwargs: dict[str, Any] = dict(
         logger=loggers or False,
-        callbacks=build_callbacks(cfg, model, has_logger=bool(loggers)) + list(extra_callbacks or []),
-        plugins=[AtomicCheckpointIO()],
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO(), *cluster_plugins(callbacks)],  # SLURM: the signal is LastCheckpoint's
         default_root_dir=str(run_dir),
         gradient_clip_val=clip.get("value"),
         gradient_clip_algorithm=clip.get("algorithm", "norm"),
