@@ -10,14 +10,14 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir
+from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.training.checkpoints import load_model
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "sample")
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
     if not hasattr(model, "sample_cli"):

@@ -7,33 +7,44 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say, task_overrides
+from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
-from seqgen.training.run import apply_runtime_env, load_resume_config, train
+from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, load_resume_config, train
+from seqgen.validate import validate_config
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "train")
     apply_runtime_env(cfg)
     out = run_dir()
     resume = cfg.get("resume")
     if resume and resume != "auto":
         out = Path(resume).expanduser().resolve()
         cfg = load_resume_config(out, task_overrides())
+        validate_config(cfg, "train")
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
         result = train(cfg, out)
     if not is_global_zero():
+        if result.get("preempted"):
+            sys.exit(PREEMPTED_EXIT_CODE)
         return result  # one summary per run, from rank 0
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result["metrics"].items()) if k.startswith(("val/", "test/")))
     if result.get("preempted"):
-        say(f"[seqgen] stopped by a signal at step {result['global_step']}; resume with: seqgen-train resume={out}")
+        # Not "finished": a scheduler reading the exit status requeues the job, a user resumes it.
+        say(f"[seqgen] step {result['global_step']}: {metrics}")
+        say(
+            f"[seqgen] training preempted (stopped by a signal) at step {result['global_step']}; checkpoint saved. "
+            f"Resume with: seqgen-train resume={out}  (exit status {PREEMPTED_EXIT_CODE}: requeue)"
+        )
+        sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
     finished("training", out)
     return result

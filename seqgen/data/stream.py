@@ -50,6 +50,10 @@ class ShardStream(IterableDataset):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
+        # A batch that never reaches its size would grow without bound (a negative batch size
+        # once ate the machine's memory): refuse it here, whatever the config validation let through.
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise SeqgenError(f"batch size {batch_size!r} is out of range: must be an integer >= 1 (data.datamodule.batch_size)")
         self.urls = list(urls)
         self.decode = decode
         self.collate = collate

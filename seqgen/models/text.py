@@ -148,7 +148,10 @@ class TextLSTM(SeqModule):
         if bpc is None:
             return {}
         name = f"LSTM {self.hparams.num_layers}x{self.hparams.hidden_size}"
-        report = text_report(name, bpc, datamodule.data_dir, self.vocab, out_dir, corpus=str(datamodule.info.get("corpus", "")))
+        report = text_report(
+            name, bpc, datamodule.data_dir, self.vocab, out_dir, corpus=str(datamodule.info.get("corpus", "")),
+            skipped=datamodule.skipped_shards,
+        )
         print((out_dir / "compression.md").read_text())
         return {"compression": report}
 
