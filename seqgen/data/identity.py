@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from seqgen.errors import SeqgenError
 
@@ -54,19 +54,16 @@ def corpus_key(path: str | os.PathLike[str]) -> str:
 
 
 class Fingerprint:
-    """sha256 of everything fed to `update`, per split in order: the identity of the prepared data."""
+    """sha256 of each split's name and bytes, in order: the identity of the prepared data."""
 
     def __init__(self) -> None:
         self._digest = hashlib.sha256()
 
-    def update(self, split: str, data: bytes) -> None:
+    def begin(self, split: str) -> None:
         self._digest.update(split.encode() + b"\0")
-        self._digest.update(data)
 
-    def update_many(self, split: str, chunks: Iterable[bytes]) -> None:
-        self._digest.update(split.encode() + b"\0")
-        for chunk in chunks:
-            self._digest.update(chunk)
+    def feed(self, data: bytes) -> None:
+        self._digest.update(data)
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
