@@ -30,7 +30,7 @@ TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 
 SPLIT_NAMES = ("train", "valid", "test")
-CHUNK = 1 << 22  # bytes read at a time when streaming a corpus (prepare's memory does not grow with it)
+CHUNK = 1 << 20  # bytes read at a time when streaming a corpus (prepare's memory does not grow with it)
 
 
 # --------------------------------------------------------------------------------------- streaming

@@ -126,15 +126,15 @@ def prepare_text(
 
     # Pass 1: vocabulary, symbols per split, fingerprint.
     fingerprint = Fingerprint()
-    seen: set[int] = set()
+    seen = np.zeros(256 if vocab == "byte" else 0x110000, dtype=bool)  # which byte values / code points occur
     counts: dict[str, int] = {}
     for split in SPLITS:
         n = 0
         for codes in tqdm(_codes(sources[split], vocab, read_chunk, fingerprint, split), desc=f"scan {split}", unit="chunk", leave=False):
-            seen.update(np.unique(codes).tolist())
+            seen[codes] = True
             n += len(codes)
         counts[split] = n
-    vocabulary = Vocabulary(seen, vocab)
+    vocabulary = Vocabulary(np.flatnonzero(seen).tolist(), vocab)
     if len(vocabulary) > MAX_SYMBOLS:
         raise SeqgenError(
             f"the corpus has {len(vocabulary)} distinct symbols, more than {MAX_SYMBOLS}: is it text? "
