@@ -75,7 +75,7 @@ class ShardStream(IterableDataset):
         if self.infinite and len(self.urls) < slots:
             raise SeqgenError(
                 f"{len(self.urls)} training shards cannot be split over {self.world_size} rank(s) x "
-                f"{num_workers} worker(s): lower data.num_workers or re-run prepare with a smaller "
+                f"{num_workers} worker(s): lower data.datamodule.num_workers or re-run prepare with a smaller "
                 "data.prepare.samples_per_shard"
             )
         return self.urls[slot::slots], slot
