@@ -49,7 +49,7 @@ def make_corpus(path: Path, size_mb: int, seed: int = 0) -> None:
 def child(impl: str, corpus_path: str, out_dir: str) -> None:
     sys.path.insert(0, str(REPO / "tests" / "core"))
     from seqgen.data.text.corpora import PlainTextCorpus
-    from seqgen.data.text.prepare import prepare_text
+    from seqgen.families.text.prepare import prepare_text
 
     if impl == "in-memory":
         from legacy_text_prepare import prepare_text_in_memory as run

@@ -14,6 +14,7 @@ from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.shards import write_json_atomic
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.families.base import family_of
 from seqgen.training.checkpoints import checkpoint_family, find_checkpoint, load_model, run_config
 from seqgen.training.run import final_metrics
 
@@ -48,13 +49,12 @@ def run(cfg: DictConfig) -> dict:
     if errors:
         result["errors"] = errors
     write_json_atomic(out / "metrics.json", result)  # always written, also if the report fails below
-    if hasattr(model, "report"):
-        try:
-            result.update(model.report(out, datamodule, metrics) or {})
-        except SeqgenError as err:
-            result["report_error"] = str(err)
-            say(f"[seqgen] report skipped: {err}")
-        result["skipped_shards"] = datamodule.skipped_shards
+    try:
+        result.update(family_of(model).report(model, out, datamodule, metrics) or {})
+    except SeqgenError as err:
+        result["report_error"] = str(err)
+        say(f"[seqgen] report skipped: {err}")
+    result["skipped_shards"] = datamodule.skipped_shards
     write_json_atomic(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)

@@ -23,6 +23,7 @@ from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
 from seqgen.io import atomic_write
 from seqgen.training.checkpoints import checkpoint_family
+from seqgen.families.base import family_of
 from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
@@ -245,9 +246,9 @@ def _train(
         result["test_error"] = test_error
     if trainer.is_global_zero:
         write_json_atomic(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
-        if not preempted and hasattr(model, "on_run_end"):
+        if not preempted:
             try:
-                result.update(model.on_run_end(run_dir, datamodule, metrics) or {})
+                result.update(family_of(model).figures(model, run_dir, datamodule, metrics) or {})
             except SeqgenError as err:
                 result["report_error"] = str(err)
                 log.warning("end-of-run report skipped: %s", err)

@@ -10,7 +10,7 @@ import pytest
 
 from legacy_text_prepare import prepare_text_in_memory
 from seqgen.data.text.corpora import Enwik8Corpus, PlainTextCorpus
-from seqgen.data.text.prepare import prepare_text
+from seqgen.families.text.prepare import prepare_text
 from seqgen.errors import SeqgenError
 
 TEXT = (

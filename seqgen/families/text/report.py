@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -43,6 +43,20 @@ def split_bytes(data_dir: Path, split: str, vocab: Vocabulary, skipped: list[str
     return text.encode("utf-8")
 
 
+def report(model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+    """BPC on the test split next to zlib / bz2 / lzma / zstd / PPMd on the same bytes (compression.md)."""
+    bpc = metrics.get("test/bpc")
+    if bpc is None:
+        return {}
+    name = f"LSTM {model.hparams.num_layers}x{model.hparams.hidden_size}"
+    result = text_report(
+        name, bpc, datamodule.data_dir, model.vocab, Path(out_dir), corpus=str(datamodule.info.get("corpus", "")),
+        skipped=datamodule.skipped_shards,
+    )
+    print((Path(out_dir) / "compression.md").read_text())
+    return {"compression": result}
+
+
 def text_report(
     model_name: str, bpc: float, data_dir: Path, vocab: Vocabulary, out_dir: Path, corpus: str = "", skipped: list[str] | None = None
 ) -> dict[str, Any]:
@@ -55,6 +69,6 @@ def text_report(
         from seqgen.eval.compression import PAPER_ENWIK8_BPC
 
         reference = PAPER_ENWIK8_BPC
-    report = write_compression_report(Path(out_dir), {model_name: bpc}, data, reference_rows=reference)
-    report["skipped_shards"] = bad  # counted: the table covers only the readable test shards
-    return report
+    result = write_compression_report(Path(out_dir), {model_name: bpc}, data, reference_rows=reference)
+    result["skipped_shards"] = bad  # counted: the table covers only the readable test shards
+    return result

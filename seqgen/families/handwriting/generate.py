@@ -35,10 +35,11 @@ from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.nn.mdn import MixtureParams, sample as sample_point
 from seqgen.nn.modes import evaluates_first_arg
+from seqgen.sampling.autoregressive import OnStep, Sampled, StepOutput, sample_autoregressive
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEFAULT_STYLES_DIR = REPO.parent / "shared" / "real-samples" / "iam-ondb" / "styles"
 
 
@@ -203,6 +204,41 @@ def _finish(points: np.ndarray, norm: NormStats) -> np.ndarray:
 # --------------------------------------------------------------------------------------- synthesis
 
 
+def _raw_stream(on_step: Optional[OnStep], norm: NormStats) -> Optional[OnStep]:
+    """`on_step` receiving raw-unit points (B, 3) instead of the network's normalised ones."""
+    if on_step is None:
+        return None
+
+    def forward(index: int, points: torch.Tensor) -> Optional[bool]:
+        mean = torch.as_tensor(norm.mean, dtype=points.dtype, device=points.device)
+        std = torch.as_tensor(norm.std, dtype=points.dtype, device=points.device)
+        return on_step(index, torch.cat((points[:, :2] * std + mean, points[:, 2:]), dim=1))
+
+    return forward
+
+
+def _to_samples(result: Sampled, texts: Sequence[str], norm: NormStats, keep_params: bool, u_lengths: Sequence[Optional[int]]) -> HandwritingSamples:
+    n_rows = len(texts)
+    all_points = result.points.cpu().numpy()
+    all_phi = result.records["phi"].float().cpu().numpy() if "phi" in result.records else None
+    all_kappa = result.records["kappa"].float().cpu().numpy() if "kappa" in result.records else None
+    steps = [params_to_raw(p, norm) for p in result.params] if keep_params else []
+    out = HandwritingSamples(offsets=[], texts=list(texts))
+    for row in range(n_rows):
+        n = int(result.counts[row])
+        out.offsets.append(_finish(all_points[row, :n], norm))
+        out.phis.append(all_phi[row, :n, : u_lengths[row]] if all_phi is not None else None)
+        out.kappas.append(all_kappa[row, :n] if all_kappa is not None else None)
+        out.ended.append(bool(result.ended[row]))
+        out.params.append(_stack_params(steps, row, n) if keep_params else None)
+    return out
+
+
+def _prime_rows(prime: Optional[Prime], norm: NormStats, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    rows = prime.offsets if prime is not None else norm.start_row()[None]
+    return torch.as_tensor(rows, dtype=dtype, device=device)
+
+
 @torch.no_grad()
 @evaluates_first_arg
 def sample_synthesis(
@@ -216,8 +252,13 @@ def sample_synthesis(
     end_patience: int = 40,
     generator: Optional[torch.Generator] = None,
     keep_params: bool = False,
+    on_step: Optional[OnStep] = None,
 ) -> HandwritingSamples:
-    """Write every line of `texts` (already checked with `check_texts`) in one batch."""
+    """Write every line of `texts` (already checked with `check_texts`) in one batch.
+
+    on_step(index, points): called after every step with that step's points (B, 3) in raw units
+    (NaN for rows that have stopped); returning False stops early (streaming, `sample_autoregressive`).
+    """
     if max_points < 1:
         raise SeqgenError(f"max_points must be >= 1, got {max_points}")
     device = next(net.parameters()).device
@@ -228,61 +269,26 @@ def sample_synthesis(
     chars, char_mask = encode_texts(full, vocab, device)
     onehot = net.one_hot(chars)
     lengths = char_mask.sum(1)
-    state = net.initial_state(n_rows, device, dtype)
     weights = net.step_weights(n_rows)
-    prime_rows = (
-        torch.as_tensor(prime.offsets, dtype=dtype, device=device)
-        if prime is not None
-        else torch.as_tensor(norm.start_row()[None], dtype=dtype, device=device)
-    )
-    prime_len = prime_rows.shape[0]  # inputs clamped for steps 0..prime_len-1 (row 0: start row)
-    x = prime_rows[0].expand(n_rows, 3).contiguous()
-    points: list[torch.Tensor] = []
-    phis: list[torch.Tensor] = []
-    kappas: list[torch.Tensor] = []
-    steps: list[MixtureParams] = []
-    active = torch.ones(n_rows, dtype=torch.bool, device=device)
-    ended = torch.zeros(n_rows, dtype=torch.bool, device=device)
-    count = torch.zeros(n_rows, dtype=torch.long, device=device)
-    past_end = torch.zeros(n_rows, dtype=torch.long, device=device)
-    t = 0
-    while True:
+    state = net.initial_state(n_rows, device, dtype)
+
+    def step(x: torch.Tensor) -> StepOutput:
+        nonlocal state
         params, phi, done, state = net.step(x, state, onehot, char_mask, bias, weights)
-        t += 1
-        if t < prime_len:  # still reading the prime: clamp the next input to the real stroke
-            x = prime_rows[t].expand(n_rows, 3).contiguous()
-            continue
-        # the paper's end rule, plus the guard on the mean window location
+        # the guard on the window's weighted mean location (a window whose components split may
+        # never satisfy the paper's end rule)
         alpha = torch.exp(net.window.linear(state.h1).float().clamp(max=30.0).chunk(3, -1)[0])
         mean_kappa = (alpha * state.kappa).sum(-1) / alpha.sum(-1).clamp_min(1e-12)
-        past_end = torch.where(mean_kappa > lengths.to(mean_kappa.dtype) + 1.0, past_end + 1, past_end)
-        stop = active & (done | (past_end > end_patience))
-        ended |= stop
-        active &= ~stop
-        if not bool(active.any()):
-            break
-        x = sample_point(params, generator).to(dtype)
-        points.append(x)
-        phis.append(phi[:, offset:].float())
-        kappas.append(state.kappa.float())
-        if keep_params:
-            steps.append(params_to_raw(params, norm))
-        count += active.long()
-        active &= count < max_points
-        if not bool(active.any()):
-            break
-    all_points = torch.stack(points, 1).cpu().numpy() if points else np.zeros((n_rows, 0, 3), np.float32)
-    all_phi = torch.stack(phis, 1).cpu().numpy() if phis else None
-    all_kappa = torch.stack(kappas, 1).cpu().numpy() if kappas else None
-    out = HandwritingSamples(offsets=[], texts=list(texts))
-    for row in range(n_rows):
-        n = int(count[row])
-        out.offsets.append(_finish(all_points[row, :n], norm))
-        out.phis.append(all_phi[row, :n, : len(texts[row])] if all_phi is not None else None)
-        out.kappas.append(all_kappa[row, :n] if all_kappa is not None else None)
-        out.ended.append(bool(ended[row]))
-        out.params.append(_stack_params(steps, row, n) if keep_params else None)
-    return out
+        overdue = mean_kappa > lengths.to(mean_kappa.dtype) + 1.0
+        return StepOutput(params, done, overdue, {"phi": phi[:, offset:].float(), "kappa": state.kappa.float()})
+
+    prime_rows = _prime_rows(prime, norm, dtype, device)
+    result = sample_autoregressive(
+        step, lambda params: sample_point(params, generator).to(dtype),
+        prime=prime_rows[:, None].expand(-1, n_rows, 3), max_steps=max_points, patience=end_patience,
+        keep_params=keep_params, on_step=_raw_stream(on_step, norm),
+    )
+    return _to_samples(result, texts, norm, keep_params, [len(t) for t in texts])
 
 
 # --------------------------------------------------------------------------------------- prediction
@@ -299,35 +305,133 @@ def sample_prediction(
     prime: Optional[Prime] = None,
     generator: Optional[torch.Generator] = None,
     keep_params: bool = False,
+    on_step: Optional[OnStep] = None,
 ) -> HandwritingSamples:
-    """Unconditional handwriting: `length` points per row (after the prime's strokes, if any)."""
+    """Unconditional handwriting: `length` points per row (after the prime's strokes, if any);
+    `on_step` as in `sample_synthesis`."""
     if length < 1:
         raise SeqgenError(f"the number of points to write must be >= 1, got {length}")
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
-    prime_rows = (
-        torch.as_tensor(prime.offsets, dtype=dtype, device=device)
-        if prime is not None
-        else torch.as_tensor(norm.start_row()[None], dtype=dtype, device=device)
-    )
+    prime_rows = _prime_rows(prime, norm, dtype, device)
     # the prime is read in one fused call; its last output predicts the first new point
     params, state = net(prime_rows[None].expand(num_samples, -1, 3).contiguous(), None, bias)
-    params = params.map(lambda p: p[:, -1])
-    points: list[torch.Tensor] = []
-    steps: list[MixtureParams] = []
-    for _ in range(length):
-        x = sample_point(params, generator).to(dtype)
-        points.append(x)
-        if keep_params:
-            steps.append(params_to_raw(params, norm))
+
+    def step(x: torch.Tensor) -> StepOutput:
+        nonlocal state
         params, state = net(x[:, None], state, bias)
-        params = params.map(lambda p: p[:, 0])
-    all_points = torch.stack(points, 1).cpu().numpy()
-    out = HandwritingSamples(offsets=[], texts=[""] * num_samples)
-    for row in range(num_samples):
-        out.offsets.append(_finish(all_points[row], norm))
-        out.phis.append(None)
-        out.kappas.append(None)
-        out.ended.append(False)
-        out.params.append(_stack_params(steps, row, length) if keep_params else None)
+        return StepOutput(params.map(lambda p: p[:, 0]))
+
+    result = sample_autoregressive(
+        step, lambda params: sample_point(params, generator).to(dtype),
+        start=StepOutput(params.map(lambda p: p[:, -1])), max_steps=length, keep_params=keep_params,
+        on_step=_raw_stream(on_step, norm),
+    )
+    return _to_samples(result, [""] * num_samples, norm, keep_params, [None] * num_samples)
+
+
+# --------------------------------------------------------------------------------------- models
+
+DEFAULT_TEXTS = ("hello world", "Generating sequences", "with recurrent networks")
+
+
+def make_generator(model: Any, seed: int) -> torch.Generator:
+    return torch.Generator(device=model.device).manual_seed(int(seed))
+
+
+def known_text(model: Any, text: str) -> str:
+    """`text` without the characters the model's vocabulary lacks (never empty)."""
+    known = set(model.vocab)
+    return "".join(ch for ch in text if ch in known).strip() or model.vocab[-1]
+
+
+def styles_dir(model: Any, cfg: Any = None) -> Optional[str]:
+    folder = (cfg.get("styles_dir") if cfg is not None and hasattr(cfg, "get") else None) or model.hparams.get("styles_dir")
+    return str(folder) if folder else None
+
+
+def prime_from(model: Any, cfg: Any) -> Optional[Prime]:
+    """The style prime that `cfg` asks for (style, style_text, unknown_chars), or None."""
+    prime = resolve_style(cfg.get("style"), cfg.get("style_text"), model.norm, model.train_styles, styles_dir(model, cfg))
+    if prime is not None and model.kind == "synthesis":
+        prime.text = check_texts([prime.text], model.vocab, str(cfg.get("unknown_chars") or "error"))[0]
+    return prime
+
+
+def predict(model: Any, num: int, length: int, bias: float, prime: Optional[Prime] = None, seed: int = 0, keep_params: bool = False) -> HandwritingSamples:
+    """Unconditional lines from a `HandwritingPrediction` model."""
+    return sample_prediction(model.net, model.norm, num, length, bias, prime, make_generator(model, seed), keep_params)
+
+
+def write(
+    model: Any,
+    texts: list[str],
+    bias: float = 0.0,
+    prime: Optional[Prime] = None,
+    max_points: Optional[int] = None,
+    unknown_chars: str = "error",
+    seed: int = 0,
+    keep_params: bool = False,
+) -> HandwritingSamples:
+    """A `HandwritingSynthesis` model writes `texts` (one row each) -> `HandwritingSamples` (raw units)."""
+    texts = check_texts(texts, model.vocab, unknown_chars, int(model.hparams.max_text_chars))
+    if max_points is None:  # generous: 3x the training data's points per character
+        max_points = int(3 * model.points_per_char * max(len(t) for t in texts)) + 100
+    return sample_synthesis(
+        model.net, model.norm, model.vocab, texts, bias, prime, max_points, int(model.hparams.end_patience),
+        make_generator(model, seed), keep_params,
+    )
+
+
+def announce_files(files: dict[str, Path]) -> dict[str, str]:
+    """Print what `seqgen-sample` wrote and return it for the caller."""
+    for path in files.values():
+        print(f"wrote {path}")
+    return {key: str(path) for key, path in files.items()}
+
+
+def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+    """`seqgen-sample` for handwriting.
+
+    prediction: num_samples lines, bias, optional style prime, max_points (at most model.sample_points).
+    synthesis: text ("a|b": lines), bias, style (+ style_text), max_points, unknown_chars, num_samples
+    (each line is written num_samples times), seed.
+    """
+    from seqgen.families.handwriting.figures import write_figures
+
+    prime = prime_from(model, cfg)
+    if model.kind == "prediction":
+        length = min(int(cfg.get("max_points") or model.hparams.sample_points), int(model.hparams.sample_points))
+        samples = predict(model, int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), prime, int(cfg.seed), True)
+        return announce_files(write_figures(model, samples, Path(out_dir), "samples"))
+    raw = cfg.get("text")
+    lines = [t for t in str(raw).split("|")] if raw is not None else list(model.hparams.sample_texts or DEFAULT_TEXTS)
+    texts = [t for t in lines for _ in range(max(int(cfg.get("num_samples") or 1), 1))]
+    samples = write(
+        model, texts, float(cfg.get("bias") or 0.0), prime, int(cfg.get("max_points") or 1500),
+        str(cfg.get("unknown_chars") or "error"), int(cfg.seed), keep_params=True,
+    )
+    files = write_figures(model, samples, Path(out_dir), "samples")
+    if prime is not None:
+        print(f"primed with {prime.name}: {prime.text!r}")
+    for row, (text, ended, offsets) in enumerate(zip(samples.texts, samples.ended, samples.offsets)):
+        how = "end of text" if ended else "max_points reached"
+        print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how})")
+    return announce_files(files)
+
+
+def preview(model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    """Two lines after a validation (synthesis: the preview text, and its alignment)."""
+    from seqgen.render.plots import alignment_plot
+    from seqgen.render.strokes import render_png
+
+    out_dir = Path(out_dir)
+    if model.kind == "prediction":
+        samples = predict(model, 2, int(model.hparams.preview_points), float(model.hparams.preview_bias), seed=model.global_step)
+        return {"samples/handwriting": render_png(samples.offsets, out_dir / f"{tag}.png")}
+    text = known_text(model, model.hparams.preview_text)
+    samples = write(model, [text, text], float(model.hparams.preview_bias), seed=model.global_step)
+    out = {"samples/handwriting": render_png(samples.offsets, out_dir / f"{tag}.png")}
+    if samples.phis[0] is not None and len(samples.phis[0]):
+        out["samples/alignment"] = alignment_plot(samples.phis[0], text, out_dir / f"{tag}-alignment.png", title=f"step {model.global_step}")
     return out
