@@ -11,11 +11,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
-from seqgen.data.shards import write_json_atomic
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.families.base import family_of
-from seqgen.training.checkpoints import checkpoint_family, find_checkpoint, load_model, run_config
+from seqgen.io import write_json
+from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
 from seqgen.training.run import final_metrics
 
 
@@ -23,14 +23,14 @@ from seqgen.training.run import final_metrics
 def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
+    model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
     trained = run_config(ckpt)
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
-    check_data_identity(checkpoint_family(ckpt).get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
-    model = load_model(ckpt)
+    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -48,14 +48,14 @@ def run(cfg: DictConfig) -> dict:
     result = {"checkpoint": str(ckpt), "metrics": metrics, "skipped_shards": datamodule.skipped_shards}
     if errors:
         result["errors"] = errors
-    write_json_atomic(out / "metrics.json", result)  # always written, also if the report fails below
+    write_json(out / "metrics.json", result)  # always written, also if the report fails below
     try:
         result.update(family_of(model).report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
     result["skipped_shards"] = datamodule.skipped_shards
-    write_json_atomic(out / "metrics.json", result)
+    write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result

@@ -8,15 +8,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start, task_overrides
+from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
-from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, load_resume_config, train
+from seqgen.training.resume import resolve_run
+from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
 from seqgen.validate import validate_config
 
 
@@ -24,14 +24,11 @@ from seqgen.validate import validate_config
 def run(cfg: DictConfig) -> dict:
     start(cfg, "train")
     apply_runtime_env(cfg)
-    out = run_dir()
-    resume = cfg.get("resume")
-    if resume and resume != "auto":
-        out = Path(resume).expanduser().resolve()
-        cfg = load_resume_config(out, task_overrides())
-        validate_config(cfg, "train")
+    cfg, out, checkpoint = resolve_run(cfg, task_overrides())
+    if cfg.get("resume") == "auto":
+        validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
-        result = train(cfg, out)
+        result = train(cfg, out, checkpoint=checkpoint)
     if not is_global_zero():
         if result.get("preempted"):
             sys.exit(PREEMPTED_EXIT_CODE)

@@ -1,12 +1,10 @@
 """Analysis figures of Graves 2013: window alignment (Fig. "Window weights") and output density heat maps
 ("Output Density" / "Synthesis Density"). Matplotlib with the Agg canvas only (no pyplot state), written
-atomically (temp file in the target directory + os.replace)."""
+atomically (`seqgen.io.atomic_path`). The density is the mixture head's own (`seqgen.nn.mdn`)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -14,27 +12,20 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from seqgen.io import atomic_path
+
 __all__ = ["alignment_plot", "density_plot", "accumulate_density", "save_figure_atomic"]
 
 PathLike = Union[str, os.PathLike]
 
 
 def save_figure_atomic(fig: Figure, path: PathLike, dpi: int = 120) -> Path:
-    """Render ``fig`` to ``path`` (format from the suffix, default png) via a temp file + os.replace."""
+    """Render ``fig`` to ``path`` (format from the suffix, default png) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
     return path
 
 

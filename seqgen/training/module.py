@@ -103,9 +103,14 @@ class SeqModule(pl.LightningModule):
 
     # --- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seqgen"] = {"family": self.family, "class": f"{type(self).__module__}.{type(self).__qualname__}"}
-        # Plain types only: which data (fingerprint, vocabulary) this model was trained on.
-        checkpoint["seqgen"]["data"] = getattr(self, "data_identity", None)
+        # Plain types only: checkpoints are read back with torch.load(weights_only=True).
+        from seqgen.training.checkpoints import checkpoint_meta, plain
+
+        checkpoint["seqgen"] = checkpoint_meta(self)
+        if "hyper_parameters" in checkpoint:
+            checkpoint["hyper_parameters"] = plain(checkpoint["hyper_parameters"])
+        # Which data (fingerprint, vocabulary) this model was trained on: eval and resume compare.
+        checkpoint["seqgen"]["data"] = plain(getattr(self, "data_identity", None))
 
     # --- torch.compile (config: compile=true) ---------------------------------------------------
     compile_modules: tuple[str, ...] | None = None  # child modules to compile; None = those holding an RNN

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seqgen.data.datamodule import ShardDataModule
 from seqgen.data.identity import check_data_identity, data_identity
-from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
-from seqgen.io import atomic_write
-from seqgen.training.checkpoints import checkpoint_family
+from seqgen.training.checkpoints import read_checkpoint
 from seqgen.families.base import family_of
+from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
@@ -32,7 +29,6 @@ from seqgen.validate import validate_config
 
 log = logging.getLogger(__name__)
 
-LAST_CKPT = "last.ckpt"
 # Exit status of a run stopped by SIGTERM/SIGUSR1 after saving last.ckpt: EX_TEMPFAIL (sysexits.h),
 # "temporary failure, try again". Schedulers requeue on it (cluster/slurm/train.sbatch; Kubernetes
 # podFailurePolicy onExitCodes [75]); `resume=auto` then continues from the checkpoint.
@@ -96,79 +92,6 @@ def build_trainer(
     return instantiate(trainer_cfg, **kwargs)
 
 
-def readable_checkpoint(path: Path) -> bool:
-    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
-    central directory or a CRC. Nothing is unpickled here."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
-        return False
-
-
-def resume_checkpoint(run_dir: Path) -> Path | None:
-    """`<run>/checkpoints/last.ckpt`, or, if it is unreadable (truncated), the newest readable one."""
-    folder = Path(run_dir) / "checkpoints"
-    last = folder / LAST_CKPT
-    if last.exists() and readable_checkpoint(last):
-        return last
-    others = sorted((p for p in folder.glob("*.ckpt") if p.name != LAST_CKPT), key=lambda p: p.stat().st_mtime, reverse=True)
-    fallback = next((p for p in others if readable_checkpoint(p)), None)
-    if last.exists():
-        message = f"{last} is unreadable (truncated or corrupt)"
-        if fallback is None:
-            raise SeqgenError(f"{message} and no other readable checkpoint is in {folder}: start a new run without resume=")
-        print(f"[seqgen] {message}; resuming from the newest readable checkpoint instead: {fallback.name}", flush=True)
-        log.warning("%s; resuming from %s", message, fallback)
-    return fallback
-
-
-def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
-    """`resume=auto`: continue from the run's newest readable checkpoint if any (SLURM requeue);
-    `resume=<anything else>` requires one."""
-    mode = cfg.get("resume")
-    if not mode:
-        return None
-    found = resume_checkpoint(run_dir)
-    if found is not None:
-        return str(found)
-    if mode == "auto":
-        return None
-    raise SeqgenError(f"resume: no checkpoint in {Path(run_dir) / 'checkpoints'}; start without resume= or point it at a run folder with checkpoints")
-
-
-def load_resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The run's config, re-composed from its saved overrides with this command's on top.
-
-    Re-composing (not merging into the saved YAML) lets a resume change config groups too, e.g.
-    `resume=<run> trainer=ddp` or `logger=csv`. Called inside a Hydra app (GlobalHydra is set up).
-    """
-    from hydra import compose
-
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if not saved.exists():
-        raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/overrides.yaml)")
-    if resume_checkpoint(run_dir) is None:
-        # Starting again from step 0 would overwrite the run's metrics.json and checkpoints.
-        raise SeqgenError(
-            f"resume={run_dir}: the run has no checkpoint to resume from ({run_dir / 'checkpoints'} is empty); "
-            "start a new run without resume= (its folder stays as it is)"
-        )
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    merged: dict[str, str] = {}
-    for override in [*OmegaConf.load(saved), *overrides]:  # later ones win
-        if not key(override).startswith(("resume", "hydra")):
-            merged[key(override)] = str(override)
-    cfg = compose(config_name="train", overrides=list(merged.values()))
-    with open_dict(cfg):
-        cfg.resume = "auto"
-        cfg.paths.output_dir = str(run_dir)
-    return cfg
-
-
 def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
     metrics = {}
     for key, value in trainer.callback_metrics.items():
@@ -183,15 +106,17 @@ def train(
     run_dir: Path,
     extra_callbacks: list[pl.Callback] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
     """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json.
 
+    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which).
     Holds the run folder's lock (`run_folder_lock`) throughout: no two live runs share a folder.
     """
     validate_config(cfg, "train")
     run_dir = Path(run_dir)
     with run_folder_lock(run_dir):
-        return _train(cfg, run_dir, extra_callbacks, trainer_overrides)
+        return _train(cfg, run_dir, extra_callbacks, trainer_overrides, checkpoint)
 
 
 def _train(
@@ -199,25 +124,26 @@ def _train(
     run_dir: Path,
     extra_callbacks: list[pl.Callback] | None,
     trainer_overrides: dict[str, Any] | None,
+    checkpoint: Path | None,
 ) -> dict[str, Any]:
-    ckpt_path = resolve_resume(cfg, run_dir)  # before anything is written: a refused resume changes nothing
     atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("float32_matmul_precision"):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     datamodule = build_datamodule(cfg)
-    if ckpt_path:
-        check_data_identity(checkpoint_family(Path(ckpt_path)).get("data"), datamodule.info, datamodule.data_dir, "resume")
+    if checkpoint:
+        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume")
     model = build_model(cfg, datamodule.info)
     model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-    # Our own checkpoints hold plain config dicts; weights_only would refuse them.
+    # Checkpoints hold tensors and plain values only: nothing in them can run code.
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         # Lightning ends the fit loop on SIGTERM; LastCheckpoint has saved last.ckpt just before.
         trainer.preempted = True  # type: ignore[attr-defined]
@@ -227,7 +153,7 @@ def _train(
     if cfg.get("test") and not preempted and not trainer.interrupted:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         try:
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=False)
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
             metrics.update(final_metrics(trainer))
         except SeqgenError as err:  # e.g. every test shard corrupt: the trained run still gets its metrics.json
             test_error = str(err)
@@ -245,7 +171,7 @@ def _train(
     if test_error:
         result["test_error"] = test_error
     if trainer.is_global_zero:
-        write_json_atomic(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
+        write_json(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
         if not preempted:
             try:
                 result.update(family_of(model).figures(model, run_dir, datamodule, metrics) or {})
@@ -253,7 +179,7 @@ def _train(
                 result["report_error"] = str(err)
                 log.warning("end-of-run report skipped: %s", err)
             result["skipped_shards"] = datamodule.skipped_shards
-            write_json_atomic(run_dir / "metrics.json", result)
+            write_json(run_dir / "metrics.json", result)
     return result
 
 
@@ -263,10 +189,3 @@ def apply_runtime_env(cfg: DictConfig) -> None:
     if threads:
         torch.set_num_threads(int(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def dump_json(path: Path, obj: Any) -> None:
-    write_json_atomic(path, json.loads(json.dumps(obj, default=str)))
-
-
-TaskFn = Callable[[DictConfig], Any]

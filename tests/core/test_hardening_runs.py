@@ -18,7 +18,8 @@ from omegaconf import OmegaConf, open_dict
 from conftest import TINY_TEXT, TINY_TRAIN, compose_cfg, read_json, tiny_train_cfg
 from seqgen.data.identity import corpus_key
 from seqgen.errors import SeqgenError
-from seqgen.training.run import load_resume_config, readable_checkpoint, resume_checkpoint, train
+from seqgen.training.resume import readable_checkpoint, resolve_run, resume_checkpoint
+from seqgen.training.run import train
 from seqgen.training.run_lock import LOCK_NAME, run_folder_lock, run_id
 
 
@@ -88,8 +89,14 @@ def test_resume_without_checkpoint_refuses_and_keeps_metrics(tmp_path: Path) -> 
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "overrides.yaml").write_text("- trainer.max_steps=5\n")
     (run_dir / "metrics.json").write_text('{"global_step": 500}')
+    cfg = OmegaConf.create({"resume": str(run_dir), "paths": {"output_dir": str(tmp_path / "new")}})
     with pytest.raises(SeqgenError, match="no checkpoint to resume from"):
-        load_resume_config(run_dir, [])
+        from hydra import initialize_config_dir
+
+        from conftest import CONF
+
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            resolve_run(cfg, [])
     assert read_json(run_dir / "metrics.json") == {"global_step": 500}
 
 
@@ -107,7 +114,9 @@ def test_truncated_last_checkpoint_falls_back_to_newest_readable(trained: dict, 
     for cb in ("model_checkpoint", "last_checkpoint", "samples"):
         if cfg.callbacks.get(cb) is not None and "dirpath" in cfg.callbacks[cb]:
             cfg.callbacks[cb].dirpath = str(run_dir / "checkpoints")
-    result = train(cfg, run_dir)
+    _, _, checkpoint = resolve_run(cfg, [])
+    assert checkpoint == best[-1]
+    result = train(cfg, run_dir, checkpoint=checkpoint)
     assert result["global_step"] == 12
 
 
@@ -156,7 +165,7 @@ def test_resume_and_eval_refuse_other_data(trained: dict, tmp_path: Path, monkey
     shutil.copytree(trained["run_dir"], run_dir)
     cfg = _with(trained["cfg"], **{"resume": "auto", "trainer.max_steps": 12, "data.datamodule.data_dir": str(other)})
     with pytest.raises(SeqgenError, match="resume: the data in .* another vocabulary"):
-        train(cfg, run_dir)
+        train(cfg, run_dir, checkpoint=run_dir / "checkpoints" / "last.ckpt")
 
     from seqgen.cli import evaluate
 

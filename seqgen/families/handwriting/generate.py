@@ -12,7 +12,7 @@
   after the window's weighted mean location has passed U + 1 (for a window whose components split
   and never satisfy the rule).
 * Styles for priming (`resolve_style`): an integer picks one of the thirteen real IAM-OnDB styles
-  (../shared/real-samples/iam-ondb/styles) when that folder exists, else one of the training
+  in the configured `styles_dir` (paths.styles_dir, SEQGEN_STYLES) when it exists, else one of the training
   writers kept in meta.json; ``writer:N`` always picks training writer N; a path loads a user file
   (IAM-OnDB XML, SVG, JSON, .npy) with `load_prime`. Foreign lines (real styles, user files) are
   in other units: the real styles are divided by their own median step length (not mean/std
@@ -39,8 +39,6 @@ from seqgen.sampling.autoregressive import OnStep, Sampled, StepOutput, sample_a
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_STYLES_DIR = REPO.parent / "shared" / "real-samples" / "iam-ondb" / "styles"
 
 
 # --------------------------------------------------------------------------------------- texts
@@ -118,13 +116,13 @@ def resolve_style(
     """`style` (None, int, ``writer:N``, or a file path) -> a `Prime` in the model's normalised units."""
     if style is None or (isinstance(style, str) and not style.strip()):
         return None
-    folder = Path(styles_dir) if styles_dir else DEFAULT_STYLES_DIR
+    folder = Path(styles_dir).expanduser() if styles_dir else None
     text = style if isinstance(style, str) else None
     if isinstance(style, bool):
         raise SeqgenError(f"style={style} is not a style: give an index, writer:N or a file")
     if isinstance(style, int) or (text is not None and text.strip().lstrip("-").isdigit()):
         number = int(style)
-        if folder.is_dir() and any(folder.glob("style-*-strokes.npy")):
+        if folder is not None and folder.is_dir() and any(folder.glob("style-*-strokes.npy")):
             from seqgen.data.handwriting.user_styles import load_real_styles
 
             real = load_real_styles(folder)
@@ -132,7 +130,8 @@ def resolve_style(
                 raise SeqgenError(f"style={number}: there are {len(real)} real styles (0..{len(real) - 1}) in {folder}")
             line = real[number]
             return Prime(norm.adapt(line.offsets), style_text or line.text, f"real style {number} ({line.writer})")
-        return _train_style(number, train_styles, f"style={number} (no real styles in {folder}): ")
+        where = f"no real styles in {folder}" if folder is not None else "no styles_dir configured"
+        return _train_style(number, train_styles, f"style={number} ({where}): ")
     if text is not None and text.startswith("writer:"):
         try:
             number = int(text.split(":", 1)[1])
@@ -346,7 +345,7 @@ def known_text(model: Any, text: str) -> str:
 
 
 def styles_dir(model: Any, cfg: Any = None) -> Optional[str]:
-    folder = (cfg.get("styles_dir") if cfg is not None and hasattr(cfg, "get") else None) or model.hparams.get("styles_dir")
+    folder = (cfg.get("styles_dir") if cfg is not None else None) or model.hparams.get("styles_dir")
     return str(folder) if folder else None
 
 
