@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from seqgen.training.run_lock import pid_alive
+
 log = logging.getLogger(__name__)
 
 RECORD = "ray_processes.json"
@@ -106,7 +108,7 @@ def end_recorded_processes(sweep_dir: Path, grace_s: float = 5.0) -> list[int]:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return []
-    if record.get("driver") not in (None, os.getpid()) and _alive_pid(int(record["driver"])):
+    if record.get("driver") not in (None, os.getpid()) and pid_alive(int(record["driver"])):
         return []  # another live command drives this sweep: leave its Ray alone
     pids = [pid for pid in descendants([int(p) for p in record.get("pids", [])]) if pid != os.getpid() and _alive_ray(pid)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -124,16 +126,6 @@ def end_recorded_processes(sweep_dir: Path, grace_s: float = 5.0) -> list[int]:
     with contextlib.suppress(OSError):
         path.unlink()
     return pids
-
-
-def _alive_pid(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _cmdline(pid) != "" or not Path("/proc").is_dir()
 
 
 @contextlib.contextmanager

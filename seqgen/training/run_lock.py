@@ -37,14 +37,18 @@ def _is_rank_zero() -> bool:
     return all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a live process has this pid on this host (signal 0 probes; a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal probe is all we have
 
 
 def _owner(path: Path) -> dict | None:
@@ -73,7 +77,7 @@ def run_folder_lock(run_dir: Path, stale_after_s: float = 24 * 3600) -> Iterator
             pid = int(owner.get("pid", -1))
             if pid == me["pid"] and same_host:
                 break  # our own lock (a sweep trial restored in the same worker)
-            live = _alive(pid) if same_host else time.time() - path.stat().st_mtime < stale_after_s
+            live = pid_alive(pid) if same_host else time.time() - path.stat().st_mtime < stale_after_s
             if live:
                 raise SeqgenError(
                     f"run folder {run_dir} is in use by a live run (pid {pid} on {owner.get('host')}): "
