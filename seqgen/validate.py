@@ -139,7 +139,7 @@ RULES: list[Rule] = [
     rule(["*.batches_per_epoch", "*samples_per_shard", "*.min_train_shards", "*segment_length", "*chunk_length"], POSITIVE_INT),
     rule(["*.num_samples", "*.length", "*.max_text_chars", "*.end_patience", "*.preview_length", "*.max_nonfinite_steps"], POSITIVE_INT),
     rule(["*.n_lines", "*.n_writers", "*.n_styles", "*.min_chars", "*.max_chars", "*.max_bytes", "*.min_points", "*.max_points"], POSITIVE_INT),
-    rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*.height", "*.width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
+    rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*image_height", "*image_width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
     rule(["*.num_workers", "*.shuffle_buffer", "*.holdout_writers", "*.every_n_steps", "*.refresh_rate", "*.num_sanity_val_steps"], NON_NEGATIVE_INT),
     rule(["*.num_threads", "*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
     rule(["*.max_steps", "*.max_epochs", "*.save_top_k"], integer(-1)),
