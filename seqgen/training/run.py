@@ -22,6 +22,7 @@ from seqgen.training.checkpoints import read_checkpoint
 from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
+from seqgen.training.resume import resume_checkpoint
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run_lock import run_folder_lock
@@ -115,6 +116,8 @@ def train(
     """
     validate_config(cfg, "train")
     run_dir = Path(run_dir)
+    if checkpoint is None and cfg.get("resume") == "auto":
+        checkpoint = resume_checkpoint(run_dir)  # callers that pass no checkpoint keep resume=auto working
     with run_folder_lock(run_dir):
         return _train(cfg, run_dir, extra_callbacks, trainer_overrides, checkpoint)
 
