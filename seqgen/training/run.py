@@ -111,7 +111,9 @@ def train(
 ) -> dict[str, Any]:
     """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json.
 
-    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which).
+    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which; a caller
+    that did not resolve and passes a config with resume=auto gets the run's newest readable
+    checkpoint, as the CLI would).
     Holds the run folder's lock (`run_folder_lock`) throughout: no two live runs share a folder.
     """
     validate_config(cfg, "train")
