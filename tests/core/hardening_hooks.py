@@ -12,10 +12,10 @@ class Intervals(pl.Callback):
     """Appends `start|end <unix time> <run dir>` to `log` when a fit starts and ends."""
 
     def __init__(self, log: str) -> None:
-        self.log = log
+        self.path = log  # not `self.log`: a name Lightning callbacks already use
 
     def _write(self, kind: str, trainer: pl.Trainer) -> None:
-        with open(self.log, "a") as handle:
+        with open(self.path, "a") as handle:
             handle.write(f"{kind} {time.time():.3f} {trainer.default_root_dir}\n")
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: Any) -> None:

@@ -114,12 +114,14 @@ def test_sweep_killed_after_a_trial_resumes_without_redoing_it_and_leaves_no_ray
     ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO / "tests" / "core"), os.environ.get("PYTHONPATH", "")]))
     sweep_dir = tmp_path / "out" / "sweep" / "tiny_test"
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=False)
-    deadline = time.time() + 300
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 400
     while not list(sweep_dir.glob("trial_*/metrics.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     finished = {p.parent for p in sweep_dir.glob("trial_*/metrics.json")}
-    assert finished, "no trial finished"
+    log.close()
+    assert finished, "no trial finished: " + (tmp_path / "first.log").read_text()[-3000:]
     proc.kill()  # SIGKILL: no shutdown code runs in the driver
     proc.wait()
     killed_at = time.time()
