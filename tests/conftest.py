@@ -10,6 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+import seqgen  # noqa: F401  (registers the ${seqgen_*:} config resolvers)
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # ../shared beside the checkout (one level further up for a git worktree under wt/)

@@ -21,6 +21,14 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
+def start(cfg: DictConfig, command: str) -> None:
+    """What every command does first: quiet libraries, then refuse bad config values before any work."""
+    from seqgen.validate import validate_config
+
+    quiet_libraries()
+    validate_config(cfg, command)
+
+
 def quiet_libraries() -> None:
     """Keep the console readable: library chatter that a user cannot act on goes away."""
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning.fabric", "pytorch_lightning.accelerators"):

@@ -10,17 +10,18 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say
-from seqgen.errors import friendly_errors
+from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
+from seqgen.data.identity import check_data_identity
+from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.families.base import family_of
 from seqgen.io import write_json
-from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
+from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
 from seqgen.training.run import final_metrics
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
     trained = run_config(ckpt)
@@ -29,14 +30,31 @@ def run(cfg: DictConfig) -> dict:
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
+    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
-    trainer.validate(model, dataloaders=datamodule.val_dataloader(), verbose=False)
-    metrics = final_metrics(trainer)
-    trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
-    metrics.update(final_metrics(trainer))
+    metrics: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    # Corrupt or missing shards are skipped and counted (datamodule.skipped_shards); a split with
+    # no readable shard at all is reported in metrics.json instead of ending the evaluation.
+    for split, step in (("valid", trainer.validate), ("test", trainer.test)):
+        try:
+            loader = datamodule.val_dataloader() if split == "valid" else datamodule.test_dataloader()
+            step(model, dataloaders=loader, verbose=False)
+            metrics.update(final_metrics(trainer))
+        except SeqgenError as err:
+            errors[split] = str(err)
+            say(f"[seqgen] {split} skipped: {err}")
     out = run_dir()
-    result = {"checkpoint": str(ckpt), "metrics": metrics}
-    result.update(family_of(model).report(model, out, datamodule, metrics))
+    result = {"checkpoint": str(ckpt), "metrics": metrics, "skipped_shards": datamodule.skipped_shards}
+    if errors:
+        result["errors"] = errors
+    write_json(out / "metrics.json", result)  # always written, also if the report fails below
+    try:
+        result.update(family_of(model).report(model, out, datamodule, metrics) or {})
+    except SeqgenError as err:
+        result["report_error"] = str(err)
+        say(f"[seqgen] report skipped: {err}")
+    result["skipped_shards"] = datamodule.skipped_shards
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)

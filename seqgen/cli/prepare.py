@@ -13,13 +13,13 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
+from seqgen.cli.common import CONFIG_PATH, say, start
 from seqgen.errors import SeqgenError, friendly_errors
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "prepare")
     if "prepare" not in cfg.data:
         raise SeqgenError(f"data={cfg.data.get('name')} has no prepare step")
     summary = instantiate(cfg.data.prepare, _recursive_=True)

@@ -10,7 +10,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir
+from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
 from seqgen.errors import friendly_errors
 from seqgen.families.base import family_of
 from seqgen.training.checkpoints import load_model
@@ -22,7 +22,7 @@ PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "task_nam
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "sample")
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
     family = family_of(model)

@@ -16,7 +16,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, quiet_libraries, run_dir
+from seqgen.cli.common import CONFIG_PATH, run_dir, start
 from seqgen.errors import friendly_errors
 from seqgen.sweep.runner import run_sweep
 from seqgen.sweep.spec import register_sweeps
@@ -71,7 +71,7 @@ def quote_trial_overrides(argv: list[str]) -> list[str]:
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "sweep")
     return run_sweep(cfg, run_dir())
 
 

@@ -7,28 +7,41 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, say, task_overrides
+from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
-from seqgen.training.run import apply_runtime_env, train
+from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
+from seqgen.validate import validate_config
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    quiet_libraries()
+    start(cfg, "train")
     apply_runtime_env(cfg)
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
+    if cfg.get("resume") == "auto":
+        validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
         result = train(cfg, out, checkpoint=checkpoint)
     if not is_global_zero():
+        if result.get("preempted"):
+            sys.exit(PREEMPTED_EXIT_CODE)
         return result  # one summary per run, from rank 0
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result["metrics"].items()) if k.startswith(("val/", "test/")))
     if result.get("preempted"):
-        say(f"[seqgen] stopped by a signal at step {result['global_step']}; resume with: seqgen-train resume={out}")
+        # Not "finished": a scheduler reading the exit status requeues the job, a user resumes it.
+        say(f"[seqgen] step {result['global_step']}: {metrics}")
+        say(
+            f"[seqgen] training preempted (stopped by a signal) at step {result['global_step']}; checkpoint saved. "
+            f"Resume with: seqgen-train resume={out}  (exit status {PREEMPTED_EXIT_CODE}: requeue)"
+        )
+        sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
     finished("training", out)
     return result

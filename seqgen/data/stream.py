@@ -50,6 +50,10 @@ class ShardStream(IterableDataset):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
+        # A batch that never reaches its size would grow without bound (a negative batch size
+        # once ate the machine's memory): refuse it here, whatever the config validation let through.
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise SeqgenError(f"batch size {batch_size!r} is out of range: must be an integer >= 1 (data.datamodule.batch_size)")
         self.urls = list(urls)
         self.decode = decode
         self.collate = collate
@@ -71,7 +75,7 @@ class ShardStream(IterableDataset):
         if self.infinite and len(self.urls) < slots:
             raise SeqgenError(
                 f"{len(self.urls)} training shards cannot be split over {self.world_size} rank(s) x "
-                f"{num_workers} worker(s): lower data.num_workers or re-run prepare with a smaller "
+                f"{num_workers} worker(s): lower data.datamodule.num_workers or re-run prepare with a smaller "
                 "data.prepare.samples_per_shard"
             )
         return self.urls[slot::slots], slot

@@ -28,7 +28,15 @@ import pytorch_lightning as pl
 
 from seqgen.io import write_json
 from seqgen.errors import SeqgenError
-from seqgen.sweep.trial import TrialSetup, TuneReportCheckpoint, finish_wandb, restore_checkpoint, trial_config, wandb_environment
+from seqgen.sweep.trial import (
+    TrialSetup,
+    TuneReportCheckpoint,
+    finish_wandb,
+    finished_result,
+    restore_checkpoint,
+    trial_config,
+    wandb_environment,
+)
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.resume import LAST_CKPT, resolve_run
 from seqgen.training.run import apply_runtime_env, train
@@ -142,6 +150,10 @@ def run_ddp_trial(params: dict[str, Any], setup: TrialSetup, workers: int, cpus_
     trial_id = tune.get_context().get_trial_id()
     run_dir = setup.run_dir(trial_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    done = finished_result(run_dir, setup.metric)
+    if done is not None:  # trained to the end before the sweep was interrupted: not again
+        tune.report(done)
+        return
     use_gpu = gpus_per_worker > 0
     resources = {"CPU": float(cpus_per_worker)}
     if use_gpu:

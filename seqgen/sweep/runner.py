@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from seqgen.io import atomic_open, write_json
 from seqgen.errors import SeqgenError
 from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_trial
+from seqgen.sweep.processes import end_recorded_processes, record_ray_processes, sigterm_as_interrupt
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
 
@@ -120,15 +121,53 @@ def build_scheduler(spec: dict[str, Any], train_cfg: DictConfig) -> Any:
 
 
 def build_searcher(spec: dict[str, Any]) -> Any:
+    """The search algorithm, with `max_concurrent_trials` built in.
+
+    Tune ignores TuneConfig.max_concurrent_trials for a BasicVariantGenerator passed in (it only
+    wraps `Searcher`s), so the limit is set on the searcher itself, where it is also saved with
+    the sweep and found again on restore (`enforce_concurrency`).
+    """
+    limit = int(spec.get("max_concurrent_trials") or 0)
     if spec["search"] == "optuna":
         import optuna
+        from ray.tune.search import ConcurrencyLimiter
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return OptunaSearch(seed=int(spec["seed"]))
+        searcher = OptunaSearch(seed=int(spec["seed"]))
+        return ConcurrencyLimiter(searcher, max_concurrent=limit) if limit else searcher
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=int(spec["seed"]))  # random sampling; grid axes enumerated
+    return BasicVariantGenerator(random_state=int(spec["seed"]), max_concurrent=limit)  # random sampling; grid axes enumerated
+
+
+def enforce_concurrency(tuner: Any, limit: int | None) -> None:
+    """On a restored sweep, apply this command's `max_concurrent_trials` to the restored searcher.
+
+    Tune restores the searcher's saved state (its old limit, or none) over the object it
+    unpickles; the limit is re-applied after that restore, so it holds whatever the sweep was
+    started with.
+    """
+    search_alg = getattr(getattr(getattr(tuner, "_local_tuner", None), "_tune_config", None), "search_alg", None)
+    if search_alg is None or not limit:
+        return
+    original = search_alg.restore_from_dir
+
+    def restore_from_dir(dirpath: str) -> None:
+        original(dirpath)
+        _set_limit(search_alg, int(limit))
+
+    search_alg.restore_from_dir = restore_from_dir  # type: ignore[method-assign]
+    _set_limit(search_alg, int(limit))
+
+
+def _set_limit(search_alg: Any, limit: int) -> None:
+    target = search_alg
+    while target is not None:
+        if hasattr(target, "max_concurrent"):
+            target.max_concurrent = limit
+            return
+        target = getattr(target, "searcher", None)
 
 
 # --- the sweep ------------------------------------------------------------------------------------
@@ -172,7 +211,26 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
     workers = ddp_workers(spec["resources_per_trial"])  # > 1: each trial trains DDP on that many Ray Train workers
     resuming = tune.Tuner.can_restore(str(sweep_dir))
     check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
+    end_recorded_processes(sweep_dir)  # Ray processes left by a killed earlier command on this sweep
     init_ray(cfg.ray, spec.get("address"), resources["cpu"] * workers, resources["gpu"] * workers)
+    record_ray_processes(sweep_dir)
+    with sigterm_as_interrupt():  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
+        results = _fit(cfg, spec, setup, sweep_dir, probe, resources, workers, resuming)
+    return summarise(results, spec, setup, sweep_dir)
+
+
+def _fit(
+    cfg: DictConfig,
+    spec: dict[str, Any],
+    setup: TrialSetup,
+    sweep_dir: Path,
+    probe: DictConfig,
+    resources: dict[str, float],
+    workers: int,
+    resuming: bool,
+) -> Any:
+    from ray import tune
+
     try:
         if workers > 1:  # the Tune trial only launches a TorchTrainer; its workers hold the resources
             trainable = tune.with_resources(
@@ -186,6 +244,7 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
             tuner = tune.Tuner.restore(
                 str(sweep_dir), trainable, resume_unfinished=True, resume_errored=bool(cfg.get("resume_errored", False))
             )
+            enforce_concurrency(tuner, spec.get("max_concurrent_trials"))
         else:
             say(f"sweep {spec['name']}: {trial_count(spec)} trials, {spec['search']} search, {spec['scheduler']['type']} scheduler -> {sweep_dir}")
             tuner = tune.Tuner(
@@ -197,7 +256,7 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
                     search_alg=build_searcher(spec),
                     scheduler=build_scheduler(spec, probe),
                     num_samples=int(spec["num_samples"]),
-                    max_concurrent_trials=spec.get("max_concurrent_trials"),
+                    max_concurrent_trials=None,  # built into the searcher (build_searcher)
                     trial_name_creator=_trial_name,
                     trial_dirname_creator=_trial_dirname,
                     reuse_actors=False,
@@ -213,12 +272,12 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
                     sync_config=tune.SyncConfig(sync_artifacts=True),
                 ),
             )
-        results = tuner.fit()
+        return tuner.fit()
     finally:
         import ray
 
         ray.shutdown()
-    return summarise(results, spec, setup, sweep_dir)
+        end_recorded_processes(sweep_dir)  # whatever the shutdown left behind
 
 
 def _trial_name(trial: Any) -> str:

@@ -7,6 +7,8 @@ retried from where it was and an interrupted sweep resumes its unfinished trials
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import tempfile
@@ -192,6 +194,25 @@ def restore_checkpoint(checkpoint: Any, run_dir: Path) -> bool:
     return True
 
 
+def finished_result(run_dir: Path, metric: str) -> dict[str, Any] | None:
+    """The final metrics of a trial whose training already ended (its metrics.json, not preempted).
+
+    A sweep killed right after a trial finished may not have recorded that in Tune's experiment
+    state yet; on restore Tune starts the trial again. Its run folder knows better.
+    """
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    metrics = record.get("metrics") or {}
+    if record.get("preempted") or metric not in metrics:
+        return None
+    return {**metrics, "step": record.get("global_step"), "epoch": record.get("epoch"), "restored_finished": True}
+
+
 def run_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     """The Ray Tune trainable (function API)."""
     from ray import tune
@@ -199,6 +220,10 @@ def run_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     trial_id = tune.get_context().get_trial_id()
     run_dir = setup.run_dir(trial_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    done = finished_result(run_dir, setup.metric)
+    if done is not None:  # trained to the end before the sweep was interrupted: not again
+        tune.report(done)
+        return
     cfg = trial_config(setup, params, trial_id, run_dir)
     wandb_environment(cfg, run_dir)
     apply_runtime_env(cfg)

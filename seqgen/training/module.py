@@ -68,6 +68,15 @@ class SeqModule(pl.LightningModule):
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
             self.log("train/grad_norm", norm, on_step=True, batch_size=1)
 
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        # A skipped (non-finite) step has no gradients at all: value clipping of an empty list
+        # raises inside torch (norm clipping tolerates it). Nothing to clip, so nothing to do.
+        if not any(p.grad is not None for p in self.parameters()):
+            return
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm)
+
     def configure_optimizers(self) -> Any:
         if self.optim_cfg is None:
             raise SeqgenError("no optimizer configured: pass optim=<adam|sgd|rmsprop_graves>")
@@ -100,6 +109,8 @@ class SeqModule(pl.LightningModule):
         checkpoint["seqgen"] = checkpoint_meta(self)
         if "hyper_parameters" in checkpoint:
             checkpoint["hyper_parameters"] = plain(checkpoint["hyper_parameters"])
+        # Which data (fingerprint, vocabulary) this model was trained on: eval and resume compare.
+        checkpoint["seqgen"]["data"] = plain(getattr(self, "data_identity", None))
 
     # --- torch.compile (config: compile=true) ---------------------------------------------------
     compile_modules: tuple[str, ...] | None = None  # child modules to compile; None = those holding an RNN

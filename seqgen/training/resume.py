@@ -6,12 +6,18 @@
     resume=<run folder>   that folder: its saved overrides re-composed with this command's on top
                           (so a resume may change config groups, e.g. `trainer=ddp`), from its last.ckpt
 
+A truncated or corrupt last.ckpt is replaced by the run's newest readable checkpoint, with a
+message (`resume_checkpoint`); resume=<run folder> without any checkpoint is refused before
+anything is written (it would start from step 0 and overwrite the run's metrics.json).
+
 The checkpoint is checked here (read with weights_only=True: a foreign or unsafe file is refused
 with a clear error before any training state is built).
 """
 
 from __future__ import annotations
 
+import logging
+import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -21,6 +27,35 @@ from seqgen.errors import SeqgenError
 from seqgen.training.checkpoints import read_checkpoint
 
 LAST_CKPT = "last.ckpt"
+
+log = logging.getLogger(__name__)
+
+
+def readable_checkpoint(path: Path) -> bool:
+    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
+    central directory or a CRC. Nothing is unpickled here."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+
+
+def resume_checkpoint(run_dir: Path) -> Path | None:
+    """`<run>/checkpoints/last.ckpt`, or, if it is unreadable (truncated), the newest readable one."""
+    folder = Path(run_dir) / "checkpoints"
+    last = folder / LAST_CKPT
+    if last.exists() and readable_checkpoint(last):
+        return last
+    others = sorted((p for p in folder.glob("*.ckpt") if p.name != LAST_CKPT), key=lambda p: p.stat().st_mtime, reverse=True)
+    fallback = next((p for p in others if readable_checkpoint(p)), None)
+    if last.exists():
+        message = f"{last} is unreadable (truncated or corrupt)"
+        if fallback is None:
+            raise SeqgenError(f"{message} and no other readable checkpoint is in {folder}: start a new run without resume=")
+        print(f"[seqgen] {message}; resuming from the newest readable checkpoint instead: {fallback.name}", flush=True)
+        log.warning("%s; resuming from %s", message, fallback)
+    return fallback
 
 
 def resolve_run(cfg: DictConfig, overrides: Optional[Sequence[str]] = None) -> tuple[DictConfig, Path, Optional[Path]]:
@@ -33,15 +68,16 @@ def resolve_run(cfg: DictConfig, overrides: Optional[Sequence[str]] = None) -> t
     if mode and mode != "auto":
         run_dir = Path(str(mode)).expanduser().resolve()
         cfg = _recompose(run_dir, _task_overrides() if overrides is None else list(overrides))
-        checkpoint = run_dir / "checkpoints" / LAST_CKPT
-        if not checkpoint.exists():
+        checkpoint = resume_checkpoint(run_dir)
+        if checkpoint is None:
             raise SeqgenError(
-                f"resume={mode}: no {LAST_CKPT} in {checkpoint.parent}; start without resume= or point it at a run folder with checkpoints"
+                f"resume={mode}: the run has no checkpoint to resume from ({run_dir / 'checkpoints'}); "
+                "start a new run without resume= (that run's folder and metrics.json stay as they are)"
             )
     else:
         run_dir = Path(str(cfg.paths.output_dir))
-        checkpoint = run_dir / "checkpoints" / LAST_CKPT
-        if not (mode == "auto" and checkpoint.exists()):
+        checkpoint = resume_checkpoint(run_dir) if mode == "auto" else None
+        if checkpoint is None:
             return cfg, run_dir, None
     read_checkpoint(checkpoint)  # refuses unsafe, foreign or broken files with a clear message
     return cfg, run_dir, checkpoint

@@ -11,21 +11,29 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seqgen.data.datamodule import ShardDataModule
+from seqgen.data.identity import check_data_identity, data_identity
 from seqgen.errors import SeqgenError
+from seqgen.training.checkpoints import read_checkpoint
 from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
+from seqgen.training.resume import resume_checkpoint
 from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
 from seqgen.training.loggers import build_loggers
-from seqgen.training.resume import resolve_run
+from seqgen.training.run_lock import run_folder_lock
+from seqgen.validate import validate_config
 
 log = logging.getLogger(__name__)
 
+# Exit status of a run stopped by SIGTERM/SIGUSR1 after saving last.ckpt: EX_TEMPFAIL (sysexits.h),
+# "temporary failure, try again". Schedulers requeue on it (cluster/slurm/train.sbatch; Kubernetes
+# podFailurePolicy onExitCodes [75]); `resume=auto` then continues from the checkpoint.
+PREEMPTED_EXIT_CODE = 75
 
 
 def build_datamodule(cfg: DictConfig) -> ShardDataModule:
@@ -105,20 +113,37 @@ def train(
     """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json.
 
     `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which; a caller
-    that did not resolve and passes a config with resume=auto gets its last.ckpt, as the CLI would)."""
+    that did not resolve and passes a config with resume=auto gets the run's newest readable
+    checkpoint, as the CLI would).
+    Holds the run folder's lock (`run_folder_lock`) throughout: no two live runs share a folder.
+    """
+    validate_config(cfg, "train")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None and cfg.get("resume") == "auto":
+        checkpoint = resume_checkpoint(run_dir)  # callers that pass no checkpoint keep resume=auto working
+    with run_folder_lock(run_dir):
+        return _train(cfg, run_dir, extra_callbacks, trainer_overrides, checkpoint)
+
+
+def _train(
+    cfg: DictConfig,
+    run_dir: Path,
+    extra_callbacks: list[pl.Callback] | None,
+    trainer_overrides: dict[str, Any] | None,
+    checkpoint: Path | None,
+) -> dict[str, Any]:
     atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("float32_matmul_precision"):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     datamodule = build_datamodule(cfg)
+    if checkpoint:
+        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume")
     model = build_model(cfg, datamodule.info)
+    model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
-    if checkpoint is None and cfg.get("resume") == "auto":
-        checkpoint = resolve_run(cfg)[2]
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -130,10 +155,15 @@ def train(
         trainer.preempted = True  # type: ignore[attr-defined]
     metrics = final_metrics(trainer)
     preempted = getattr(trainer, "preempted", False)
+    test_error = None
     if cfg.get("test") and not preempted and not trainer.interrupted:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
-        metrics.update(final_metrics(trainer))
+        try:
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
+            metrics.update(final_metrics(trainer))
+        except SeqgenError as err:  # e.g. every test shard corrupt: the trained run still gets its metrics.json
+            test_error = str(err)
+            log.warning("test skipped: %s", err)
     result = {
         "run_dir": str(run_dir),
         "global_step": trainer.global_step,
@@ -144,10 +174,18 @@ def train(
         "preempted": bool(preempted),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
+    if test_error:
+        result["test_error"] = test_error
     if trainer.is_global_zero:
+        write_json(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
         if not preempted:
-            result.update(family_of(model).figures(model, run_dir, datamodule, metrics))
-        write_json(run_dir / "metrics.json", result)
+            try:
+                result.update(family_of(model).figures(model, run_dir, datamodule, metrics) or {})
+            except SeqgenError as err:
+                result["report_error"] = str(err)
+                log.warning("end-of-run report skipped: %s", err)
+            result["skipped_shards"] = datamodule.skipped_shards
+            write_json(run_dir / "metrics.json", result)
     return result
 
 

@@ -132,7 +132,9 @@ def test_old_checkpoints_load_or_are_refused_clearly(tmp_path: Path, trained_run
     from seqgen.training.checkpoints import load_model
 
     state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    data = state["seqgen"].pop("data")  # the data identity (hardening): fingerprint and vocabulary, plain types
     assert state["seqgen"] == {"family": "text", "class": "TextLSTM", "format": 2}
+    assert data["fingerprint"] and data["vocab"]["kind"] == "char"
     # before the family layout: a dotted class path into seqgen.models (plain contents) still loads
     state["seqgen"] = {"family": "text", "class": "seqgen.models.text.TextLSTM"}
     torch.save(state, tmp_path / "old.ckpt")

@@ -139,11 +139,11 @@ def test_torchrun_script_is_valid_bash() -> None:
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_torchrun_two_cpu_processes(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "SLURM_PROCID")}
     env.update(RUN_DIR=str(tmp_path / "run"), MASTER_PORT="29561")
     proc = subprocess.run(
-        [str(REPO / "cluster" / "torchrun" / "train.sh"), "--gpus", "2", "--cpu", f"paths.data_dir={tiny_text_data}", "data=text_file",
+        [str(REPO / "cluster" / "torchrun" / "train.sh"), "--gpus", "2", "--cpu", f"paths.data_dir={tiny_text_data}", "data=text_file", f"data.corpus.path={tiny_text_file}",
          "logger=csv", "test=false", "model.hidden_size=8", "model.num_layers=1", "data.datamodule.batch_size=4",
          "data.datamodule.segment_length=20", "data.datamodule.batches_per_epoch=5", "data.datamodule.num_workers=0",
          "trainer.max_steps=5", "trainer.enable_progress_bar=false", "callbacks.progress=null"],

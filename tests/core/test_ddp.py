@@ -18,8 +18,9 @@ from seqgen.training.hydra_ddp import single_run_argv
 TRAIN = BIN / "seqgen-train"
 
 
-def ddp_overrides(data_root: Path, log: Path) -> list[str]:
+def ddp_overrides(data_root: Path, log: Path, corpus: Path) -> list[str]:
     return [
+        f"data.corpus.path={corpus}",
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
@@ -72,9 +73,9 @@ def test_single_run_argv_drops_the_sweep() -> None:
     ]
 
 
-def test_ddp_trains_rank0_checkpoints_and_resumes(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_ddp_trains_rank0_checkpoints_and_resumes(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     log = tmp_path / "ranks.log"
-    args = ddp_overrides(tiny_text_data, log)
+    args = ddp_overrides(tiny_text_data, log, tiny_text_file)
     proc = seqgen_train([*args, "trainer.max_steps=10"], tmp_path)
     runs = list((tmp_path / "outputs" / "train" / "runs").iterdir())
     assert len(runs) == 1, runs  # rank 1 reuses rank 0's folder
@@ -101,10 +102,10 @@ def test_ddp_trains_rank0_checkpoints_and_resumes(tmp_path: Path, tiny_text_data
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 20
 
 
-def test_ddp_multirun_each_job_launches_its_own_ranks(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_ddp_multirun_each_job_launches_its_own_ranks(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     log = tmp_path / "ranks.log"
     sweep_dir = tmp_path / "multi"
-    args = [*ddp_overrides(tiny_text_data, log), "model.hidden_size=8,16", f"hydra.sweep.dir={sweep_dir}"]
+    args = [*ddp_overrides(tiny_text_data, log, tiny_text_file), "model.hidden_size=8,16", f"hydra.sweep.dir={sweep_dir}"]
     proc = seqgen_train(["-m", *args, "trainer.max_steps=5"], tmp_path, timeout=300)
     assert proc.stdout.count("training finished") == 2
     assert proc.stderr.count("Launching 2 jobs") + proc.stdout.count("Launching 2 jobs") == 1  # the children do not sweep
@@ -126,9 +127,9 @@ def test_ddp_multirun_each_job_launches_its_own_ranks(tmp_path: Path, tiny_text_
 
 
 @pytest.mark.slow
-def test_ddp_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_ddp_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     """Stopping at step 10 and resuming to 20 gives the same model as training to 20 at once."""
-    args = ddp_overrides(tiny_text_data, tmp_path / "ranks.log")
+    args = ddp_overrides(tiny_text_data, tmp_path / "ranks.log", tiny_text_file)
     seqgen_train([*args, "trainer.max_steps=20", "hydra.run.dir=straight"], tmp_path)
     seqgen_train([*args, "trainer.max_steps=10", "hydra.run.dir=split"], tmp_path)
     seqgen_train([f"resume={tmp_path / 'split'}", "trainer.max_steps=20"], tmp_path)

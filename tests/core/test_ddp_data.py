@@ -52,8 +52,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_ranks_read_disjoint_shards_and_equal_batches(tiny_text_data: Path) -> None:
-    data_dir = str(tiny_text_data / "text_file")
+def test_two_ranks_read_disjoint_shards_and_equal_batches(tiny_text_data: Path, tiny_text_file: Path) -> None:
+    from seqgen.data.identity import corpus_key
+
+    data_dir = str(tiny_text_data / "text_file" / corpus_key(tiny_text_file))
     with mp.Manager() as manager:
         out = manager.dict()
         mp.spawn(worker, args=(2, free_port(), data_dir, out), nprocs=2, join=True)

@@ -25,8 +25,15 @@ from seqgen.sweep.trial import TrialSetup, compose_train
 SWEEP = BIN / "seqgen-sweep"
 
 
-def sweep_command(data_root: Path, log_dir: Path, *extra: str) -> list[str]:
-    return [str(SWEEP), "sweep=tiny_test", f"paths.data_dir={data_root}", f"paths.log_dir={log_dir}", "ray.num_cpus=2", *extra]
+def sweep_command(data_root: Path, log_dir: Path, *extra: str, corpus: Path) -> list[str]:
+    """The tiny sweep on the prepared `corpus` (text_file data is found by the corpus's path and content)."""
+    extra_list = list(extra)
+    given = [i for i, arg in enumerate(extra_list) if arg.startswith("+trial_overrides=[")]
+    if given:
+        extra_list[given[0]] = extra_list[given[0]].replace("+trial_overrides=[", f"+trial_overrides=[data.corpus.path={corpus},", 1)
+    else:
+        extra_list.append(f"+trial_overrides=[data.corpus.path={corpus}]")
+    return [str(SWEEP), "sweep=tiny_test", f"paths.data_dir={data_root}", f"paths.log_dir={log_dir}", "ray.num_cpus=2", *extra_list]
 
 
 def run_sweep(cmd: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -86,12 +93,12 @@ def test_override_formatting() -> None:
 
 # --- a sweep --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def sweep_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path) -> dict:
+def sweep_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> dict:
     """One 3-trial sweep whose first trial to reach step 7 crashes once (after its first report)."""
     tmp = tmp_path_factory.mktemp("sweep")
     flag = tmp / "crash.flag"
     hooks = f"+callbacks.crash._target_=sweep_hooks.CrashOnce,+callbacks.crash.flag={flag},+callbacks.crash.at_step=7"
-    cmd = sweep_command(tiny_text_data, tmp / "out", f"+trial_overrides=[{hooks}]")
+    cmd = sweep_command(tiny_text_data, tmp / "out", f"+trial_overrides=[{hooks}]", corpus=tiny_text_file)
     started = time.perf_counter()
     proc = run_sweep(cmd, tmp)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -168,7 +175,7 @@ def test_changed_definition_is_not_resumed(sweep_run: dict) -> None:
 
 
 @pytest.mark.slow
-def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     """SIGINT (Ctrl-C) after the first trial finishes; the rerun completes the other two only."""
     flag = tmp_path / "never.flag"
     hooks = f"+callbacks.crash._target_=sweep_hooks.CrashOnce,+callbacks.crash.flag={flag},+callbacks.crash.at_step=1000000"
@@ -178,6 +185,7 @@ def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_t
         "sweep.max_concurrent_trials=1",
         "sweep.scheduler=fifo",
         f"+trial_overrides=[{hooks},trainer.max_steps=40]",
+        corpus=tiny_text_file,
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -201,7 +209,7 @@ def test_interrupted_sweep_resumes_unfinished_trials_only(tmp_path: Path, tiny_t
 
 
 @pytest.mark.slow
-def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     """resources_per_trial.workers=2: the trial is a 2-worker Ray Train TorchTrainer (CPU DDP, gloo)."""
     cmd = sweep_command(
         tiny_text_data,
@@ -210,6 +218,7 @@ def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_d
         "sweep.scheduler=fifo",
         "sweep.max_failures=0",
         "sweep.resources_per_trial.workers=2",
+        corpus=tiny_text_file,
     )
     proc = run_sweep(cmd, tmp_path, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -23,7 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
-from seqgen.data.handwriting.strokes import Line, clean_offsets, strokes_to_offsets
+from seqgen.data.handwriting.strokes import Line, clean_offsets, remove_outlier_points, strokes_to_offsets
 from seqgen.errors import SeqgenError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ MALFORMED_XML = "malformed_xml"
 NO_STROKES_FILE = "transcription_without_strokes"
 NO_TRANSCRIPTION = "strokes_without_transcription"
 OUTLIER_LINE = "outlier_line"
+OUTLIER_POINTS = "outlier_points"  # repair: wild single points removed (the line is kept)
 EMPTY_TEXT = "empty_transcription"
 MALFORMED_ASCII = "malformed_transcription"
 
@@ -60,6 +61,7 @@ class SkipReport:
     counts: dict[str, int] = field(default_factory=dict)
     names: dict[str, list[str]] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, list[str]] = field(default_factory=dict)  # repair -> names of the kept lines it touched
     kept: int = 0
 
     def add(self, reason: str, name: str, detail: str = "") -> None:
@@ -67,6 +69,12 @@ class SkipReport:
         self.counts[reason] = self.counts.get(reason, 0) + 1
         self.names.setdefault(reason, []).append(name)
         logger.warning("IAM-OnDB: skipped %s (%s)%s", name, reason, f": {detail}" if detail else "")
+
+    def repair(self, kind: str, name: str, count: int, detail: str = "") -> None:
+        """Count and log a repair of a kept line (named, like skips)."""
+        self.repairs[kind] = self.repairs.get(kind, 0) + count
+        self.repaired.setdefault(kind, []).append(name)
+        logger.warning("repaired %s (%s: %d)%s", name, kind, count, f": {detail}" if detail else "")
 
     @property
     def total(self) -> int:
@@ -87,6 +95,7 @@ class SkipReport:
             "skipped": dict(self.counts),
             "names": {k: list(v) for k, v in self.names.items()},
             "repairs": dict(self.repairs),
+            "repaired": {k: list(v) for k, v in self.repaired.items()},
         }
 
 
@@ -295,6 +304,13 @@ def iter_iam_lines(
                     rep.repairs["interpolated_points"] = rep.repairs.get("interpolated_points", 0) + added
                 filled.append(s2)
             strokes = filled
+        n_points = sum(len(s) for s in strokes)
+        strokes, wild = remove_outlier_points(strokes, max_step)
+        if wild and (wild > max(2, 0.05 * n_points) or not strokes):  # a few stray points are repaired, many mean a broken line
+            rep.add(OUTLIER_LINE, lid, f"{wild} of {n_points} points far outside the line (corrupt coordinates)")
+            continue
+        if wild:
+            rep.repair(OUTLIER_POINTS, lid, wild, "points far outside the line removed")
         counts: dict[str, int] = {}
         offsets = clean_offsets(strokes_to_offsets(strokes), max_step, report=counts)
         if offsets is None:

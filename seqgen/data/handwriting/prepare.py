@@ -38,7 +38,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.strokes import Line, NormStats
+from seqgen.data.handwriting.strokes import Line, NormStats, median_step
 from seqgen.data.shards import ShardWriter, encode_array, write_meta
 from seqgen.errors import SeqgenError
 from seqgen.io import split_fractions
@@ -49,6 +49,38 @@ SPLITS = ("train", "valid", "test")
 UNKNOWN_CHARS = "chars_not_in_training_vocabulary"
 TOO_LONG = "too_many_points"
 TOO_SHORT = "too_few_points"
+OUTLIER_SCALE = "outlier_line_scale"
+LINE_SCALE_FACTOR = 10.0  # a line whose median step is 10x off the corpus's is not handwriting at this scale
+
+
+def drop_scale_outliers(splits: dict[str, list[Line]], report: SkipReport) -> float:
+    """Skip lines whose scale is wildly off the corpus's (per line; the reader checks per point).
+
+    The corpus scale M is the median over all lines of each line's median pen-down step. A line is
+    skipped (counted, named) when its own median step is more than LINE_SCALE_FACTOR times above
+    or below M, or when one of its moves is longer than NormStats.ROBUST_FACTOR * M. Returns M.
+    """
+    steps = {id(line): median_step(line.offsets) for split in SPLITS for line in splits.get(split, [])}
+    positive = [m for m in steps.values() if m > 0 and np.isfinite(m)]
+    if not positive:
+        return 1.0
+    scale = float(np.median(positive))
+    bound = NormStats.ROBUST_FACTOR * scale
+    for split in SPLITS:
+        kept = []
+        for line in splits.get(split, []):
+            m = steps[id(line)]
+            name = line.line_id or line.text[:30]
+            with np.errstate(invalid="ignore"):
+                longest = float(np.nanmax(np.abs(line.offsets[1:, :2]))) if len(line.offsets) > 1 else 0.0
+            if not np.isfinite(longest) or longest > bound:
+                report.add(OUTLIER_SCALE, name, f"a move of {longest:.3g} units (corpus median step {scale:.3g})")
+            elif m > 0 and not (scale / LINE_SCALE_FACTOR <= m <= scale * LINE_SCALE_FACTOR):
+                report.add(OUTLIER_SCALE, name, f"median step {m:.3g} vs the corpus's {scale:.3g}")
+            else:
+                kept.append(line)
+        splits[split] = kept
+    return scale
 
 
 class PrepareReport(SkipReport):
@@ -308,6 +340,7 @@ def prepare_handwriting(
             else:
                 kept.append(line)
         splits[split] = kept
+    drop_scale_outliers(splits, report)
     if not splits.get("train"):
         raise SeqgenError(f"no training lines left in corpus '{corpus.name}': check the corpus settings ({report.summary()})")
     chars = build_vocab(splits["train"])
@@ -365,6 +398,9 @@ def prepare_handwriting(
     for reason, names in sorted(report.names.items()):
         shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
         print(f"[seqgen]   {reason}: {shown}", flush=True)
+    for kind, names in sorted(report.repaired.items()):
+        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
+        print(f"[seqgen]   repaired ({kind}): {shown}", flush=True)
     summary.update(
         {
             "out_dir": str(out),

@@ -19,8 +19,9 @@ row ``(0, 0, 1)``, y up), so they can be used directly as primes.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
@@ -131,6 +132,38 @@ def median_step(offsets: np.ndarray) -> float:
     return float(np.median(s)) if len(s) else 0.0
 
 
+def remove_outlier_points(strokes: Sequence[np.ndarray], max_step: float, factor: float = 10.0) -> tuple[list[np.ndarray], int]:
+    """Drop single points far away from the rest of their line (a corrupt coordinate, e.g. 1e30).
+
+    Per axis, a point is an outlier when |v - median| > factor * max(MAD, max_step) over the
+    line's points (median and median absolute deviation are not moved by a few wild values, unlike
+    the mean and std). Non-finite points are outliers too. A real line (a few thousand units wide,
+    a few hundred high) never loses a point: its far ends are ~2 MADs from the median. Strokes
+    left empty are dropped. Returns (strokes, number of points removed).
+    """
+    if not strokes:
+        return list(strokes), 0
+    points = np.concatenate([np.asarray(s, dtype=np.float64)[:, :2] for s in strokes])
+    finite = np.all(np.isfinite(points), axis=1)
+    if not finite.any():
+        return [], int(len(points))
+    median = np.median(points[finite], axis=0)
+    mad = np.median(np.abs(points[finite] - median), axis=0)
+    limit = factor * np.maximum(mad, max_step)
+    with np.errstate(invalid="ignore", over="ignore"):
+        keep_all = finite & np.all(np.abs(points - median) <= limit, axis=1)
+    removed = int((~keep_all).sum())
+    if not removed:
+        return list(strokes), 0
+    out, start = [], 0
+    for stroke in strokes:
+        keep = keep_all[start : start + len(stroke)]
+        start += len(stroke)
+        if keep.any():
+            out.append(np.asarray(stroke)[keep])
+    return out, removed
+
+
 def clean_offsets(
     offsets: np.ndarray,
     max_step: float,
@@ -205,6 +238,7 @@ class NormStats:
     std: np.ndarray = field(default_factory=lambda: np.ones(2, dtype=np.float64))
     count: int = 0
     median_step: float = 1.0
+    excluded_rows: int = 0  # rows left out of the fit as outliers (see `fit`)
 
     def __post_init__(self) -> None:
         self.mean = np.asarray(self.mean, dtype=np.float64).reshape(2)
@@ -212,31 +246,46 @@ class NormStats:
         if np.any(self.std <= 0) or not np.all(np.isfinite(self.std)):
             raise SeqgenError(f"normalisation std must be positive and finite, got {self.std.tolist()}")
 
+    #: rows with |dx| or |dy| above this many median steps are left out of mean/std (robust fit).
+    ROBUST_FACTOR: ClassVar[float] = 1000.0
+
     @classmethod
     def fit(cls, lines: Iterable[Line | np.ndarray]) -> "NormStats":
-        """Streaming mean/std over all rows after the start row of every line (float64 sums)."""
+        """Mean/std over all rows after the start row of every line (float64 sums), robustly.
+
+        Two passes: the median of the lines' median pen-down steps first gives the corpus scale
+        M; rows with a non-finite value or |dx| or |dy| > ROBUST_FACTOR * M (no real move is
+        that long; a corrupt coordinate is) are excluded from mean and std, so one bad point cannot
+        blow the statistics up (std 1e28 from one point at 1e30). `excluded_rows` counts them.
+        """
+        arrays = [_as_offsets(line.offsets if isinstance(line, Line) else line) for line in lines]
+        medians = [m for m in (median_step(arr) for arr in arrays) if m > 0 and math.isfinite(m)]
+        scale = float(np.median(medians)) if medians else 1.0
+        bound = cls.ROBUST_FACTOR * scale if medians else math.inf
         n = 0
+        excluded = 0
         s1 = np.zeros(2, dtype=np.float64)
         s2 = np.zeros(2, dtype=np.float64)
-        medians: list[float] = []
-        for line in lines:
-            arr = _as_offsets(line.offsets if isinstance(line, Line) else line)
+        for arr in arrays:
             body = arr[1:, :2].astype(np.float64)
             if len(body) == 0:
                 continue
+            with np.errstate(invalid="ignore"):
+                good = np.all(np.isfinite(body), axis=1) & np.all(np.abs(body) <= bound, axis=1)
+            excluded += int((~good).sum())
+            body = body[good]
             n += len(body)
             s1 += body.sum(axis=0)
             s2 += (body**2).sum(axis=0)
-            m = median_step(arr)
-            if m > 0:
-                medians.append(m)
+        if excluded:
+            logger.warning("normalisation statistics: %d rows beyond %.0f (= %g median steps) left out", excluded, bound, cls.ROBUST_FACTOR)
         if n < 2:
             raise SeqgenError("cannot fit normalisation statistics: no training line has any points")
         mean = s1 / n
         var = np.maximum(s2 / n - mean**2, 0.0)
         std = np.sqrt(var)
         std = np.where(std > 1e-8, std, 1.0)
-        return cls(mean=mean, std=std, count=n, median_step=float(np.median(medians)) if medians else 1.0)
+        return cls(mean=mean, std=std, count=n, median_step=scale, excluded_rows=excluded)
 
     def apply(self, offsets: np.ndarray) -> np.ndarray:
         """Raw offsets -> normalised (float32); end_of_stroke unchanged."""
@@ -269,6 +318,7 @@ class NormStats:
             "std": [float(v) for v in self.std],
             "count": int(self.count),
             "median_step": float(self.median_step),
+            "excluded_rows": int(self.excluded_rows),
         }
 
     @classmethod

@@ -8,6 +8,7 @@ can fix (missing file, bad archive, bad split) raise :class:`SeqgenError` naming
 from __future__ import annotations
 
 import ast
+import codecs
 import inspect
 import os
 import re
@@ -15,7 +16,8 @@ import sysconfig
 import tarfile
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqgen.data.text.download import download as _download
@@ -29,6 +31,223 @@ TEXT8_URL = "http://mattmahoney.net/dc/text8.zip"
 PTB_URL = "http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz"
 
 SPLIT_NAMES = ("train", "valid", "test")
+CHUNK = 1 << 20  # bytes read at a time when streaming a corpus (prepare's memory does not grow with it)
+
+
+# --------------------------------------------------------------------------------------- streaming
+#
+# `prepare` reads a corpus twice (vocabulary and counts, then shards) in chunks, never whole: a
+# corpus is a list of `Piece`s (files, zip members, separators) and each split a byte range of
+# their concatenation (`SplitSource`). Corpora without `split_sources()` fall back to
+# `load_splits()` (small corpora: PTB, the embedded docstrings).
+
+
+@dataclass
+class Piece:
+    """`size` bytes produced by `open()` as an iterator of chunks (re-openable)."""
+
+    size: int
+    open: Callable[[int], Iterator[bytes]]
+    name: str = ""
+
+
+def bytes_piece(data: bytes, name: str = "") -> Piece:
+    def chunks(size: int) -> Iterator[bytes]:
+        view = memoryview(data)
+        for start in range(0, len(data), size):
+            yield bytes(view[start : start + size])
+
+    return Piece(len(data), chunks, name)
+
+
+def file_piece(path: Path, limit: int | None = None, skip: int = 0) -> Piece:
+    """The bytes of `path` from `skip`, at most `limit` of them."""
+    total = path.stat().st_size - skip
+    size = total if limit is None else min(total, limit)
+
+    def chunks(chunk: int) -> Iterator[bytes]:
+        left = size
+        with open(path, "rb") as handle:
+            handle.seek(skip)
+            while left > 0:
+                block = handle.read(min(chunk, left))
+                if not block:
+                    raise SeqgenError(f"{path} became shorter while it was read; do not change a corpus during prepare")
+                left -= len(block)
+                yield block
+
+    return Piece(size, chunks, str(path))
+
+
+def zip_member_piece(path: Path, member: str, hint: str, limit: int | None = None) -> Piece:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            size = zf.getinfo(member).file_size
+    except KeyError:
+        raise SeqgenError(f"{path} has no member {member!r}; {hint}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        raise SeqgenError(f"cannot read zip archive {path}: {err}; delete it and {hint}") from err
+    size = size if limit is None else min(size, limit)
+
+    def chunks(chunk: int) -> Iterator[bytes]:
+        left = size
+        try:
+            with zipfile.ZipFile(path) as zf, zf.open(member) as handle:
+                while left > 0:
+                    block = handle.read(min(chunk, left))
+                    if not block:
+                        break
+                    left -= len(block)
+                    yield block
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise SeqgenError(f"cannot read zip archive {path}: {err}; delete it and {hint}") from err
+
+    return Piece(size, chunks, f"{path}:{member}")
+
+
+class SplitSource:
+    """Bytes [start, end) of the concatenation of `pieces`, read in chunks."""
+
+    def __init__(self, pieces: Sequence[Piece], start: int = 0, end: int | None = None) -> None:
+        self.pieces = list(pieces)
+        total = sum(p.size for p in self.pieces)
+        self.start = start
+        self.end = total if end is None else end
+        self.nbytes = max(self.end - self.start, 0)
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        offset = 0
+        for piece in self.pieces:
+            lo, hi = max(self.start - offset, 0), min(self.end - offset, piece.size)
+            offset += piece.size
+            if hi <= lo:
+                if offset >= self.end:
+                    break
+                continue
+            position = 0
+            for block in piece.open(size):
+                block_lo, block_hi = max(lo - position, 0), min(hi - position, len(block))
+                position += len(block)
+                if block_hi > block_lo:
+                    yield block[block_lo:block_hi] if (block_lo, block_hi) != (0, len(block)) else block
+                if position >= hi:
+                    break
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+
+def split_sources_by_fractions(pieces: Sequence[Piece], fractions: Sequence[float]) -> dict[str, SplitSource]:
+    """`split_by_fractions` without reading: the same boundaries over the pieces' concatenation."""
+    a, b, c = _fractions(fractions, "split")
+    n = sum(p.size for p in pieces)
+    end_train = round(n * a)
+    end_valid = round(n * (a + b))
+    end_test = n if abs(a + b + c - 1.0) < 1e-9 else round(n * (a + b + c))
+    return {
+        "train": SplitSource(pieces, 0, end_train),
+        "valid": SplitSource(pieces, end_train, end_valid),
+        "test": SplitSource(pieces, end_valid, end_test),
+    }
+
+
+# --------------------------------------------------------------------------------------- encodings
+
+ENCODING_HINT = (
+    "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`), pass its encoding (data.corpus.encoding=latin-1, "
+    "cp1252, utf-16, ...) or train on its raw bytes (data.corpus.encoding=bytes data.prepare.vocab=byte)"
+)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(path: Path, encoding: str = "auto") -> str:
+    """The codec to read `path` with: a byte-order mark decides (UTF-8/16/32), else UTF-8.
+
+    `encoding` other than ``auto`` is taken as given (``bytes``: raw bytes, no check).
+    """
+    if encoding != "auto":
+        if encoding != "bytes":
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise SeqgenError(f"data.corpus.encoding={encoding!r} is not a known text encoding: use auto, bytes, utf-8, latin-1, utf-16, ...") from None
+        return encoding
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    return "utf-8"
+
+
+def text_file_piece(path: Path, encoding: str = "auto", chunk: int = CHUNK) -> Piece:
+    """A text file as UTF-8 bytes, streamed: checked (UTF-8, not binary) or transcoded.
+
+    * UTF-8 (the default): read as it is; a byte that is not UTF-8 or a NUL byte (a binary file)
+      raises SeqgenError naming the file, the offset and the fix.
+    * a byte-order mark (UTF-8, UTF-16, UTF-32) or `encoding=<codec>`: decoded and re-encoded as
+      UTF-8 (the BOM is dropped); the UTF-8 size is measured by one streaming pass.
+    * `encoding=bytes`: raw bytes, unchecked (for the byte vocabulary).
+    """
+    codec = detect_encoding(path, encoding)
+    if codec == "bytes":
+        return file_piece(path)
+    if codec == "utf-8":
+        piece = file_piece(path)
+        inner = piece.open
+
+        def checked(size: int) -> Iterator[bytes]:
+            decoder = codecs.getincrementaldecoder("utf-8")("strict")
+            offset = 0
+            for block in inner(size):
+                _check_block(path, block, offset, decoder, final=False)
+                offset += len(block)
+                yield block
+            _check_block(path, b"", offset, decoder, final=True)
+
+        return Piece(piece.size, checked, str(path))
+
+    def transcoded(size: int) -> Iterator[bytes]:
+        decoder = codecs.getincrementaldecoder(codec)("strict")
+        offset = 0
+        with open(path, "rb") as handle:
+            while True:
+                block = handle.read(size)
+                final = not block
+                try:
+                    text = decoder.decode(block, final=final)
+                except UnicodeDecodeError as err:
+                    raise SeqgenError(f"{path} is not valid {codec} (byte {offset + err.start}): {ENCODING_HINT}") from None
+                offset += len(block)
+                if "\0" in text:
+                    raise SeqgenError(f"{path} holds NUL characters: it looks like a binary file, not text; pass a text file")
+                if text:
+                    yield text.encode("utf-8")
+                if final:
+                    return
+
+    size = sum(len(block) for block in transcoded(chunk))
+    return Piece(size, transcoded, str(path))
+
+
+def _check_block(path: Path, block: bytes, offset: int, decoder: codecs.IncrementalDecoder, final: bool) -> None:
+    nul = block.find(b"\0")
+    if nul >= 0:
+        raise SeqgenError(
+            f"{path} holds a NUL byte at offset {offset + nul}: it looks like a binary file, not text; pass a text file"
+            " (or, to model raw bytes anyway, data.corpus.encoding=bytes data.prepare.vocab=byte)"
+        )
+    try:
+        decoder.decode(block, final=final)
+    except UnicodeDecodeError as err:
+        where = f"byte 0x{block[err.start:err.start + 1].hex()} at offset {offset + err.start}" if block else "it ends inside a character"
+        raise SeqgenError(f"{path} is not UTF-8 ({where}): {ENCODING_HINT}") from None
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -111,6 +330,28 @@ def _zip_or_plain(
     return _read_zip_member(archive, member, hint), archive
 
 
+def _zip_or_plain_piece(
+    root: Path, member: str, download: bool, url: str, sha256: str | None, name: str, limit: int | None = None
+) -> tuple[Piece, Path]:
+    """`_zip_or_plain` without reading: a `Piece` over ``root/member`` or the zip's member."""
+    hint = f"pass data.corpus.root=<folder with {member} or {member}.zip> or data.corpus.download=true"
+    plain = root / member
+    archive = root / f"{member}.zip"
+    if plain.is_file():
+        return file_piece(plain, limit), plain
+    if not archive.is_file():
+        if not download:
+            raise SeqgenError(f"{name} not found at {root}: {hint}")
+        _download(url, archive, sha256=sha256)
+    return zip_member_piece(archive, member, hint, limit), archive
+
+
+def _check_sources(name: str, sources: dict[str, SplitSource], where: Path | str) -> dict[str, SplitSource]:
+    if sources["train"].nbytes == 0:
+        raise SeqgenError(f"{name}: the train split read from {where} is empty; check the file (is it truncated?) and the split fractions")
+    return sources
+
+
 # --------------------------------------------------------------------------------------- corpora
 
 
@@ -151,14 +392,15 @@ class Enwik8Corpus:
         self.sha256 = sha256
         self.name = "enwik8" if split == "standard" else f"enwik8_{split}"
 
-    def load_splits(self) -> Splits:
-        data, source = _zip_or_plain(self.root, "enwik8", self.download, self.url, self.sha256, "enwik8")
-        if len(data) > self.MAX_BYTES:
-            data = data[: self.MAX_BYTES]
-        splits = split_by_fractions(data, self.FRACTIONS[self.split])
+    def split_sources(self) -> dict[str, SplitSource]:
+        piece, source = _zip_or_plain_piece(self.root, "enwik8", self.download, self.url, self.sha256, "enwik8", self.MAX_BYTES)
+        sources = split_sources_by_fractions([piece], self.FRACTIONS[self.split])
         if self.split == "paper":
-            splits["test"] = splits["valid"]
-        return _check_splits(self.name, splits, source)
+            sources["test"] = sources["valid"]
+        return _check_sources(self.name, sources, source)
+
+    def load_splits(self) -> Splits:
+        return {split: source.read() for split, source in self.split_sources().items()}
 
 
 class Text8Corpus:
@@ -179,9 +421,12 @@ class Text8Corpus:
         self.sha256 = sha256
         self.name = "text8"
 
+    def split_sources(self) -> dict[str, SplitSource]:
+        piece, source = _zip_or_plain_piece(self.root, "text8", self.download, self.url, self.sha256, "text8")
+        return _check_sources(self.name, split_sources_by_fractions([piece], self.FRACTIONS), source)
+
     def load_splits(self) -> Splits:
-        data, source = _zip_or_plain(self.root, "text8", self.download, self.url, self.sha256, "text8")
-        return _check_splits(self.name, split_by_fractions(data, self.FRACTIONS), source)
+        return {split: source.read() for split, source in self.split_sources().items()}
 
 
 def ptb_char_to_text(raw: bytes) -> bytes:
@@ -273,12 +518,17 @@ class PlainTextCorpus:
     skipped); the files are joined with ``"\\n"``. A single file is read whatever its suffix.
     ``name`` defaults to ``plain_<file or folder stem>`` so different sources get different
     shard folders.
+
+    ``encoding``: ``auto`` (a byte-order mark decides: UTF-8/16/32, else the file must be UTF-8),
+    a codec name (``latin-1``, ``cp1252``, ``utf-16``: transcoded to UTF-8), or ``bytes`` (raw,
+    unchecked; for the byte vocabulary). Files that are not text (NUL bytes) are refused.
     """
 
     def __init__(
-        self, path: str, split: Sequence[float] = (0.9, 0.05, 0.05), name: str | None = None
+        self, path: str, split: Sequence[float] = (0.9, 0.05, 0.05), name: str | None = None, encoding: str = "auto"
     ) -> None:
         self.path = _root(path)
+        self.encoding = str(encoding or "auto")
         self.split = _fractions(split, f"plain text corpus {self.path}")
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.path.stem or self.path.name or "text").strip("._") or "text"
         self.name = name or f"plain_{stem}"
@@ -302,10 +552,20 @@ class PlainTextCorpus:
             raise SeqgenError(f"no .txt/.md/.rst (or suffix-less) files under {self.path}: {hint}")
         return found
 
+    def split_sources(self) -> dict[str, SplitSource]:
+        """The files joined with "\\n", as UTF-8, split by byte ranges; nothing is read whole."""
+        pieces: list[Piece] = []
+        for index, path in enumerate(self.files()):
+            if index:
+                pieces.append(bytes_piece(b"\n"))
+            try:
+                pieces.append(text_file_piece(path, self.encoding))
+            except OSError as err:
+                raise SeqgenError(f"cannot read {path}: {err.strerror or err}; check the permissions or pass another data.corpus.path") from err
+        return _check_sources(self.name, split_sources_by_fractions(pieces, self.split), self.path)
+
     def load_splits(self) -> Splits:
-        hint = "check the permissions or pass another data.corpus.path"
-        data = b"\n".join(_read_file(p, hint) for p in self.files())
-        return _check_splits(self.name, split_by_fractions(data, self.split), self.path)
+        return {split: source.read() for split, source in self.split_sources().items()}
 
 
 class EmbeddedCorpus:

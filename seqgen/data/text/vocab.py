@@ -38,7 +38,11 @@ class Vocabulary:
         return np.fromiter((ord(ch) for ch in text), dtype=np.int64, count=len(text))
 
     def encode(self, data: bytes | str) -> np.ndarray:
-        codes = self.codes(data, self.kind)
+        return self.encode_codes(self.codes(data, self.kind))
+
+    def encode_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Symbol codes (byte values or code points) -> ids; unknown symbols raise SeqgenError."""
+        codes = np.asarray(codes, dtype=np.int64)
         ids = np.full(codes.shape, -1, dtype=np.int64)
         known = codes < len(self._lookup)
         ids[known] = self._lookup[codes[known]]

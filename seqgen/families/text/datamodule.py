@@ -32,8 +32,8 @@ class TextDataModule(ShardDataModule):
         chunk = int(info["chunk_length"])
         if self.segment_length > chunk:
             raise SeqgenError(
-                f"data.segment_length={self.segment_length} is longer than the prepared streams ({chunk} symbols): "
-                f"use data.segment_length<={chunk} or re-run prepare with a larger data.prepare.chunk_length"
+                f"data.datamodule.segment_length={self.segment_length} is longer than the prepared streams ({chunk} symbols): "
+                f"use data.datamodule.segment_length<={chunk} or re-run prepare with a larger data.prepare.chunk_length"
             )
         info["segment_length"] = self.segment_length
         return info

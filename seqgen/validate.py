@@ -1,0 +1,292 @@
+"""Config validation before any work: every value with a valid range is checked when a command starts.
+
+One rule table, keyed by key *patterns* (``fnmatch`` on the dotted key, e.g. ``*.batch_size``),
+covers every command and every family, including families added later: a new family whose
+config spells its sizes ``*.hidden_size``, ``*.num_layers``, ``*.batch_size``, its rates ``*.lr``,
+its probabilities ``*dropout`` / ``*_prob``, its durations ``*_seconds`` is checked without a
+code change. A family can add its own ranges with a class attribute ``config_rules`` on its
+`Family` object (a sequence of `Rule`), and any module can call `register_rules`.
+
+A failing value raises `SeqgenError` naming the key, the value and the valid range, e.g.::
+
+    seqgen: error: data.datamodule.batch_size=-4 is out of range: must be an integer >= 1
+
+A mandatory value left as ``???`` (``data=text_file`` without ``data.corpus.path``) gets the same
+one-line error. ``null`` is accepted wherever a rule says `nullable` (it means "off" or "default").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from seqgen.errors import SeqgenError
+
+Check = Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`patterns`: fnmatch patterns on the dotted key (``*.lr`` matches ``lr`` and ``optim.optimizer.lr``).
+
+    `check(value) -> bool` decides; `valid` is the range as the error message states it.
+    """
+
+    patterns: tuple[str, ...]
+    check: Check
+    valid: str
+    nullable: bool = True
+
+    def matches(self, key: str) -> bool:
+        dotted = "." + key
+        return any(fnmatch.fnmatchcase(dotted, p if p.startswith("*") else "." + p) for p in self.patterns)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(low: int | None = None, high: int | None = None) -> tuple[Check, str]:
+    def check(value: Any) -> bool:
+        return _is_int(value) and (low is None or value >= low) and (high is None or value <= high)
+
+    if high is None:
+        return check, f"an integer >= {low}"
+    return check, f"an integer in [{low}, {high}]"
+
+
+def number(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False) -> tuple[Check, str]:
+    def check(value: Any) -> bool:
+        if not _is_number(value):
+            return False
+        v = float(value)
+        if low is not None and (v < low or (low_open and v == low)):
+            return False
+        return high is None or (v <= high and not (high_open and v == high))
+
+    left = "(" if low_open else "["
+    right = ")" if high_open or high is None else "]"
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    return check, f"a finite number in {left}{lo}, {hi}{right}"
+
+
+def fractions() -> tuple[Check, str]:
+    """Split fractions: a list of 2-3 numbers in [0, 1] summing to at most 1 (named presets pass)."""
+
+    def check(value: Any) -> bool:
+        if isinstance(value, str):
+            return True  # a named split (enwik8 `standard`, IAM-OnDB `paper`): the corpus checks it
+        if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 3:
+            return False
+        if not all(_is_number(v) and 0.0 <= float(v) <= 1.0 for v in value):
+            return False
+        return sum(float(v) for v in value) <= 1.0 + 1e-6 and float(value[0]) > 0
+
+    return check, "2 or 3 fractions (train, valid, test) in [0, 1], train > 0, summing to at most 1, e.g. [0.9, 0.05, 0.05]"
+
+
+def pair_of(inner: tuple[Check, str]) -> tuple[Check, str]:
+    check_one, desc = inner
+
+    def check(value: Any) -> bool:
+        return isinstance(value, (list, tuple)) and len(value) == 2 and all(check_one(v) for v in value)
+
+    return check, f"two values, each {desc}"
+
+
+_DURATION = re.compile(r"^\d+(:\d{1,2}){0,3}$")
+
+
+def duration() -> tuple[Check, str]:
+    """Lightning's max_time: "DD:HH:MM:SS" (or a dict of timedelta fields with non-negative values)."""
+
+    def check(value: Any) -> bool:
+        if isinstance(value, str):
+            return bool(_DURATION.match(value)) and any(int(p) for p in value.split(":"))
+        if isinstance(value, dict):
+            return all(_is_number(v) and v >= 0 for v in value.values()) and any(v > 0 for v in value.values())
+        return False
+
+    return check, 'a positive duration "DD:HH:MM:SS"'
+
+
+def rule(patterns: str | Sequence[str], spec: tuple[Check, str], nullable: bool = True) -> Rule:
+    return Rule((patterns,) if isinstance(patterns, str) else tuple(patterns), spec[0], spec[1], nullable)
+
+
+POSITIVE_INT = integer(1)
+NON_NEGATIVE_INT = integer(0)
+PROBABILITY = number(0.0, 1.0)
+
+#: The platform's rule table. Patterns are deliberately generic so that new families are covered.
+RULES: list[Rule] = [
+    # sizes and counts
+    rule(["*batch_size"], POSITIVE_INT, nullable=False),
+    rule(["*.eval_batch_size"], POSITIVE_INT),
+    rule(["*.hidden_size", "*.embed_dim", "*_dim", "*.num_layers", "*_layers", "*_channels", "*.channels"], POSITIVE_INT),
+    rule(["*mixture_components", "*window_components", "*.num_mixtures", "*.num_heads", "*.num_classes", "*.num_actions"], POSITIVE_INT),
+    rule(["*.batches_per_epoch", "*samples_per_shard", "*.min_train_shards", "*segment_length", "*chunk_length"], POSITIVE_INT),
+    rule(["*.num_samples", "*.length", "*.max_text_chars", "*.end_patience", "*.preview_length", "*.max_nonfinite_steps"], POSITIVE_INT),
+    rule(["*.n_lines", "*.n_writers", "*.n_styles", "*.min_chars", "*.max_chars", "*.max_bytes", "*.min_points", "*.max_points"], POSITIVE_INT),
+    rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*image_height", "*image_width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
+    rule(["*.num_workers", "*.shuffle_buffer", "*.holdout_writers", "*.every_n_steps", "*.refresh_rate", "*.num_sanity_val_steps"], NON_NEGATIVE_INT),
+    rule(["*.num_threads", "*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
+    rule(["*.max_steps", "*.max_epochs", "*.save_top_k"], integer(-1)),
+    rule(["seed", "*.seed"], integer(0, 2**32 - 1)),
+    # rates, probabilities, coefficients
+    rule(["*.lr", "*_lr", "*learning_rate"], number(0.0, None, low_open=True), nullable=False),
+    rule(["*dropout", "*dropout_*"], number(0.0, 1.0, high_open=True)),
+    rule(["*.p", "*_p", "*prob", "*_probability", "*.probability", "*_prob_*", "*.epsilon_*", "*.gamma", "*.discount"], PROBABILITY),
+    rule(["*optimizer.momentum", "*optimizer.alpha", "*optimizer.dampening"], PROBABILITY),
+    rule(["*optimizer.betas"], pair_of(number(0.0, 1.0, high_open=True))),
+    rule(["*optimizer.eps"], number(0.0, None, low_open=True)),
+    rule(["*.weight_decay", "*.weight_noise_std", "*.bias", "*.label_smoothing"], number(0.0, None)),
+    rule(["*.temperature", "*_temperature", "*.kappa_scale"], number(0.0, None, low_open=True)),
+    rule(["*grad_clip.value", "*clip_*_grad", "*.gradient_clip_val"], number(0.0, None, low_open=True)),
+    rule(["*.val_check_interval"], number(0.0, None, low_open=True)),
+    rule(["*.limit_*_batches"], number(0.0, None)),
+    rule(["*.max_step"], number(0.0, None, low_open=True)),
+    # durations
+    rule(["*duration", "*duration_*", "*_seconds", "*_secs", "*timeout", "*timeout_s"], number(0.0, None, low_open=True)),
+    rule(["*.max_time"], duration()),
+    # splits
+    rule(["*.split", "*.splits", "*.fractions"], fractions()),
+    # sweeps
+    rule(["*resources_per_trial.cpu", "*resources_per_trial.gpu"], number(0.0, None)),
+    rule(["*resources_per_trial.workers"], POSITIVE_INT),
+]
+
+_EXTRA: list[Rule] = []
+
+
+def register_rules(rules: Iterable[Rule]) -> None:
+    """Add rules for every later validation (a family or plugin with its own ranges)."""
+    _EXTRA.extend(rules)
+
+
+def _family_rules(cfg: DictConfig) -> list[Rule]:
+    """Rules a family declares (`Family.config_rules`), for the families this config names."""
+    names = set()
+    for key in ("data.family", "family"):
+        value = OmegaConf.select(cfg, key, throw_on_missing=False, throw_on_resolution_failure=False)
+        if isinstance(value, str):
+            names.add(value)
+    rules: list[Rule] = []
+    if not names:
+        return rules
+    from seqgen.families.base import get_family
+
+    for name in sorted(names):
+        try:
+            family = get_family(name)
+        except (SeqgenError, ImportError):
+            continue  # an unknown family is refused with its own message where it is used
+        rules.extend(getattr(family, "config_rules", ()) or ())
+    return rules
+
+
+def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any, str]]:
+    """(dotted key, parent node, child key, last key part) for every leaf and container."""
+    if isinstance(node, DictConfig):
+        keys: Iterable[Any] = node.keys()
+    elif isinstance(node, ListConfig):
+        keys = range(len(node))
+    else:
+        return
+    for child in keys:
+        key = f"{prefix}.{child}" if prefix else str(child)
+        yield key, node, child, str(child)
+        if OmegaConf.is_missing(node, child):
+            continue
+        try:
+            value = node._get_node(child)  # no resolution: interpolations are resolved per leaf below
+        except Exception:  # pragma: no cover - defensive
+            continue
+        if isinstance(value, (DictConfig, ListConfig)):
+            yield from _walk(value, key)
+
+
+def missing_keys(cfg: DictConfig, skip: Sequence[str] = ("hydra",)) -> list[str]:
+    """Keys left as ``???`` (mandatory values not given)."""
+    out = []
+    for key, parent, child, _ in _walk(cfg):
+        if key.split(".", 1)[0] in skip:
+            continue
+        if OmegaConf.is_missing(parent, child):
+            out.append(key)
+    return out
+
+
+def _resolved(parent: Any, child: Any) -> tuple[bool, Any]:
+    try:
+        value = parent[child]
+    except MissingMandatoryValue:
+        return False, None  # points at a ??? value, reported by missing_keys
+    except Exception:
+        return False, None  # e.g. ${hydra:...} outside a Hydra app: not ours to judge
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value, resolve=True) if _plain(value) else None
+    return True, value
+
+
+def _plain(node: Any) -> bool:
+    try:
+        OmegaConf.to_container(node, resolve=True)
+        return True
+    except Exception:
+        return False
+
+
+def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("hydra",), extra_rules: Iterable[Rule] = ()) -> None:
+    """Raise `SeqgenError` for the first ``???`` value or out-of-range value of `cfg` (every command).
+
+    `skip`: top-level sections not validated (Hydra's own). Runs in milliseconds; called by every
+    command before any work, and by `seqgen.training.run.train` (sweeps, clusters) as well.
+    """
+    missing = missing_keys(cfg, skip)
+    if missing:
+        key = missing[0]
+        more = f" (also unset: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
+        raise SeqgenError(f"{key} is mandatory and not set (???): pass {key}=<value> on the command line{more}")
+    rules = [*RULES, *_EXTRA, *_family_rules(cfg), *extra_rules]
+    for key, parent, child, _ in _walk(cfg):
+        if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        matching = [r for r in rules if r.matches(key)]
+        if not matching:
+            continue
+        ok, value = _resolved(parent, child)
+        if not ok:
+            continue
+        # Later rules (family, registered) override the platform's for the same key.
+        chosen = matching[-1]
+        if value is None:
+            if chosen.nullable:
+                continue
+            raise SeqgenError(f"{key}=null is not allowed: must be {chosen.valid}")
+        if isinstance(value, dict) and not _is_duration_rule(chosen):
+            continue  # a config group that happens to match a pattern (e.g. a `split:` section)
+        if not chosen.check(value):
+            where = f" ({command})" if command else ""
+            raise SeqgenError(f"{key}={_show(value)} is out of range{where}: must be {chosen.valid}")
+
+
+def _is_duration_rule(r: Rule) -> bool:
+    return "*.max_time" in r.patterns
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
