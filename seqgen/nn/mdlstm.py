@@ -21,6 +21,20 @@ diagonal, the index of each cell's predecessor along each dimension in the previ
 (or a zero row when it lies outside the grid). Each step is then: a gather of h and of c, one
 addmm, the gates; nothing is recomputed or reindexed per step beyond that.
 
+Training goes through `WavefrontScan`, an autograd Function for the whole scan: its forward
+writes every diagonal's gathered predecessors, gates, c and tanh(c) into buffers preallocated for
+the whole grid (no allocation per step), and its hand-written backward walks the diagonals in
+reverse, propagating only the recurrence. With A = activated gates, P = [h_{x-e_1} .. h_{x-e_n}]:
+
+    dc_x  = dC_x + dh_x * o * (1 - tanh^2 c_x)       dC_x: sum over successors of f_d * dc
+    da_i  = dc_x * g,   da_o = dh_x * tanh c_x,   da_{f_d} = dc_x * c_{x-e_d},   da_g = dc_x * i
+    dz_x  = da * sigma'(.) (i, o, f) or da * (1 - g^2) (g)
+    dP_x  = dz_x U^T   (scattered to the predecessors' dh),   f_d * dc_x  (to their dc)
+
+and the weight gradients are ONE matmul each over all cells after the loop: dU = P^T dZ,
+dW = dZ^T u, db = sum dZ, du = dZ W (the input projection z_in = W u + b is folded into the
+node: one addmm for the whole grid, written straight into the gate buffer).
+
 `MDLSTMReference` computes the same layer cell by cell in raster order: the test oracle.
 `MultiDirectionalMDLSTM` runs 2^n layers on the 2^n flips of the input so that every output
 position sees the whole grid (Graves et al. 2007, Fig. 3), and concatenates or sums them.
@@ -33,10 +47,11 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of one diagonal: (L_k·B, H) each, rows (cell, b)
 
@@ -100,6 +115,174 @@ def build_plan(shape: Sequence[int]) -> WavefrontPlan:
         preds.append(index.reshape(-1))
     return WavefrontPlan(shape, order, inverse, tuple(int(s) for s in sizes), tuple(preds))
 
+
+def scan_rows(plan: WavefrontPlan, batch: int, ndim: int) -> torch.Tensor:
+    """(N·B·n,) row of each (cell, b, d)'s predecessor in a whole-grid (N·B + B, H) state buffer in
+    diagonal order, rows (cell, b); rows N·B + b (past the grid) hold the zero state. Diagonal k's
+    entries are the contiguous slice [start_k·B·n, end_k·B·n)."""
+    device = plan.order.device
+    b = torch.arange(batch, device=device)
+    total = sum(plan.sizes) * batch
+    parts, start_prev = [], 0
+    for k, size in enumerate(plan.sizes):
+        prev_size = plan.sizes[k - 1] if k else 0
+        local = plan.preds[k].view(size, 1, ndim)
+        rows = (start_prev + local) * batch + b[None, :, None]
+        parts.append(torch.where(local == prev_size, total + b[None, :, None], rows).reshape(-1))
+        if k:
+            start_prev += prev_size
+    return torch.cat(parts)
+
+
+def _scan_forward(
+    u: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    recurrent: torch.Tensor,
+    rows: torch.Tensor,
+    counts: Sequence[int],
+    hidden: int,
+    ndim: int,
+) -> tuple[torch.Tensor, ...]:
+    """The wavefront over all diagonals (row counts `counts`, each L_k·B) into whole-grid buffers.
+    u: (N·B, C) inputs in diagonal order; weight (G, C), bias (G): the input projection, done for
+    the whole grid in one addmm straight into the gate buffer, which each step then completes in
+    place with its recurrent addmm_. Returns h (N·B + B, H; the last B rows are the zero state),
+    and for the backward the gathered predecessors P (N·B, n·H) and c (N·B, n, H), the activated
+    gates A (N·B, G) and tanh(c) (N·B, H)."""
+    H, n = hidden, ndim
+    NB, B = u.shape[0], counts[0]  # diagonal 0 is one cell: counts[0] = B, the zero rows
+    gates = torch.addmm(bias, u, weight.t())
+    h_all, c_all = u.new_empty(NB + B, H), u.new_empty(NB + B, H)
+    h_all[NB:] = 0
+    c_all[NB:] = 0
+    h_pred, c_pred, tanh_c = u.new_empty(NB, n * H), u.new_empty(NB, n, H), u.new_empty(NB, H)
+    # Per-diagonal views, cut once (split is one call; indexing in the loop costs per view).
+    steps = zip(
+        rows.split([count * n for count in counts]),
+        h_pred.split(counts),
+        c_pred.split(counts),
+        gates.split(counts),
+        h_all[:NB].split(counts),
+        c_all[:NB].split(counts),
+        tanh_c.split(counts),
+    )
+    for index, hp, cp, a, h, c, tc in steps:
+        torch.index_select(h_all, 0, index, out=hp.view(-1, H))
+        torch.index_select(c_all, 0, index, out=cp.view(-1, H))
+        a.addmm_(hp, recurrent)
+        sig, g = a.split([(2 + n) * H, H], 1)
+        sig.sigmoid_()
+        g.tanh_()
+        i, o, *f = sig.split(H, 1)
+        torch.mul(i, g, out=c)
+        for d in range(n):
+            c.addcmul_(f[d], cp[:, d])
+        torch.tanh(c, out=tc)
+        torch.mul(o, tc, out=h)
+    return h_all, h_pred, c_pred, gates, tanh_c
+
+
+def _scan_backward(
+    grad_h: torch.Tensor,
+    recurrent: torch.Tensor,
+    rows: torch.Tensor,
+    counts: Sequence[int],
+    hidden: int,
+    ndim: int,
+    c_pred: torch.Tensor,
+    gates: torch.Tensor,
+    tanh_c: torch.Tensor,
+) -> torch.Tensor:
+    """dL/dz (N·B, G), z the gate pre-activations, from dL/dh (N·B, H): diagonals in reverse."""
+    H, n = hidden, ndim
+    NB, G = gates.shape
+    S = (2 + n) * H  # sigmoid gates [i, o, f_1..f_n], then g
+    grad_h_all = torch.cat([grad_h, grad_h.new_zeros(counts[0], H)])  # + successors' dh (index_add_)
+    grad_c_all = grad_h.new_zeros(NB + counts[0], H)
+    grad_z = gates.new_empty(NB, G)
+    widest = max(counts)
+    tmp_h, tmp_s = gates.new_empty(widest, H), gates.new_empty(widest, S)
+    grad_pred, grad_cpred = gates.new_empty(widest, n * H), gates.new_empty(widest, n, H)
+    recurrent_t = recurrent.t()
+    steps = list(
+        zip(
+            rows.split([count * n for count in counts]),
+            grad_h_all[:NB].split(counts),
+            grad_c_all[:NB].split(counts),
+            gates.split(counts),
+            tanh_c.split(counts),
+            c_pred.split(counts),
+            grad_z.split(counts),
+        )
+    )
+    for k in range(len(counts) - 1, -1, -1):
+        index, dh, dc, a, tc, cp, dz = steps[k]
+        M = a.shape[0]
+        sig, g = a.split([S, H], 1)
+        i, o, f = sig.split([H, H, n * H], 1)
+        dz_i, dz_o, dz_f, dz_g = dz.split([H, H, n * H, H], 1)
+        t = tmp_h[:M]
+        torch.mul(tc, tc, out=t)  # dc += dh * o * (1 - tanh^2 c)
+        t.neg_().add_(1).mul_(o).mul_(dh)
+        dc.add_(t)
+        torch.mul(dc, g, out=dz_i)
+        torch.mul(dh, tc, out=dz_o)
+        torch.mul(dc.unsqueeze(1), cp, out=dz_f.view(M, n, H))
+        torch.mul(dc, i, out=dz_g)
+        s = tmp_s[:M]
+        torch.mul(sig, sig, out=s)  # sigma' = a - a^2
+        torch.sub(sig, s, out=s)
+        dz[:, :S].mul_(s)
+        torch.mul(g, g, out=t)  # tanh' = 1 - g^2
+        dz_g.mul_(t.neg_().add_(1))
+        if k == 0:
+            break  # diagonal 0's predecessors are all outside the grid
+        torch.mm(dz, recurrent_t, out=grad_pred[:M])
+        grad_h_all.index_add_(0, index, grad_pred[:M].view(-1, H))
+        torch.mul(dc.unsqueeze(1), f.view(M, n, H), out=grad_cpred[:M])
+        grad_c_all.index_add_(0, index, grad_cpred[:M].view(-1, H))
+    return grad_z
+
+
+class WavefrontScan(torch.autograd.Function):
+    """h (N·B, H) in diagonal order from the inputs u (N·B, C) in diagonal order, the input
+    projection (weight (G, C), bias (G)) and U (n·H, G): the whole layer as one autograd node.
+    Backward: `_scan_backward` gives dZ; then one matmul each for du, dW, dU and a sum for db."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        u: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        recurrent: torch.Tensor,
+        rows: torch.Tensor,
+        counts: tuple[int, ...],
+        hidden: int,
+        ndim: int,
+    ) -> torch.Tensor:
+        h_all, h_pred, c_pred, gates, tanh_c = _scan_forward(u, weight, bias, recurrent, rows, counts, hidden, ndim)
+        ctx.save_for_backward(u, weight, recurrent, rows, h_pred, c_pred, gates, tanh_c)
+        ctx.counts, ctx.hidden, ctx.ndim = counts, hidden, ndim
+        return h_all[: u.shape[0]]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        u, weight, recurrent, rows, h_pred, c_pred, gates, tanh_c = ctx.saved_tensors
+        grad_z = _scan_backward(grad_h.contiguous(), recurrent, rows, ctx.counts, ctx.hidden, ctx.ndim, c_pred, gates, tanh_c)
+        need = ctx.needs_input_grad
+        return (
+            grad_z @ weight if need[0] else None,
+            grad_z.t() @ u if need[1] else None,
+            grad_z.sum(0) if need[2] else None,
+            h_pred.t() @ grad_z if need[3] else None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 class MDLSTM(nn.Module):
     """One n-dimensional LSTM layer scanning from the origin corner, by anti-diagonal wavefronts.
@@ -182,15 +365,17 @@ class MDLSTM(nn.Module):
             raise ValueError(f"MDLSTM(ndim={self.ndim}) expects (B, S_1..S_{self.ndim}, C), got shape {tuple(x.shape)}")
         B, shape = x.shape[0], tuple(x.shape[1:-1])
         plan = self.plan(shape, x.device)
-        # Whole-grid input projection, permuted once to diagonal order: rows (cell, b), (N·B, G).
-        z = self.input_proj(x.reshape(B, -1, x.shape[-1])).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
-        outputs = []
-        state: State | None = None
-        zero = z.new_zeros(B, self.hidden_size)
-        for k, z_k in enumerate(torch.split(z, [size * B for size in plan.sizes], 0)):
-            state = self.step(plan, k, z_k, state, zero)
-            outputs.append(state[0])
-        h = torch.cat(outputs, 0).view(-1, B, self.hidden_size).index_select(0, plan.inverse)  # back to raster order
+        key = ("scan", plan.shape, B, x.device)
+        rows = self._rows.get(key)
+        if rows is None:
+            rows = self._rows[key] = scan_rows(plan, B, self.ndim)
+        # Inputs permuted to diagonal order (C_in wide, cheaper than permuting the G-wide
+        # projection), then one matmul for the whole grid: rows (cell, b), (N·B, G).
+        u = x.reshape(B, -1, x.shape[-1]).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
+        counts = tuple(size * B for size in plan.sizes)
+        proj = self.input_proj
+        h = WavefrontScan.apply(u, proj.weight, proj.bias, self.recurrent, rows, counts, self.hidden_size, self.ndim)
+        h = h.view(-1, B, self.hidden_size).index_select(0, plan.inverse)  # back to raster order
         return h.transpose(0, 1).reshape(B, *shape, self.hidden_size)
 
 
