@@ -18,8 +18,26 @@ sum_d (S_d - 1) + 1 (H + W - 1 for an H x W image) instead of prod_d S_d. The in
 W u + b is one matmul over the whole grid; a `WavefrontPlan` (cached per shape) holds the
 precomputed permutation to diagonal order (so each diagonal is a contiguous slice) and, per
 diagonal, the index of each cell's predecessor along each dimension in the previous diagonal
-(or a zero row when it lies outside the grid). Each step is then: a gather of h and of c, one
-addmm, the gates; nothing is recomputed or reindexed per step beyond that.
+(or a zero row when it lies outside the grid). `MDLSTM.step` (one diagonal, used by the
+samplers) is then: a gather of h and of c, one addmm, the gates.
+
+`MDLSTM.forward` runs `WavefrontScan`, an autograd Function for the whole scan. Its h and c
+buffers are skewed and padded (`ScanLayout`: each diagonal a block of cells ordered by row with a
+zero cell at each end), so that in 2D the predecessors of a diagonal along each dimension are one
+contiguous run of the previous block: slices, not gathers (3D falls back to a gather where they
+are not). Its forward writes every diagonal's predecessors' h (concatenated, for ONE recurrent
+addmm_ per diagonal), gates, c and tanh(c) into buffers preallocated for the whole grid (no
+allocation per step), and its hand-written backward walks the diagonals in reverse, propagating
+only the recurrence. With A = activated gates, P = [h_{x-e_1} .. h_{x-e_n}]:
+
+    dc_x  = dC_x + dh_x * o * (1 - tanh^2 c_x)       dC_x: sum over successors of f_d * dc
+    da_i  = dc_x * g,   da_o = dh_x * tanh c_x,   da_{f_d} = dc_x * c_{x-e_d},   da_g = dc_x * i
+    dz_x  = da * sigma'(.) (i, o, f) or da * (1 - g^2) (g)
+    dP_x  = dz_x U^T   (scattered to the predecessors' dh),   f_d * dc_x  (to their dc)
+
+and the weight gradients are ONE matmul each over all cells after the loop: dU = P^T dZ,
+dW = dZ^T u, db = sum dZ, du = dZ W (the input projection z_in = W u + b is folded into the
+node: one addmm for the whole grid, written straight into the gate buffer).
 
 `MDLSTMReference` computes the same layer cell by cell in raster order: the test oracle.
 `MultiDirectionalMDLSTM` runs 2^n layers on the 2^n flips of the input so that every output
@@ -33,10 +51,11 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c) of one diagonal: (L_k·B, H) each, rows (cell, b)
 
@@ -101,6 +120,193 @@ def build_plan(shape: Sequence[int]) -> WavefrontPlan:
     return WavefrontPlan(shape, order, inverse, tuple(int(s) for s in sizes), tuple(preds))
 
 
+Pred = tuple[int, int] | torch.Tensor  # rows [start, stop) of the state buffer, or a gather index
+
+
+@dataclass(frozen=True)
+class ScanLayout:
+    """Row layout of one scan (a plan and a batch size) for `WavefrontScan`.
+
+    Gates, gathered predecessors and tanh(c) are compact, in diagonal order, rows (cell, b):
+    diagonal k holds `counts[k]` = L_k·B rows. The h and c buffers are padded: diagonal k's block
+    is one zero cell, its L_k cells, one zero cell (B rows each), so a predecessor outside the
+    grid is a zero row next to its diagonal. In 2D the predecessors of diagonal k along each
+    dimension are then ONE contiguous run of diagonal k-1's block (the skew of PixelRNN: cells are
+    ordered by row, the up neighbour is one slot back, the left one in the same slot): a slice,
+    no gather. Elsewhere (3D) a predecessor that is not a run falls back to a gather index.
+
+    counts:  compact rows of each diagonal
+    states:  first padded row of each diagonal's cells
+    preds:   per diagonal k >= 1, per dimension d: (start, stop) padded rows, or a (L_k·B,) index
+    slots:   total padded rows
+    outputs: (N,) padded cell slot of each raster cell (view the buffer as (slots/B, B, H))
+    """
+
+    counts: tuple[int, ...]
+    states: tuple[int, ...]
+    preds: tuple[tuple[Pred, ...], ...]
+    slots: int
+    outputs: torch.Tensor
+
+
+def scan_layout(plan: WavefrontPlan, batch: int, ndim: int) -> ScanLayout:
+    """The `ScanLayout` of `plan` for batch size `batch` (index arithmetic, once per shape)."""
+    device = plan.order.device
+    b = torch.arange(batch, device=device)
+    block = [0]  # first slot (the leading zero) of each diagonal's block
+    for size in plan.sizes:
+        block.append(block[-1] + size + 2)
+    preds: list[tuple[Pred, ...]] = [()]
+    for k in range(1, plan.depth):
+        size, prev = plan.sizes[k], plan.sizes[k - 1]
+        lead, trail = block[k - 1], block[k - 1] + prev + 1  # the zero slots of diagonal k-1
+        local = plan.preds[k].view(size, ndim).cpu()
+        per_dim: list[Pred] = []
+        for d in range(ndim):
+            valid = local[:, d] < prev
+            slot = torch.where(valid, lead + 1 + local[:, d], torch.full_like(local[:, d], lead))
+            q = torch.arange(size)
+            first = int(q[valid][0]) if bool(valid.any()) else 0
+            start = int(slot[first]) - first
+            run = start + q
+            zero_ok = (run[~valid] == lead) | (run[~valid] == trail)
+            if bool(torch.equal(run[valid], slot[valid])) and bool(zero_ok.all()) and start >= lead and start + size <= trail + 1:
+                per_dim.append((start * batch, (start + size) * batch))
+            else:
+                per_dim.append((slot.to(device)[:, None] * batch + b).reshape(-1))
+        preds.append(tuple(per_dim))
+    cell_slot = torch.cat([block[k] + 1 + torch.arange(size, device=device) for k, size in enumerate(plan.sizes)])
+    return ScanLayout(
+        counts=tuple(size * batch for size in plan.sizes),
+        states=tuple((block[k] + 1) * batch for k in range(plan.depth)),
+        preds=tuple(preds),
+        slots=block[-1] * batch,
+        outputs=cell_slot.index_select(0, plan.inverse),
+    )
+
+
+def _pred(buffer: torch.Tensor, pred: Pred) -> torch.Tensor:
+    """The rows of `buffer` that `pred` names: a view for a run, a gather otherwise."""
+    if isinstance(pred, tuple):
+        return buffer[pred[0] : pred[1]]
+    return buffer.index_select(0, pred)
+
+
+def _scan_forward(
+    u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int
+) -> tuple[torch.Tensor, ...]:
+    """The wavefront over all diagonals into whole-grid buffers. u: (N·B, C) inputs in diagonal
+    order; weight (G, C), bias (G): the input projection, done for the whole grid in one addmm
+    straight into the gate buffer, which each step completes in place with its recurrent addmm_.
+    Returns the padded h and c (slots, H), and for the backward the predecessors' h, P (N·B, n·H),
+    the activated gates A (N·B, G) and tanh(c) (N·B, H), all compact."""
+    H, n = hidden, ndim
+    NB = u.shape[0]
+    gates = torch.addmm(bias, u, weight.t())
+    h_all, c_all = u.new_zeros(layout.slots, H), u.new_zeros(layout.slots, H)  # pads stay zero
+    h_pred, tanh_c = u.new_empty(NB, n * H), u.new_empty(NB, H)
+    # Per-diagonal views, cut once (split is one call; indexing in the loop costs per view).
+    steps = zip(layout.counts, layout.states, layout.preds, h_pred.split(layout.counts), gates.split(layout.counts), tanh_c.split(layout.counts))
+    for count, row, preds, hp, a, tc in steps:
+        h, c = h_all[row : row + count], c_all[row : row + count]
+        sig, g = a.split([(2 + n) * H, H], 1)
+        if preds:
+            for d, block in enumerate(hp.split(H, 1)):
+                block.copy_(_pred(h_all, preds[d]))
+            a.addmm_(hp, recurrent)
+        else:
+            hp.zero_()  # diagonal 0: every predecessor is outside the grid
+        sig.sigmoid_()
+        g.tanh_()
+        i, o, *f = sig.split(H, 1)
+        torch.mul(i, g, out=c)
+        for d, pred in enumerate(preds):
+            c.addcmul_(f[d], _pred(c_all, pred))
+        torch.tanh(c, out=tc)
+        torch.mul(o, tc, out=h)
+    return h_all, c_all, h_pred, gates, tanh_c
+
+
+def _scan_backward(
+    grad_h: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int, c_all: torch.Tensor, gates: torch.Tensor, tanh_c: torch.Tensor
+) -> torch.Tensor:
+    """dL/dz (N·B, G), z the gate pre-activations, from dL/dh (slots, H): diagonals in reverse."""
+    H, n = hidden, ndim
+    NB, G = gates.shape
+    S = (2 + n) * H  # sigmoid gates [i, o, f_1..f_n], then g
+    grad_h_all = grad_h.clone()  # + the successors' dh, added below
+    grad_c_all = torch.zeros_like(grad_h)
+    grad_z = gates.new_empty(NB, G)
+    widest = max(layout.counts)
+    tmp_h, tmp_s, grad_pred = gates.new_empty(widest, H), gates.new_empty(widest, S), gates.new_empty(widest, n * H)
+    recurrent_t = recurrent.t()
+    steps = list(zip(layout.counts, layout.states, layout.preds, gates.split(layout.counts), tanh_c.split(layout.counts), grad_z.split(layout.counts)))
+    for count, row, preds, a, tc, dz in reversed(steps):
+        dh, dc = grad_h_all[row : row + count], grad_c_all[row : row + count]
+        sig, g = a.split([S, H], 1)
+        i, o, *f = sig.split(H, 1)
+        dz_i, dz_o, *dz_f, dz_g = dz.split(H, 1)
+        t = tmp_h[:count]
+        torch.mul(tc, tc, out=t)  # dc += dh * o * (1 - tanh^2 c)
+        t.neg_().add_(1).mul_(o).mul_(dh)
+        dc.add_(t)
+        torch.mul(dc, g, out=dz_i)
+        torch.mul(dh, tc, out=dz_o)
+        for d, pred in enumerate(preds):
+            torch.mul(dc, _pred(c_all, pred), out=dz_f[d])
+        if not preds:
+            for block in dz_f:
+                block.zero_()
+        torch.mul(dc, i, out=dz_g)
+        s = tmp_s[:count]
+        torch.mul(sig, sig, out=s)  # sigma' = a - a^2
+        torch.sub(sig, s, out=s)
+        dz[:, :S].mul_(s)
+        torch.mul(g, g, out=t)  # tanh' = 1 - g^2
+        dz_g.mul_(t.neg_().add_(1))
+        if not preds:
+            break  # diagonal 0's predecessors are all outside the grid
+        dp = torch.mm(dz, recurrent_t, out=grad_pred[:count]).split(H, 1)
+        for d, pred in enumerate(preds):
+            if isinstance(pred, tuple):
+                grad_h_all[pred[0] : pred[1]].add_(dp[d])
+                grad_c_all[pred[0] : pred[1]].addcmul_(dc, f[d])
+            else:
+                grad_h_all.index_add_(0, pred, dp[d])
+                grad_c_all.index_add_(0, pred, dc * f[d])
+    return grad_z
+
+
+class WavefrontScan(torch.autograd.Function):
+    """The padded h (slots, H) from the inputs u (N·B, C) in diagonal order, the input projection
+    (weight (G, C), bias (G)) and U (n·H, G): the whole layer as one autograd node. Backward:
+    `_scan_backward` gives dZ; then one matmul each for du, dW, dU and one sum for db."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int
+    ) -> torch.Tensor:
+        h_all, c_all, h_pred, gates, tanh_c = _scan_forward(u, weight, bias, recurrent, layout, hidden, ndim)
+        ctx.save_for_backward(u, weight, recurrent, c_all, h_pred, gates, tanh_c)
+        ctx.layout, ctx.hidden, ctx.ndim = layout, hidden, ndim
+        return h_all
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        u, weight, recurrent, c_all, h_pred, gates, tanh_c = ctx.saved_tensors
+        grad_z = _scan_backward(grad_h.contiguous(), recurrent, ctx.layout, ctx.hidden, ctx.ndim, c_all, gates, tanh_c)
+        need = ctx.needs_input_grad
+        return (
+            grad_z @ weight if need[0] else None,
+            grad_z.t() @ u if need[1] else None,
+            grad_z.sum(0) if need[2] else None,
+            h_pred.t() @ grad_z if need[3] else None,
+            None,
+            None,
+            None,
+        )
+
 class MDLSTM(nn.Module):
     """One n-dimensional LSTM layer scanning from the origin corner, by anti-diagonal wavefronts.
 
@@ -123,7 +329,7 @@ class MDLSTM(nn.Module):
         with torch.no_grad():
             self.input_proj.bias[2 * hidden_size : (2 + ndim) * hidden_size] += forget_bias
         self._plans: dict[tuple[int, ...], WavefrontPlan] = {}
-        self._rows: dict[tuple, torch.Tensor] = {}
+        self._rows: dict[tuple, torch.Tensor | ScanLayout] = {}  # step gather indices and scan layouts
 
     # --- one cell update, shared by the wavefront, the reference and the samplers ---------------
     def cell(self, z_in: torch.Tensor, h_pred: torch.Tensor, c_pred: torch.Tensor) -> State:
@@ -182,15 +388,22 @@ class MDLSTM(nn.Module):
             raise ValueError(f"MDLSTM(ndim={self.ndim}) expects (B, S_1..S_{self.ndim}, C), got shape {tuple(x.shape)}")
         B, shape = x.shape[0], tuple(x.shape[1:-1])
         plan = self.plan(shape, x.device)
-        # Whole-grid input projection, permuted once to diagonal order: rows (cell, b), (N·B, G).
-        z = self.input_proj(x.reshape(B, -1, x.shape[-1])).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
-        outputs = []
-        state: State | None = None
-        zero = z.new_zeros(B, self.hidden_size)
-        for k, z_k in enumerate(torch.split(z, [size * B for size in plan.sizes], 0)):
-            state = self.step(plan, k, z_k, state, zero)
-            outputs.append(state[0])
-        h = torch.cat(outputs, 0).view(-1, B, self.hidden_size).index_select(0, plan.inverse)  # back to raster order
+        key = ("scan", plan.shape, B, x.device)
+        layout = self._rows.get(key)
+        if layout is None:
+            layout = self._rows[key] = scan_layout(plan, B, self.ndim)
+        # Inputs permuted to diagonal order (C_in wide, cheaper than permuting the G-wide
+        # projection); the projection itself is one matmul inside the scan node.
+        u = x.reshape(B, -1, x.shape[-1]).transpose(0, 1).index_select(0, plan.order).flatten(0, 1)
+        args = (u, self.input_proj.weight, self.input_proj.bias, self.recurrent)
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            # The node's in-place ops are not autocast: run it in the autocast dtype, cast in-graph.
+            dtype = torch.get_autocast_dtype(device_type)
+            args = tuple(arg.to(dtype) for arg in args)
+        with torch.autocast(device_type, enabled=False):
+            h = WavefrontScan.apply(*args, layout, self.hidden_size, self.ndim)
+        h = h.view(-1, B, self.hidden_size).index_select(0, layout.outputs)  # padded slots -> raster order
         return h.transpose(0, 1).reshape(B, *shape, self.hidden_size)
 
 
