@@ -56,6 +56,7 @@ class AtariFramePredictor(SeqModule):
         factors: int = 512,
         head: str = "categorical",
         levels: int = 32,
+        residual: bool = True,
         curriculum: Sequence[Sequence[int]] = ((0, 1), (1000, 3), (2000, 5)),
         prefix_frames: int = 10,
         horizon: int = 100,
@@ -76,7 +77,7 @@ class AtariFramePredictor(SeqModule):
         self.games: list[str] = list(data_info.get("games") or [])
         self.action_names: list[str] = list(data_info.get("action_names") or [])
         self.net = ActionConditionalPredictor(
-            self.size, int(data_info.get("num_actions", 18)), tuple(int(c) for c in channels), hidden_size, factors, head, int(levels)  # type: ignore[arg-type]
+            self.size, int(data_info.get("num_actions", 18)), tuple(int(c) for c in channels), hidden_size, factors, head, int(levels), residual  # type: ignore[arg-type]
         )
         self.monitor = "val/bpp" if head == "categorical" else "val/mse"
         self.eval_sums = torch.nn.ModuleDict({f"{s}_{n}": SumMetric() for s in ("val", "test") for n in ("nats", "sq", "pixels")})

@@ -6,7 +6,10 @@
     x̂_{t+1} = Dec(z_t)                              deconv decoder
 
 The factored transform makes the action gate every factor of the hidden state, so an action can
-change *what* moves rather than add a constant offset. The decoder's output is either logits of a
+change *what* moves rather than add a constant offset. With `residual` (default on) the decoder
+predicts a change: the categorical logits get s · onehot(level of x_t) added (s learned, starting
+at 3), the mse head adds x_t itself, so an untrained model starts at the copy-the-last-frame
+baseline and training spends its steps on what moves. The decoder's output is either logits of a
 per-pixel categorical over `levels` quantised intensities (NLL in bits per pixel) or one value per
 pixel (Gaussian with fixed variance = mean squared error), chosen by `head`.
 
@@ -50,6 +53,7 @@ class ActionConditionalPredictor(nn.Module):
         factors: int = 512,
         head: Head = "categorical",
         levels: int = 32,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         self.size, self.num_actions, self.head_kind, self.levels = size, num_actions, head, levels
@@ -70,6 +74,8 @@ class ActionConditionalPredictor(nn.Module):
         for width in widths:
             self.deconvs.append(nn.ConvTranspose2d(previous, width, kernel_size=4, stride=2, padding=1))
             previous = width
+        self.residual = residual
+        self.skip_scale = nn.Parameter(torch.tensor(3.0)) if residual and head == "categorical" else None
         centres = (torch.arange(levels, dtype=torch.float32) + 0.5) / levels
         self.register_buffer("level_centres", centres, persistent=False)
 
@@ -85,8 +91,9 @@ class ActionConditionalPredictor(nn.Module):
         one_hot = F.one_hot(actions, self.num_actions).to(hidden.dtype)
         return F.relu(self.w_dec(self.w_h(hidden) * self.w_a(one_hot)))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) -> (B, T, levels or 1, S, S) logits / values."""
+    def decode(self, z: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, H) -> (B, T, levels or 1, S, S) logits / values; `inputs` (B, T, S, S) are the frames
+        the predictions follow (the residual connection)."""
         b, t = z.shape[:2]
         x = F.relu(self.decode_fc(z)).view(b * t, *self.bottom_shape)
         sizes = self.sizes[::-1][1:]
@@ -94,7 +101,13 @@ class ActionConditionalPredictor(nn.Module):
             x = deconv(x, output_size=sizes[index])
             if index < len(self.deconvs) - 1:
                 x = F.relu(x)
-        return x.view(b, t, x.shape[1], self.size, self.size)
+        out = x.view(b, t, x.shape[1], self.size, self.size)
+        if self.residual and inputs is not None:
+            if self.skip_scale is not None:
+                out = out + self.skip_scale * F.one_hot(self.quantise(inputs), self.levels).movedim(-1, 2).to(out.dtype)
+            else:
+                out = out + inputs[:, :, None]
+        return out
 
     def expected_frame(self, out: torch.Tensor) -> torch.Tensor:
         """Decoder output -> the predicted frame in [0, 1] (expected intensity for the categorical head)."""
@@ -118,12 +131,12 @@ class ActionConditionalPredictor(nn.Module):
         observed = steps if observed is None else max(1, min(int(observed), steps))
         outputs = []
         hidden, state = self.lstm(self.encode(frames[:, :observed]), state)
-        out = self.decode(self.transform(hidden, actions[:, :observed]))
+        out = self.decode(self.transform(hidden, actions[:, :observed]), frames[:, :observed])
         outputs.append(out)
         previous = self.expected_frame(out[:, -1:])
         for t in range(observed, steps):  # own predictions fed back: truly sequential
             hidden, state = self.lstm(self.encode(previous), state)
-            out = self.decode(self.transform(hidden, actions[:, t : t + 1]))
+            out = self.decode(self.transform(hidden, actions[:, t : t + 1]), previous)
             outputs.append(out)
             previous = self.expected_frame(out)
         return torch.cat(outputs, dim=1), state
@@ -143,12 +156,12 @@ class ActionConditionalPredictor(nn.Module):
             raise ValueError(f"actions must cover the prefix ({observed} frames) plus at least one generated frame")
         frames = prefix.new_empty(prefix.shape[0], count, self.size, self.size)
         hidden, state = self.lstm(self.encode(prefix), None)
-        out = self.decode(self.transform(hidden[:, -1:], actions[:, observed - 1 : observed]))
+        out = self.decode(self.transform(hidden[:, -1:], actions[:, observed - 1 : observed]), prefix[:, -1:])
         for step in range(count):
             frames[:, step : step + 1] = self._draw(out, sample, generator)
             if step + 1 < count:
                 hidden, state = self.lstm(self.encode(frames[:, step : step + 1]), state)
-                out = self.decode(self.transform(hidden, actions[:, observed + step : observed + step + 1]))
+                out = self.decode(self.transform(hidden, actions[:, observed + step : observed + step + 1]), frames[:, step : step + 1])
         return frames
 
     def _draw(self, out: torch.Tensor, sample: bool, generator: torch.Generator | None) -> torch.Tensor:

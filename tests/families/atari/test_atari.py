@@ -130,3 +130,18 @@ def test_baseline_and_psnr_arithmetic():
     assert len(errors["k"]) == 6  # 9 frames - 3 prefix
     expected = copy_last_baseline(clips.frames[:, 2], clips.frames[:, 3:9])
     assert np.allclose(errors["baseline_mse"], expected)
+
+
+def test_residual_connection_starts_near_the_copy_last_baseline():
+    torch.manual_seed(0)
+    frames = torch.zeros(2, 4, 32, 32)
+    frames[:, :, 8:20, 8:20] = 0.8
+    actions = torch.zeros(2, 4, dtype=torch.long)
+    errors = {}
+    for residual in (True, False):
+        torch.manual_seed(0)
+        net = ActionConditionalPredictor(size=32, channels=(4, 8), hidden_size=16, factors=16, levels=8, residual=residual)
+        with torch.no_grad():
+            out, _ = net(frames, actions)
+        errors[residual] = float((net.expected_frame(out) - frames[:, 1:]).pow(2).mean())
+    assert errors[True] < 0.5 * errors[False]
