@@ -277,7 +277,8 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
             raise SeqgenError(f"{key}=null is not allowed: must be {chosen.valid}")
         if isinstance(value, dict) and not _is_duration_rule(chosen):
             continue  # a config group that happens to match a pattern (e.g. a `split:` section)
-        if not chosen.check(value):
+        # A list passes when the rule accepts it whole (split fractions) or every element (per-layer sizes).
+        if not chosen.check(value) and not (isinstance(value, list) and value and all(chosen.check(v) for v in value)):
             where = f" ({command})" if command else ""
             raise SeqgenError(f"{key}={_show(value)} is out of range{where}: must be {chosen.valid}")
 
