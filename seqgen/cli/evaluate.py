@@ -1,9 +1,13 @@
 """`seqgen-eval`: validation and test metrics of a trained model, written as metrics.json.
 
     seqgen-eval ckpt=outputs/train/runs/<run>
+    seqgen-eval ckpt=<synthesis run> recognizer=<recogniser run>   # + legibility: test/cer, test/cer_bias<b>, ...
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -14,6 +18,7 @@ from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, s
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import friendly_errors
 from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
+from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
 
 
@@ -37,10 +42,26 @@ def run(cfg: DictConfig) -> dict:
     result = {"checkpoint": str(ckpt), "metrics": metrics}
     if hasattr(model, "report"):
         result.update(model.report(out, datamodule, metrics) or {})
+    if cfg.get("recognizer"):
+        result.update(legibility(cfg, model, datamodule, metrics, out))
+    loggers = build_loggers(cfg.get("logger"), out)
+    for logger in loggers:
+        logger.log_metrics(metrics, step=0)
+        logger.finalize("success")
     write_json_atomic(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result
+
+
+def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
+    """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
+    from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
+
+    recognizer = load_recognizer(cfg.recognizer, cfg.device)
+    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
+    metrics.update(result.metrics("test", float(cfg.select_bias)))
+    return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")

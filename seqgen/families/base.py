@@ -84,6 +84,7 @@ class Family:
 _FAMILY_MODULES: dict[str, str] = {
     "text": "seqgen.families.text",
     "handwriting": "seqgen.families.handwriting",
+    "recognizer": "seqgen.families.recognizer",
 }
 _LOADED: dict[str, Family] = {}
 
