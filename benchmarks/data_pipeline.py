@@ -19,8 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, timed  # noqa: E402
 
-from seqgen.data.text.datamodule import TextDataModule  # noqa: E402
-from seqgen.models.text import TextLSTM  # noqa: E402
+from seqgen.families.text.datamodule import TextDataModule  # noqa: E402
+from seqgen.families.text.module import TextLSTM  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The straightforward synthesis network: every layer, the window and the head wiring run step by step.
 
-This is the reference the fused implementation (`seqgen.nn.handwriting_nets.SynthesisNet`) is
+This is the reference the fused implementation (`seqgen.families.handwriting.nets.SynthesisNet`) is
 checked against (tests/test_handwriting_models.py: same weights, same loss) and the baseline of
 benchmarks/handwriting_synthesis.py. It is deliberately the obvious loop one would write first:
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqgen.nn.handwriting_nets import SynthesisNet
+from seqgen.families.handwriting.nets import SynthesisNet
 from seqgen.nn.mdn import MixtureParams
 
 

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from handwriting_stepwise import stepwise_forward  # noqa: E402
 
 from seqgen.data.handwriting.strokes import NormStats  # noqa: E402
-from seqgen.nn.handwriting_nets import SynthesisNet  # noqa: E402
+from seqgen.families.handwriting.nets import SynthesisNet  # noqa: E402
 from seqgen.nn.mdn import mixture_nll  # noqa: E402
-from seqgen.sampling.handwriting import sample_synthesis  # noqa: E402
+from seqgen.families.handwriting.generate import sample_synthesis  # noqa: E402
 
 VOCAB = sorted(" abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:!?'\"-()&/*+#")  # 80, like IAM-OnDB
 

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, matmul_flops, matmul_rates, timed  # noqa: E402
 
-from seqgen.models.text import TextLSTM  # noqa: E402
+from seqgen.families.text.module import TextLSTM  # noqa: E402
 
 VOCAB = 205  # enwik8's byte symbols
 

@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-SHARED = REPO.parent / "shared"
+# ../shared beside the checkout (one level further up for a git worktree under wt/)
+SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), REPO.parent / "shared")
 BIN = REPO / ".venv" / "bin"
 
 os.environ.setdefault("WANDB_MODE", "offline")
@@ -86,6 +87,18 @@ def tiny_train_cfg(tmp: Path, data_root: Path, text_file: Path, extra: list[str]
     with open_dict(cfg):
         cfg.paths.data_dir = str(data_root)
     return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[return-value]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`@pytest.mark.gpu` tests skip (with the reason) on machines without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 def read_json(path: Path) -> Any:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import friendly_errors
+from seqgen.families.base import family_of
 from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
@@ -40,8 +41,7 @@ def run(cfg: DictConfig) -> dict:
     metrics.update(final_metrics(trainer))
     out = run_dir()
     result = {"checkpoint": str(ckpt), "metrics": metrics}
-    if hasattr(model, "report"):
-        result.update(model.report(out, datamodule, metrics) or {})
+    result.update(family_of(model).report(model, out, datamodule, metrics))
     if cfg.get("recognizer"):
         result.update(legibility(cfg, model, datamodule, metrics, out))
     loggers = build_loggers(cfg.get("logger"), out)

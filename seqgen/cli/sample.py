@@ -11,7 +11,8 @@ import torch
 from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir
-from seqgen.errors import SeqgenError, friendly_errors
+from seqgen.errors import friendly_errors
+from seqgen.families.base import family_of
 from seqgen.training.checkpoints import load_model
 
 
@@ -20,10 +21,8 @@ def run(cfg: DictConfig) -> dict:
     quiet_libraries()
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
-    if not hasattr(model, "sample_cli"):
-        raise SeqgenError(f"{type(model).__name__} models cannot be sampled from")
     out = run_dir()
-    result = model.sample_cli(cfg, out)
+    result = family_of(model).generate(model, cfg, out)
     finished("sampling", out)
     return result
 

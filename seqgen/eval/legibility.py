@@ -21,8 +21,8 @@ shorter by more than that. The figures: `legibility.png` (CER against bias), `le
 `<prefix>/cer_bias<b>`, `<prefix>/cer_real`, `<prefix>/runon_bias<b>`, `<prefix>/dropped_bias<b>`.
 
 Wiring (`legibility_of_model`, `LegibilityCallback`) reaches a generative model only through its
-public `write(texts, bias, seed=...)` method or its family's (registry) `write`, and the
-recogniser through `read`; the recogniser checkpoint must cover the writer's alphabet.
+family's `Family.write(model, texts, bias, seed)` (the registry; no family is imported here) and
+the recogniser through its module's `read`; the recogniser must know the writer's alphabet.
 """
 
 from __future__ import annotations
@@ -200,17 +200,13 @@ def load_recognizer(path: str | Path, device: Any = "cpu") -> Any:
 
 
 def writer_of(model: Any, seed: int = 0) -> WriteFn:
-    """`write(texts, bias)` for a generative model: its public `write`, else its family's."""
-    method = getattr(model, "write", None)
-    if callable(method):
-        return lambda texts, bias: method(texts, bias, seed=seed)
-    from seqgen.families.base import family_of
+    """`write(texts, bias)` for a generative model, through its family (`Family.write`, registry)."""
+    from seqgen.families.base import Family, family_of
 
     family = family_of(model)
-    family_write = getattr(family, "write", None)
-    if callable(family_write):
-        return lambda texts, bias: family_write(model, texts, bias, seed=seed)
-    raise SeqgenError(f"{type(model).__name__} ({family.name} family) cannot write text, so its legibility cannot be measured")
+    if type(family).write is Family.write:
+        family.write(model, [], 0.0)  # raises the family's "cannot write text" error
+    return lambda texts, bias: family.write(model, texts, bias, seed=seed)
 
 
 def real_lines(datamodule: Any, split: str, limit: int, max_chars: Optional[int] = None) -> tuple[list[str], list[np.ndarray]]:

@@ -12,6 +12,7 @@ named methods of one `Family` object:
     family.preview(model, out_dir, tag)           # samples logged during training
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
+    family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -68,6 +69,12 @@ class Family:
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
         """`seqgen-eval`: a Markdown/JSON report beside metrics.json; returns extra metrics.json entries."""
         return {}
+
+    def write(self, model: Any, texts: list[str], bias: float = 0.0, seed: int = 0) -> Any:
+        """Families that write text as strokes (legibility, seqgen/eval/legibility.py): one line per
+        text at sampling `bias` -> an object with `.offsets` (raw-unit (T, 3) strokes, start row
+        first) and `.ended` (True where the end-of-text rule stopped the line). Default: cannot."""
+        raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
 
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families (silently ignored before)."""

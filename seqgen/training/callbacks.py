@@ -50,10 +50,10 @@ class Throughput(Callback):
 
 
 class SampleLogger(Callback):
-    """After each validation, asks the model for preview samples; saves them and logs them.
+    """After each validation, asks the model's family for preview samples; saves and logs them.
 
-    The model implements `preview_samples(out_dir: Path, tag: str) -> dict[str, Any]` returning
-    text (str) or image/audio file paths (Path); files go under `<run>/samples/`.
+    `Family.preview(model, out_dir, tag) -> dict[str, Any]` returns text (str) or image/audio file
+    paths (Path); files go under `<run>/samples/`.
     """
 
     def __init__(self, out_dir: str, every_n_validations: int = 1) -> None:
@@ -65,11 +65,13 @@ class SampleLogger(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         self._count += 1
-        if (self._count - 1) % self.every or not hasattr(pl_module, "preview_samples"):
+        if (self._count - 1) % self.every:
             return
+        from seqgen.families.base import family_of
+
         self.out_dir.mkdir(parents=True, exist_ok=True)
         tag = f"step{trainer.global_step:07d}"
-        samples = pl_module.preview_samples(self.out_dir, tag)
+        samples = family_of(pl_module).preview(pl_module, self.out_dir, tag)
         log_samples(trainer, samples, trainer.global_step)
 
 

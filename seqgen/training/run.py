@@ -19,6 +19,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from seqgen.data.datamodule import ShardDataModule
 from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
+from seqgen.families.base import family_of
 from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
@@ -185,8 +186,8 @@ def train(
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
     if trainer.is_global_zero:
-        if not preempted and hasattr(model, "on_run_end"):
-            result.update(model.on_run_end(run_dir, datamodule, metrics) or {})
+        if not preempted:
+            result.update(family_of(model).figures(model, run_dir, datamodule, metrics))
         write_json_atomic(run_dir / "metrics.json", result)
     return result
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from seqgen.data.handwriting.strokes import offsets_to_strokes, strokes_to_offsets
 from seqgen.data.handwriting.user_styles import load_prime, load_real_styles
 from seqgen.errors import SeqgenError
 
-STYLES = Path(__file__).resolve().parents[2] / "shared" / "real-samples" / "iam-ondb" / "styles"
+STYLES = SHARED / "real-samples" / "iam-ondb" / "styles"
 
 STROKES_UP = [
     np.array([[0.0, 0.0], [10.0, 20.0], [20.0, 0.0]]),

@@ -12,8 +12,8 @@ from handwriting_helpers import controlled_window, one_thread  # noqa: F401  (au
 
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
 from seqgen.errors import SeqgenError
-from seqgen.nn.handwriting_nets import PredictionNet, SynthesisNet
-from seqgen.sampling.handwriting import (
+from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
+from seqgen.families.handwriting.generate import (
     DEFAULT_STYLES_DIR,
     Prime,
     check_texts,

@@ -11,7 +11,7 @@ from typing import Any
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from seqgen.data.text.datamodule import TextDataModule
+from seqgen.families.text.datamodule import TextDataModule
 
 
 class RecordingTextData(TextDataModule):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -28,6 +28,17 @@ def split_bytes(data_dir: Path, split: str, vocab: Vocabulary) -> bytes:
     if vocab.kind == "byte":
         return bytes(vocab.symbols[int(i)] for i in ids)
     return text.encode("utf-8")
+
+
+def report(model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+    """BPC on the test split next to zlib / bz2 / lzma / zstd / PPMd on the same bytes (compression.md)."""
+    bpc = metrics.get("test/bpc")
+    if bpc is None:
+        return {}
+    name = f"LSTM {model.hparams.num_layers}x{model.hparams.hidden_size}"
+    result = text_report(name, bpc, datamodule.data_dir, model.vocab, Path(out_dir), corpus=str(datamodule.info.get("corpus", "")))
+    print((Path(out_dir) / "compression.md").read_text())
+    return {"compression": result}
 
 
 def text_report(model_name: str, bpc: float, data_dir: Path, vocab: Vocabulary, out_dir: Path, corpus: str = "") -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from seqgen.data.handwriting.iam import (
     MALFORMED_XML,
@@ -23,7 +24,7 @@ from seqgen.data.handwriting.iam import (
 from seqgen.data.handwriting.strokes import offsets_to_strokes
 from seqgen.errors import SeqgenError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-samples" / "iam-ondb"
+REAL = SHARED / "real-samples" / "iam-ondb"
 
 
 def _xml(strokes: list[list[tuple[int, int]]]) -> str:

@@ -12,8 +12,8 @@ from handwriting_stepwise import stepwise_forward
 
 from seqgen.data.handwriting.datamodule import HandwritingDataModule, collate_lines, crop_batch
 from seqgen.data.shards import read_meta
-from seqgen.models.handwriting import HandwritingPrediction, HandwritingSynthesis
-from seqgen.nn.handwriting_nets import PredictionNet, SynthesisNet
+from seqgen.families.handwriting.module import HandwritingPrediction, HandwritingSynthesis
+from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import mixture_nll
 from seqgen.nn.weight_noise import AdaptiveWeightNoise
 

@@ -9,7 +9,7 @@ import torch
 
 from conftest import tiny_train_cfg
 from seqgen.errors import SeqgenError
-from seqgen.models.text import TextLSTM
+from seqgen.families.text.module import TextLSTM
 from seqgen.training.run import train
 
 

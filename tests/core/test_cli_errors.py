@@ -73,7 +73,7 @@ def test_checkpoint_of_another_family(tmp_path: Path, trained_run: Path) -> None
         load_model(trained_run, family="handwriting")
     state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=False)
     state["seqgen"]["family"] = "handwriting"
-    state["seqgen"]["class"] = "seqgen.models.text.TextLSTM"
+    state["seqgen"]["class"] = "seqgen.families.text.module.TextLSTM"
     fake = tmp_path / "other.ckpt"
     torch.save(state, fake)
     with pytest.raises(SeqgenError, match="'handwriting' checkpoint but this needs a 'text'"):

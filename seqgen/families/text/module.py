@@ -7,7 +7,6 @@ Training is truncated BPTT over consecutive segments of the same streams (state 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -111,53 +110,6 @@ class TextLSTM(SeqModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_bpc("test", self.test_nats, self.test_count)
-
-    # --- samples --------------------------------------------------------------------------------
-    def _preview_prime(self) -> str:
-        prime = self.hparams.preview_prime or ""
-        # The corpus may lack a character of the configured prime: keep the ones it has.
-        return "".join(ch for ch in prime if ch.encode("utf-8")[0] in self.vocab.symbols or ord(ch) in self.vocab.symbols)
-
-    def preview_samples(self, out_dir: Path, tag: str) -> dict[str, Any]:
-        from seqgen.sampling.text import sample_text
-
-        texts = sample_text(
-            self, self._preview_prime(), length=self.hparams.preview_length, temperature=self.hparams.preview_temperature, num_samples=2
-        )
-        text = "\n\n----\n\n".join(texts)
-        (out_dir / f"{tag}.txt").write_text(text)
-        return {"samples/text": text}
-
-    def sample_cli(self, cfg: Any, out_dir: Path) -> dict[str, Any]:
-        """`seqgen-sample` for text: prime, length, temperature, num_samples."""
-        from seqgen.sampling.text import sample_text
-
-        generator = torch.Generator(device=self.device).manual_seed(int(cfg.seed))
-        texts = sample_text(self, cfg.prime or "", int(cfg.length), float(cfg.temperature), int(cfg.num_samples), generator, progress=True)
-        path = out_dir / "samples.txt"
-        path.write_text("\n\n----\n\n".join(texts))
-        for index, text in enumerate(texts):
-            print(f"--- sample {index} ---\n{text}\n")
-        return {"samples": str(path)}
-
-    def report(self, out_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
-        """BPC on the test split next to zlib / bz2 / lzma / zstd / PPMd on the same bytes."""
-        from seqgen.eval.text_report import text_report
-
-        bpc = metrics.get("test/bpc")
-        if bpc is None:
-            return {}
-        name = f"LSTM {self.hparams.num_layers}x{self.hparams.hidden_size}"
-        report = text_report(name, bpc, datamodule.data_dir, self.vocab, out_dir, corpus=str(datamodule.info.get("corpus", "")))
-        print((out_dir / "compression.md").read_text())
-        return {"compression": report}
-
-    def on_run_end(self, run_dir: Path, datamodule: Any, metrics: dict[str, float]) -> dict[str, Any]:
-        from seqgen.sampling.text import sample_text
-
-        texts = sample_text(self, self._preview_prime(), length=1000, temperature=self.hparams.preview_temperature, num_samples=4)
-        (run_dir / "samples.txt").write_text("\n\n----\n\n".join(texts))
-        return self.report(run_dir, datamodule, metrics)
 
     # --- checkpoints: the carried state makes a resumed run continue exactly --------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

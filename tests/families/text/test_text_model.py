@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.models.text import TextLSTM
+from seqgen.families.text.module import TextLSTM
 from seqgen.nn.lstm_stack import SkipLSTMStack
-from seqgen.sampling.text import sample_text
+from seqgen.families.text.generate import sample_text
 
 VOCAB = {"kind": "char", "symbols": sorted(ord(c) for c in set("abc xyz.\n"))}
 OPTIM = {"optimizer": {"_target_": "torch.optim.Adam", "lr": 0.01}}

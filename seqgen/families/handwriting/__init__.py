@@ -1,0 +1,61 @@
+"""The handwriting family (Graves 2013, Sec. 4 and 5): online handwriting prediction and synthesis.
+
+    module.py    HandwritingPrediction / HandwritingSynthesis: mixture NLL, SSE, forward
+    nets.py      PredictionNet, SynthesisNet (LSTM stack, Gaussian window, mixture head)
+    generate.py  sampling (bias, priming with styles, end-of-text rule), `seqgen-sample`, previews
+    figures.py   end-of-run samples, alignments, output densities, real lines side by side
+    report.py    handwriting.md: nats and SSE next to the paper's tables
+
+Data (IAM-OnDB reader, Hershey writers, strokes, styles, datamodule) is a shared layer in
+seqgen/data/handwriting/: other families (recognition) and the demo read it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from seqgen.families.base import Family
+from seqgen.families.handwriting.module import HandwritingModel, HandwritingPrediction, HandwritingSynthesis
+
+
+class HandwritingFamily(Family):
+    name = "handwriting"
+    module_classes = (HandwritingPrediction, HandwritingSynthesis)
+    sample_options = frozenset({"num_samples", "text", "bias", "style", "style_text", "max_points", "unknown_chars"})
+
+    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        from seqgen.families.handwriting.generate import sample_command
+
+        return sample_command(model, cfg, out_dir)
+
+    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.handwriting.generate import preview
+
+        return preview(model, out_dir, tag)
+
+    def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.handwriting.figures import run_figures
+
+        out = run_figures(model, run_dir, datamodule)
+        out.update(self.report(model, run_dir, datamodule, metrics))
+        return out
+
+    def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.handwriting.report import report
+
+        return report(model, out_dir, metrics)
+
+    def write(self, model: Any, texts: list[str], bias: float = 0.0, seed: int = 0) -> Any:
+        """Synthesis models write `texts` (legibility, seqgen/eval/legibility.py); `HandwritingSamples`."""
+        from seqgen.errors import SeqgenError
+        from seqgen.families.handwriting.generate import write
+
+        if getattr(model, "kind", None) != "synthesis":
+            raise SeqgenError(f"a handwriting {getattr(model, 'kind', '')} model writes no given text: measure legibility on a synthesis run")
+        return write(model, texts, bias, seed=seed)
+
+
+FAMILY = HandwritingFamily()
+
+__all__ = ["FAMILY", "HandwritingFamily", "HandwritingModel", "HandwritingPrediction", "HandwritingSynthesis"]

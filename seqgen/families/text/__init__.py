@@ -1,0 +1,46 @@
+"""The text family (Graves 2013, Sec. 3): character/byte-level prediction with an LSTM stack.
+
+    module.py      TextLSTM: loss (nats per symbol), BPC metrics, forward
+    prepare.py     corpus -> shards (text sources: seqgen/data/text/corpora.py)
+    datamodule.py  truncated-BPTT segments for training, whole streams for evaluation
+    generate.py    sampling (prime, temperature), `seqgen-sample`, previews
+    report.py      BPC next to general-purpose compressors (compression.md)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from seqgen.families.base import Family
+from seqgen.families.text.module import TextLSTM
+
+
+class TextFamily(Family):
+    name = "text"
+    module_classes = (TextLSTM,)
+    sample_options = frozenset({"prime", "length", "temperature", "num_samples"})
+
+    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        from seqgen.families.text.generate import sample_command
+
+        return sample_command(model, cfg, out_dir)
+
+    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.text.generate import preview
+
+        return preview(model, out_dir, tag)
+
+    def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.text.generate import run_samples
+
+        run_samples(model, run_dir)
+        return self.report(model, run_dir, datamodule, metrics)
+
+    def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        from seqgen.families.text.report import report
+
+        return report(model, out_dir, datamodule, metrics)
+
+
+FAMILY = TextFamily()
