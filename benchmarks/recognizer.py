@@ -9,7 +9,9 @@ points per character), so no prepared shards are needed. Models are untrained (s
 untrained synthesis window is set to move one character per 26 points so lines end like a
 trained model's, as in benchmarks/handwriting_synthesis.py).
 
-Printed side by side in one run (implementations alternate within each repetition, so a change in
+Times are CPU seconds of this process (`time.process_time`, one torch thread): on a shared machine
+wall-clock time mostly measures the other jobs; with one thread, CPU time is what a free core would
+take. Printed side by side in one run (implementations alternate within each repetition, so a change in
 machine load hits them alike): training step time for subsample 1/3/6 (frames per pen point), and
 the ratio; decoding per line, greedy vs beam; for 100 lines at one bias, seconds to write them
 (synthesis sampling) vs to read them (recogniser), i.e. what one bias of `seqgen-eval ...
@@ -56,13 +58,13 @@ def time_train_steps(models: dict[str, HandwritingRecognizer], batch: dict, repe
     times: dict[str, list[float]] = {name: [] for name in models}
     for index in range(repeats + 1):
         for name, model in models.items():
-            start = time.perf_counter()
+            start = time.process_time()
             loss, _ = model.compute_loss(batch)
             opts[name].zero_grad()
             loss.backward()
             opts[name].step()
             if index:  # round 0 warms up
-                times[name].append(time.perf_counter() - start)
+                times[name].append(time.process_time() - start)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -85,7 +87,7 @@ def main() -> None:
     models = {f"subsample {k}": HandwritingRecognizer(info, hidden_size=96, num_layers=2, subsample=k) for k in (1, 3, 6)}
     steps = time_train_steps(models, batch, args.repeats)
     base = steps["subsample 1"]
-    print("\n| training step | s per step | points/s | speed-up |\n|---|---|---|---|")
+    print("\n| training step | CPU s per step | points/s | speed-up |\n|---|---|---|---|")
     for name, sec in steps.items():
         print(f"| {name} | {sec:.3f} | {points / sec:,.0f} | {base / sec:.2f}x |")
 
@@ -94,15 +96,15 @@ def main() -> None:
     lines = raw[: args.lines]
     t_greedy = t_beam = 0.0
     for index in range(args.repeats + 1):
-        start = time.perf_counter()
+        start = time.process_time()
         model.read(lines, "greedy")
-        greedy = time.perf_counter() - start
-        start = time.perf_counter()
+        greedy = time.process_time() - start
+        start = time.process_time()
         model.read(lines, "beam")
-        beam = time.perf_counter() - start
+        beam = time.process_time() - start
         if index:
             t_greedy, t_beam = t_greedy + greedy / args.repeats, t_beam + beam / args.repeats
-    print(f"\n| decoding {len(lines)} lines | s | ms per line | vs greedy |\n|---|---|---|---|")
+    print(f"\n| decoding {len(lines)} lines | CPU s | ms per line | vs greedy |\n|---|---|---|---|")
     print(f"| best path (greedy) | {t_greedy:.3f} | {1e3 * t_greedy / len(lines):.2f} | 1.00x |")
     print(f"| prefix beam, width {args.beam} | {t_beam:.3f} | {1e3 * t_beam / len(lines):.2f} | {t_beam / t_greedy:.1f}x |")
 
@@ -122,20 +124,21 @@ def main() -> None:
     spent = {"write": 0.0, "read": 0.0}
 
     def write(batch_texts: list[str], bias: float):
-        start = time.perf_counter()
+        start = time.process_time()
         out = sample_synthesis(net, norm, vocab, batch_texts, bias, None, 3 * 26 * 32 + 100, 40, torch.Generator().manual_seed(0))
-        spent["write"] += time.perf_counter() - start
+        spent["write"] += time.process_time() - start
         return out
 
     def read(strokes: list[np.ndarray]) -> list[str]:
-        start = time.perf_counter()
+        start = time.process_time()
         out = model.read(strokes, "greedy")
-        spent["read"] += time.perf_counter() - start
+        spent["read"] += time.process_time() - start
         return out
 
-    result = evaluate_legibility(write, read, texts[: args.lines], [1.0])
-    print(f"\n| legibility, {args.lines} lines, 1 bias | s | share |\n|---|---|---|")
-    total = result.seconds
+    start = time.process_time()
+    evaluate_legibility(write, read, texts[: args.lines], [1.0])
+    total = time.process_time() - start
+    print(f"\n| legibility, {args.lines} lines, 1 bias | CPU s | share |\n|---|---|---|")
     for name in ("write", "read"):
         print(f"| {name} | {spent[name]:.2f} | {100 * spent[name] / total:.0f}% |")
     print(f"| total (incl. CER) | {total:.2f} | 100% |")
