@@ -1,7 +1,7 @@
 """The straightforward synthesis network: every layer, the window and the head wiring run step by step.
 
 This is the reference the fused implementation (`seqgen.families.handwriting.nets.SynthesisNet`) is
-checked against (tests/test_handwriting_models.py: same weights, same loss) and the baseline of
+checked against (tests/families/handwriting/test_handwriting_models.py: same weights, same loss) and the baseline of
 benchmarks/handwriting_synthesis.py. It is deliberately the obvious loop one would write first:
 
     for t:  h1 = LSTMCell1([x_t, w_{t-1}]);  w = window(h1);

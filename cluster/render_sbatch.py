@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides=args.overrides,
             data_dir=args.data_dir,
             log_dir=args.log_dir,
+            repo_dir=REPO,
+            template=REPO / "cluster" / "slurm" / "train.sbatch",
         )
     except SeqgenError as err:
         print(f"seqgen: error: {err}", file=sys.stderr)

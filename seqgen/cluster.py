@@ -13,16 +13,14 @@ from typing import Any, Iterable
 
 from seqgen.errors import SeqgenError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SBATCH_TEMPLATE = REPO_ROOT / "cluster" / "slurm" / "train.sbatch"
-EXPERIMENTS_DIR = REPO_ROOT / "conf" / "experiment"
+from seqgen._config import config_dir, sbatch_template
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _TIME = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 
 
 def experiments() -> list[str]:
-    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 
 
 def fill(template: str, values: dict[str, str]) -> str:
@@ -46,11 +44,16 @@ def render_sbatch(
     job_name: str | None = None,
     overrides: Iterable[str] = (),
     data_dir: str | None = None,
-    repo_dir: str | Path = REPO_ROOT,
+    repo_dir: str | Path | None = None,
     log_dir: str | None = None,
-    template: Path = SBATCH_TEMPLATE,
+    template: Path | None = None,
 ) -> str:
-    """The SLURM batch script of a DDP training run of `experiment` on nodes x gpus_per_node GPUs."""
+    """The SLURM batch script of a DDP training run of `experiment` on nodes x gpus_per_node GPUs.
+
+    `repo_dir`: the folder the job runs in (default: the current one); `template`: default the
+    bundled cluster/slurm/train.sbatch."""
+    repo_dir = Path(repo_dir) if repo_dir is not None else Path.cwd()
+    template = Path(template) if template is not None else sbatch_template()
     if experiment not in experiments():
         raise SeqgenError(f"unknown experiment '{experiment}'; choose one of: {', '.join(experiments())}")
     if nodes < 1 or gpus_per_node < 1 or cpus_per_task < 1:

@@ -25,6 +25,11 @@ from typing import IO, Any, Iterator, Sequence
 from seqgen.errors import SeqgenError
 
 
+# The process umask, read once: temp files (mkstemp: 0600) get the mode a plain open() would give.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def _fsync_dir(folder: Path) -> None:
     # The rename is durable only once the folder's entry is on disk (POSIX); best effort elsewhere.
     try:
@@ -52,6 +57,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -106,13 +112,29 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def split_fractions(fractions: Sequence[float], names: Sequence[str] = ("train", "valid", "test"), key: str = "data.splits") -> dict[str, float]:
-    """Validate split fractions (each in [0, 1], summing to 1 within 1e-6) and name them."""
-    values = [float(f) for f in fractions]
+def split_fractions(
+    fractions: Sequence[float],
+    names: Sequence[str] = ("train", "valid", "test"),
+    key: str = "data.splits",
+    partial: bool = False,
+) -> dict[str, float]:
+    """Validate split fractions (each in [0, 1], summing to 1 within 1e-6) and name them.
+
+    partial=True: the fractions may sum to less than 1 (the rest of the data is not used), and
+    the last one may be left out (it is then the remainder: [0.9, 0.05] -> test 0.05).
+    """
+    try:
+        values = [float(f) for f in fractions]
+    except (TypeError, ValueError) as err:
+        raise SeqgenError(f"{key}={fractions!r}: give {len(names)} fractions ({', '.join(names)}), e.g. [0.9, 0.05, 0.05]") from err
+    if partial and len(values) == len(names) - 1:
+        values.append(max(0.0, 1.0 - sum(values)))
     if len(values) != len(names):
-        raise SeqgenError(f"{key}={list(fractions)}: give {len(names)} fractions ({', '.join(names)})")
-    if any(not 0.0 <= v <= 1.0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
-        raise SeqgenError(f"{key}={list(fractions)}: fractions must lie in [0, 1] and sum to 1")
+        raise SeqgenError(f"{key}={list(fractions)}: give {len(names)} fractions ({', '.join(names)}), e.g. [0.9, 0.05, 0.05]")
+    total_ok = sum(values) <= 1.0 + 1e-6 if partial else abs(sum(values) - 1.0) <= 1e-6
+    if any(not 0.0 <= v <= 1.0 for v in values) or not total_ok:
+        rule = "sum to at most 1" if partial else "sum to 1"
+        raise SeqgenError(f"{key}={list(fractions)}: split fractions ({', '.join(names)}) must lie in [0, 1] and {rule}")
     return dict(zip(names, values))
 
 

@@ -7,9 +7,10 @@ import warnings
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
-CONFIG_PATH = str(Path(__file__).resolve().parents[2] / "conf")
+from seqgen._config import config_dir
+
+CONFIG_PATH = str(config_dir())  # packaged with seqgen (see seqgen/_config); Hydra's primary search path
 
 
 def run_dir() -> Path:
@@ -37,5 +38,5 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def finished(kind: str, where: Path, cfg: DictConfig | None = None) -> None:
+def finished(kind: str, where: Path) -> None:
     say(f"[seqgen] {kind} finished. Run folder: {where}")

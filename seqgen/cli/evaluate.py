@@ -15,9 +15,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say
-from seqgen.data.shards import write_json_atomic
 from seqgen.errors import friendly_errors
 from seqgen.families.base import family_of
+from seqgen.io import write_json
 from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
@@ -27,13 +27,13 @@ from seqgen.training.run import final_metrics
 def run(cfg: DictConfig) -> dict:
     quiet_libraries()
     ckpt = find_checkpoint(cfg.ckpt)
+    model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
     trained = run_config(ckpt)
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
-    model = load_model(ckpt)
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     trainer.validate(model, dataloaders=datamodule.val_dataloader(), verbose=False)
     metrics = final_metrics(trainer)
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
     for logger in loggers:
         logger.log_metrics(metrics, step=0)
         logger.finalize("success")
-    write_json_atomic(out / "metrics.json", result)
+    write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result

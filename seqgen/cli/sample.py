@@ -16,13 +16,19 @@ from seqgen.families.base import family_of
 from seqgen.training.checkpoints import load_model
 
 
+# Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
+PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "task_name", "paths", "hydra"})
+
+
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
     quiet_libraries()
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
+    family = family_of(model)
+    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)
     out = run_dir()
-    result = family_of(model).generate(model, cfg, out)
+    result = family.generate(model, cfg, out)
     finished("sampling", out)
     return result
 

@@ -7,28 +7,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, run_dir, say, task_overrides
+from seqgen.cli.common import CONFIG_PATH, finished, quiet_libraries, say, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
-from seqgen.training.run import apply_runtime_env, load_resume_config, train
+from seqgen.training.resume import resolve_run
+from seqgen.training.run import apply_runtime_env, train
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
     quiet_libraries()
     apply_runtime_env(cfg)
-    out = run_dir()
-    resume = cfg.get("resume")
-    if resume and resume != "auto":
-        out = Path(resume).expanduser().resolve()
-        cfg = load_resume_config(out, task_overrides())
+    cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
-        result = train(cfg, out)
+        result = train(cfg, out, checkpoint=checkpoint)
     if not is_global_zero():
         return result  # one summary per run, from rank 0
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result["metrics"].items()) if k.startswith(("val/", "test/")))

@@ -6,7 +6,7 @@ Layout of a prepared dataset folder::
     <dir>/manifest.json          per split: shard file, sample count, sha256, size in bytes
     <dir>/meta.json              what models need to know (vocabulary, normalisation statistics)
 
-A shard is first written to ``<name>.tmp`` and renamed, so a killed `prepare` never leaves a
+A shard is written atomically (`seqgen.io`: temp file, fsync, rename), so a killed `prepare` never leaves a
 half-written shard behind under its final name. A shard already in the manifest whose file still
 has the recorded sha256 is not rewritten when `prepare` runs again.
 """
@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -26,6 +25,9 @@ import numpy as np
 import webdataset as wds
 
 from seqgen.errors import SeqgenError
+from seqgen.io import atomic_write, sha256_file, write_json
+
+__all__ = ["sha256_file"]  # re-exported: verify_shards' hash, one implementation (seqgen.io)
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +41,6 @@ class ShardInfo:
     samples: int
     sha256: str
     bytes: int
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:
@@ -124,12 +111,7 @@ class ShardWriter:
         if previous and previous["sha256"] == digest and path.exists() and sha256_file(path) == digest:
             self.reused += 1
             return ShardInfo(path.name, len(batch), digest, len(data))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data)
         return ShardInfo(path.name, len(batch), digest, len(data))
 
     def _record(self) -> None:
@@ -139,7 +121,7 @@ class ShardWriter:
         for stale in self.out_dir.glob(f"{self.split}-*.tar"):
             if stale.name not in keep:
                 stale.unlink()
-        write_json_atomic(self.out_dir / MANIFEST, manifest)
+        write_json(self.out_dir / MANIFEST, manifest)
 
 
 def load_manifest(data_dir: Path, missing_ok: bool = False) -> dict[str, Any]:
@@ -183,7 +165,7 @@ def verify_shards(data_dir: Path, shards: list[ShardInfo], full_hash: bool = Tru
 
 
 def write_meta(data_dir: Path, meta: dict[str, Any]) -> None:
-    write_json_atomic(Path(data_dir) / META, meta)
+    write_json(Path(data_dir) / META, meta)
 
 
 def read_meta(data_dir: Path) -> dict[str, Any]:

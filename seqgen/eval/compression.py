@@ -10,14 +10,13 @@ import bz2
 import json
 import lzma
 import math
-import os
-import tempfile
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
 from seqgen.errors import SeqgenError
+from seqgen.io import atomic_write
 
 # The paper's compressor rows on enwik8 (Mahoney's benchmark), for reference only: they are not
 # measured here and only comparable on the same data.
@@ -117,19 +116,6 @@ def compression_table(
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_compression_report(
     out_dir: Path,
     model_rows: Mapping[str, float],
@@ -159,9 +145,9 @@ def write_compression_report(
     }
     table = compression_table(models, compressors, reference)
     md = f"# Compression results\n\nBits per character on {len(data):,} test bytes (lower is better).\n\n{table}"
-    _atomic_write(out_dir / "compression.md", md)
+    atomic_write(out_dir / "compression.md", md)
     # allow_nan: a diverged model's NaN must not crash the report (json writes NaN)
-    _atomic_write(out_dir / "compression.json", json.dumps(report, indent=2, sort_keys=False) + "\n")
+    atomic_write(out_dir / "compression.json", json.dumps(report, indent=2, sort_keys=False) + "\n")
     return report
 
 

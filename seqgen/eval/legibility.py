@@ -193,7 +193,7 @@ def load_recognizer(path: str | Path, device: Any = "cpu") -> Any:
     """A recogniser run folder or checkpoint -> its module (refuses other families)."""
     from seqgen.training.checkpoints import load_model
 
-    model = load_model(path, family="recognizer", map_location=str(device))
+    model = load_model(path, family="recognizer").to(device)
     if not callable(getattr(model, "read", None)):
         raise SeqgenError(f"{path}: the recogniser model has no read(); retrain it with this version of seqgen")
     return model

@@ -46,9 +46,14 @@ class Family:
 
     # --- checkpoints ----------------------------------------------------------------------------
     def module_class(self, class_name: str) -> type:
-        """The module class a checkpoint names (by `__qualname__`), if it belongs to this family."""
+        """The module class a checkpoint names, if it belongs to this family (the allow-list).
+
+        Matched by class name only (`HandwritingSynthesis`; a dotted path written by older versions,
+        `seqgen.models.handwriting.HandwritingSynthesis`, matches by its last part): nothing is
+        imported from a name stored in a file."""
+        name = str(class_name).rpartition(".")[2]
         for cls in self.module_classes:
-            if class_name in (cls.__qualname__, f"{cls.__module__}.{cls.__qualname__}"):
+            if name == cls.__qualname__:
                 return cls
         known = ", ".join(cls.__qualname__ for cls in self.module_classes) or "none"
         raise SeqgenError(f"the checkpoint names model class '{class_name}', which the {self.name} family does not have (it has: {known})")

@@ -1,4 +1,17 @@
-"""Bivariate Gaussian mixture density output with an end-of-stroke Bernoulli (Graves 2013, Sec. 4.1).
+"""Mixture density heads (Graves 2013, Sec. 4.1 and eq. 61-62) behind one interface, `MixtureHead`:
+
+    params = head(h, bias)                 # hidden -> mixture parameters (bias b >= 0 sharpens)
+    head.log_density(params, x)            # log p(x) per leading index
+    head.nll(params, x, mask, reduction)   # -log p(x), masked and reduced
+    head.sample(params, generator)         # one draw per leading index
+    head.to_numpy(params)                  # {field: float32 array} (plots, saving)
+
+Two implementations: `MixtureDensityHead` (bivariate Gaussians with correlation + an end-of-stroke
+Bernoulli: pen offsets) and `DiagonalGaussianMixture` (D-dimensional, diagonal covariance: speech
+frames). Both apply the sampling bias b of Sec. 5.4 the same way: pi = softmax(pi_hat (1 + b)),
+sigma = exp(sigma_hat - b).
+
+The bivariate head:
 
 The network output vector y_hat_t has 1 + 6M units, laid out as
 
@@ -26,7 +39,9 @@ computed with logsumexp over components and binary-cross-entropy-with-logits for
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +51,9 @@ from seqgen.errors import SeqgenError
 from seqgen.nn.grad_clip import clip_grad_in_forward
 
 __all__ = [
+    "MixtureHead",
+    "DiagonalGaussianMixture",
+    "DiagonalParams",
     "MixtureParams",
     "MixtureDensityHead",
     "split_mixture_outputs",
@@ -120,7 +138,36 @@ def split_mixture_outputs(y_hat: Tensor, n_components: int, bias: float = 0.0) -
     return MixtureParams(eos_logit=-e_hat, log_pi=log_pi, mu=mu, log_sigma=log_sigma, rho=rho)
 
 
-class MixtureDensityHead(nn.Module):
+class MixtureHead(nn.Module):
+    """The interface every mixture density head implements (see the module docstring).
+
+    `event_size`: the width of one drawn point x (3 = dx, dy, pen for handwriting; D for frames).
+    """
+
+    event_size: int
+
+    def forward(self, h: Tensor, bias: float = 0.0) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def log_density(self, params: Any, x: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def nll(self, params: Any, target: Tensor, mask: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
+        """-log p(target), masked points contribute 0; reductions as `mixture_nll`."""
+        mask_b = _prepare_mask(mask, target)
+        if mask_b is not None:
+            target = torch.where(mask_b.unsqueeze(-1), target, torch.zeros((), dtype=target.dtype, device=target.device))
+        return _reduce(-self.log_density(params, target), mask_b, reduction)
+
+    def sample(self, params: Any, generator: Optional[torch.Generator] = None) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_numpy(self, params: Any) -> dict[str, np.ndarray]:
+        """Detached float32 numpy copies of every parameter field."""
+        return params_to_numpy(params)
+
+
+class MixtureDensityHead(MixtureHead):
     """Linear layer to the 1 + 6M mixture outputs, then the paper's transforms.
 
     ``output_grad_clip``: if set (the paper uses 100), the gradient w.r.t. the raw outputs y_hat is
@@ -136,6 +183,8 @@ class MixtureDensityHead(nn.Module):
         self.output_grad_clip = output_grad_clip
         self.linear = nn.Linear(in_features, 1 + 6 * n_components)
 
+    event_size = 3  # (dx, dy, end of stroke)
+
     @property
     def out_features(self) -> int:
         return 1 + 6 * self.n_components
@@ -146,6 +195,17 @@ class MixtureDensityHead(nn.Module):
         if self.output_grad_clip is not None:
             y_hat = clip_grad_in_forward(y_hat, self.output_grad_clip)
         return split_mixture_outputs(y_hat, self.n_components, bias)
+
+    def log_density(self, params: MixtureParams, x: Tensor) -> Tensor:
+        """log p(x) for x (..., 3) = (dx, dy, eos): the offset mixture plus the pen Bernoulli.
+        (The offset density alone, as in the density figures: `mixture_log_density(params, x[..., :2])`.)"""
+        return -mixture_nll(params, x, reduction="none")
+
+    def nll(self, params: MixtureParams, target: Tensor, mask: Optional[Tensor] = None, reduction: str = "mean") -> Tensor:
+        return mixture_nll(params, target, mask, reduction)
+
+    def sample(self, params: MixtureParams, generator: Optional[torch.Generator] = None) -> Tensor:
+        return sample(params, generator)
 
 
 def _compute_dtype(t: Tensor) -> torch.dtype:
@@ -300,7 +360,95 @@ def density_grid(params: MixtureParams, xs: Tensor, ys: Tensor) -> Tensor:
     return torch.exp(logp).reshape(*params.eos_logit.shape, ys.numel(), xs.numel())
 
 
-def params_to_numpy(params: MixtureParams) -> dict:
+def params_to_numpy(params: NamedTuple) -> dict[str, np.ndarray]:
     """Detached float32 numpy copies of every field, keyed by field name (for plots / saving)."""
     return {k: v.detach().float().cpu().numpy() for k, v in params._asdict().items()}
+
+
+def params_from_numpy(fields: Any, cls: type = MixtureParams, dtype: torch.dtype = torch.float64) -> Any:
+    """`cls` (MixtureParams, DiagonalParams) from tensors or arrays keyed by field name (inverse of
+    `params_to_numpy`); an instance of `cls` is only converted to `dtype`."""
+    src = fields._asdict() if hasattr(fields, "_asdict") else dict(fields)
+    return cls(*(torch.as_tensor(np.asarray(src[name]) if not isinstance(src[name], Tensor) else src[name].detach().cpu()).to(dtype) for name in cls._fields))
+
+
+# ------------------------------------------------------------------ D-dimensional diagonal mixture
+
+
+class DiagonalParams(NamedTuple):
+    """Diagonal Gaussian mixture over D-dimensional points, K components, leading shape (...).
+
+    log_pi:    (..., K)     log mixture weights
+    mu:        (..., K, D)  means
+    log_sigma: (..., K, D)  log standard deviations
+    """
+
+    log_pi: Tensor
+    mu: Tensor
+    log_sigma: Tensor
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> "DiagonalParams":
+        return DiagonalParams(*(fn(t) for t in self))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.log_pi.shape[-1])
+
+
+class DiagonalGaussianMixture(MixtureHead):
+    """hidden -> K weights, K x D means, K x D log-stds: a mixture of diagonal Gaussians (speech frames).
+
+        pi_k    = softmax_k(pi_hat_k (1 + b))                     (Graves 2013, eq. 61)
+        sigma_k = exp(sigma_hat_k - b)                            (eq. 62)
+        log p(x) = log sum_k pi_k prod_d N(x_d | mu_kd, sigma_kd)
+
+    ``output_grad_clip`` clamps dL/d(raw outputs) in the backward pass, as the bivariate head.
+    """
+
+    def __init__(self, in_features: int, dim: int, n_components: int = 8, output_grad_clip: Optional[float] = None) -> None:
+        super().__init__()
+        if n_components < 1 or dim < 1:
+            raise ValueError("n_components and dim must be >= 1")
+        self.in_features, self.dim, self.n_components = in_features, dim, n_components
+        self.event_size = dim
+        self.output_grad_clip = output_grad_clip
+        self.linear = nn.Linear(in_features, n_components * (1 + 2 * dim))
+
+    def forward(self, h: Tensor, bias: float = 0.0) -> DiagonalParams:
+        """h (..., in_features) -> DiagonalParams with leading shape (...)."""
+        b = _check_bias(bias)
+        y_hat = self.linear(h)
+        if self.output_grad_clip is not None:
+            y_hat = clip_grad_in_forward(y_hat, self.output_grad_clip)
+        k, d = self.n_components, self.dim
+        pi_hat = y_hat[..., :k]
+        mu = y_hat[..., k : k + k * d].unflatten(-1, (k, d))
+        sigma_hat = y_hat[..., k + k * d :].unflatten(-1, (k, d))
+        log_pi = torch.log_softmax(pi_hat * (1.0 + b) if b else pi_hat, dim=-1)
+        return DiagonalParams(log_pi, mu, sigma_hat - b if b else sigma_hat)
+
+    def log_density(self, params: DiagonalParams, x: Tensor) -> Tensor:
+        """log sum_k pi_k N(x | mu_k, diag sigma_k^2) for x (..., D) -> (...), computed in >= float32."""
+        dt = _compute_dtype(params.mu)
+        log_sigma = params.log_sigma.to(dt).clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+        z = ((x.to(dt).unsqueeze(-2) - params.mu.to(dt)) * torch.exp(-log_sigma)).clamp(-Z_MAX, Z_MAX)
+        log_norm = -0.5 * _LOG_2PI * z.shape[-1] - log_sigma.sum(-1) - 0.5 * z.square().sum(-1)
+        return torch.logsumexp(params.log_pi.to(dt) + log_norm, dim=-1)
+
+    def mean(self, params: DiagonalParams) -> Tensor:
+        """sum_k pi_k mu_k: (..., D)."""
+        return (torch.exp(params.log_pi).unsqueeze(-1) * params.mu).sum(-2)
+
+    @torch.no_grad()
+    def sample(self, params: DiagonalParams, generator: Optional[torch.Generator] = None) -> Tensor:
+        """k ~ Categorical(pi), x = mu_k + sigma_k * z, z ~ N(0, I): (..., D)."""
+        lead = params.log_pi.shape[:-1]
+        k, d = self.n_components, self.dim
+        log_pi = params.log_pi.reshape(-1, k).float()
+        j = torch.multinomial(torch.exp(log_pi), 1, generator=generator)  # (N, 1)
+        index = j.unsqueeze(-1).expand(-1, 1, d)
+        mu = params.mu.reshape(-1, k, d).float().gather(1, index).squeeze(1)
+        sigma = torch.exp(params.log_sigma.reshape(-1, k, d).float().clamp(max=LOG_SIGMA_MAX)).gather(1, index).squeeze(1)
+        z = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return (mu + sigma * z).reshape(*lead, d).to(params.mu.dtype)
 

@@ -1,12 +1,10 @@
 """Analysis figures of Graves 2013: window alignment (Fig. "Window weights") and output density heat maps
 ("Output Density" / "Synthesis Density"). Matplotlib with the Agg canvas only (no pyplot state), written
-atomically (temp file in the target directory + os.replace)."""
+atomically (`seqgen.io.atomic_path`). The density is the mixture head's own (`seqgen.nn.mdn`)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -14,29 +12,20 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from seqgen.io import atomic_path
+
 __all__ = ["alignment_plot", "density_plot", "accumulate_density", "save_figure_atomic"]
 
 PathLike = Union[str, os.PathLike]
 
-_FIELDS = ("eos_logit", "log_pi", "mu", "log_sigma", "rho")
-
 
 def save_figure_atomic(fig: Figure, path: PathLike, dpi: int = 120) -> Path:
-    """Render ``fig`` to ``path`` (format from the suffix, default png) via a temp file + os.replace."""
+    """Render ``fig`` to ``path`` (format from the suffix, default png) atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
     return path
 
 
@@ -76,35 +65,24 @@ def alignment_plot(phi: np.ndarray, text: str, path: PathLike, title: Optional[s
     return save_figure_atomic(fig, path)
 
 
-def _params_numpy(params: Any) -> dict[str, np.ndarray]:
-    if isinstance(params, Mapping):
-        src = dict(params)
-    elif hasattr(params, "_asdict"):
-        src = params._asdict()
-    else:
-        raise TypeError("params must be MixtureParams or a mapping with keys " + ", ".join(_FIELDS))
-    out = {}
-    for k in ("log_pi", "mu", "log_sigma", "rho"):
-        v = src[k]
-        if hasattr(v, "detach"):
-            v = v.detach().float().cpu().numpy()
-        out[k] = np.asarray(v, dtype=np.float64)
-    return out
+def _log_density(params: Any) -> Any:
+    """params (MixtureParams, or a mapping of its fields as tensors/arrays) -> pts (n, P, 2) -> (n, P):
+    the offset density of the mixture head, `seqgen.nn.mdn.mixture_log_density` (one implementation)."""
+    import torch
 
+    from seqgen.nn.mdn import MixtureParams, mixture_log_density, params_from_numpy
 
-def _log_mixture_np(p: Mapping[str, np.ndarray], pts: np.ndarray) -> np.ndarray:
-    """log sum_j pi_j N(pts | mu_j, sigma_j, rho_j); p fields with leading (n,), pts (n, P, 2) -> (n, P)."""
-    from seqgen.nn.mdn import LOG_SIGMA_MAX, LOG_SIGMA_MIN, RHO_MAX
+    if not (isinstance(params, Mapping) or hasattr(params, "_asdict")):
+        raise TypeError("params must be MixtureParams or a mapping with keys " + ", ".join(MixtureParams._fields))
+    fields = params._asdict() if hasattr(params, "_asdict") else dict(params)
+    fields.setdefault("eos_logit", np.zeros(np.shape(fields["log_pi"])[:-1]))  # the pen term is not drawn
+    full = params_from_numpy(fields, MixtureParams, torch.float64)
 
-    log_sigma = np.clip(p["log_sigma"], LOG_SIGMA_MIN, LOG_SIGMA_MAX)[:, None]  # (n,1,M,2)
-    rho = np.clip(p["rho"], -RHO_MAX, RHO_MAX)[:, None]  # (n,1,M)
-    z = (pts[:, :, None, :] - p["mu"][:, None]) * np.exp(-log_sigma)  # (n,P,M,2)
-    z1, z2 = z[..., 0], z[..., 1]
-    omr = (1 - rho) * (1 + rho)
-    quad = z1 * z1 + (z2 - rho * z1) ** 2 / omr
-    comp = p["log_pi"][:, None] - np.log(2 * np.pi) - log_sigma.sum(-1) - 0.5 * np.log(omr) - 0.5 * quad
-    mx = comp.max(-1, keepdims=True)
-    return (mx + np.log(np.exp(comp - mx).sum(-1, keepdims=True)))[..., 0]
+    def log_density(rows: slice, pts: np.ndarray) -> np.ndarray:
+        part = full.map(lambda t: t[rows].unsqueeze(1))  # (c, 1, ...) against pts (c, P, 2)
+        return mixture_log_density(part, torch.from_numpy(pts)).numpy()
+
+    return log_density, int(full.log_pi.shape[0])
 
 
 def accumulate_density(
@@ -127,10 +105,9 @@ def accumulate_density(
     off = np.asarray(offsets, dtype=np.float64)
     if off.ndim != 2 or off.shape[1] < 2:
         raise ValueError(f"offsets must be (T, 3), got {off.shape}")
-    p = _params_numpy(params)
-    n = min(off.shape[0], p["log_pi"].shape[0])
+    log_density, n_params = _log_density(params)
+    n = min(off.shape[0], n_params)
     off = off[:n]
-    p = {k: v[:n] for k, v in p.items()}
     pos = np.cumsum(off[:, :2], axis=0)
     prev = np.vstack([np.zeros((1, 2)), pos[:-1]])
     lo = pos.min(0) - margin
@@ -154,7 +131,7 @@ def accumulate_density(
         ix = np.clip(cx[:, None] + dx_idx[None], 0, nx - 1)  # (c, P)
         iy = np.clip(cy[:, None] + dy_idx[None], 0, ny - 1)
         pts = np.stack([xs[ix] - prev[s:e, 0:1], ys[iy] - prev[s:e, 1:2]], axis=-1)  # offsets (c, P, 2)
-        dens = np.exp(_log_mixture_np({k: v[s:e] for k, v in p.items()}, pts))
+        dens = np.exp(log_density(slice(s, e), pts))
         # duplicated clipped indices at the border would double count: keep only in-range cells
         ok = (cx[:, None] + dx_idx[None] >= 0) & (cx[:, None] + dx_idx[None] < nx)
         ok &= (cy[:, None] + dy_idx[None] >= 0) & (cy[:, None] + dy_idx[None] < ny)

@@ -7,8 +7,6 @@ Inputs are offsets in seqgen's convention (start row (0, 0, 1), y up; see
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 from xml.sax.saxutils import escape
@@ -16,16 +14,9 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from seqgen.data.handwriting.strokes import offsets_to_strokes
+from seqgen.io import atomic_path, atomic_write
 
 _DEFAULT_COLOUR = "black"
-
-
-def _atomic_path(path: Path) -> tuple[Path, Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary readable files
-    return path, Path(tmp)
 
 
 def _as_list(offsets_list: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
@@ -104,14 +95,7 @@ def render_svg(
             out.append('<polyline points="' + " ".join(f"{x:.2f},{y:.2f}" for x, y in pts) + '"/>')
         out.append("</g>")
     out.append("</svg>")
-    final, tmp = _atomic_path(Path(path))
-    try:
-        tmp.write_text("\n".join(out) + "\n", encoding="utf-8")
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
+    return atomic_write(path, "\n".join(out) + "\n")
 
 
 def _draw(ax, offsets: np.ndarray, colour: str, linewidth: float) -> None:
@@ -126,14 +110,9 @@ def _save(fig, path: Path, dpi: int) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    final, tmp = _atomic_path(path)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
+    return Path(path)
 
 
 def render_png(

@@ -26,11 +26,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from seqgen.data.shards import write_json_atomic
+from seqgen.io import write_json
 from seqgen.errors import SeqgenError
 from seqgen.sweep.trial import TrialSetup, TuneReportCheckpoint, finish_wandb, restore_checkpoint, trial_config, wandb_environment
 from seqgen.training.callbacks import AtomicCheckpointIO
-from seqgen.training.run import LAST_CKPT, apply_runtime_env, train
+from seqgen.training.resume import LAST_CKPT, resolve_run
+from seqgen.training.run import apply_runtime_env, train
 
 TRAIN_RUN_NAME = "ray_train"  # Ray Train's run folder inside the trial folder
 WORKERS_DIR = "workers"
@@ -113,22 +114,22 @@ def ddp_worker(config: dict[str, Any]) -> None:
     apply_runtime_env(cfg)
     # Every rank restores (atomic per-rank temp file: ranks sharing a folder may all do it; on nodes
     # without shared storage each needs its own copy).
-    restore_checkpoint(ray.train.get_checkpoint(), run_dir, tmp_suffix=f".rank{rank}.tmp")
+    restore_checkpoint(ray.train.get_checkpoint(), run_dir)
     reporter = TrainReport(setup.metric, setup.checkpoint_every, rank, world_size)
     try:
-        result = train(cfg, run_dir, extra_callbacks=[reporter], trainer_overrides=ddp_trainer_overrides(bool(config["use_gpu"])))
+        result = train(cfg, run_dir, extra_callbacks=[reporter], checkpoint=resolve_run(cfg, [])[2], trainer_overrides=ddp_trainer_overrides(bool(config["use_gpu"])))
     except BaseException:
         finish_wandb(exit_code=1)
         raise
     finish_wandb(exit_code=0)
     (run_dir / WORKERS_DIR).mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
+    write_json(
         run_dir / WORKERS_DIR / f"rank_{rank}.json",
         {"rank": rank, "world_size": world_size, "global_step": result.get("global_step"), "reports": reporter.reports, "host": socket.gethostname()},
     )
     metrics_file = run_dir / "metrics.json"
     if rank == 0 and metrics_file.exists():
-        write_json_atomic(metrics_file, {**json.loads(metrics_file.read_text()), "world_size": world_size})
+        write_json(metrics_file, {**json.loads(metrics_file.read_text()), "world_size": world_size})
 
 
 def run_ddp_trial(params: dict[str, Any], setup: TrialSetup, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from seqgen.data.shards import write_json_atomic
+from seqgen.io import atomic_open, write_json
 from seqgen.errors import SeqgenError
 from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_trial
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
@@ -144,7 +144,7 @@ def check_definition(sweep_dir: Path, identity: dict[str, Any], resuming: bool) 
                 "rerun it unchanged to resume it, or start a new one with sweep.name=<new name> (or delete the folder)"
             )
     if not resuming or not path.exists():
-        write_json_atomic(path, identity)
+        write_json(path, identity)
 
 
 def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
@@ -350,7 +350,7 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
         "run_dir": best_row["run_dir"],
         "config": _load_config(Path(best_row["run_dir"])),
     }
-    write_json_atomic(sweep_dir / "best.json", json.loads(json.dumps(best, default=str)))
+    write_json(sweep_dir / "best.json", best)
     say(f"best trial {best['trial_id']}: {metric}={best['value']:.4g}")
     say(f"  params:     {' '.join(params_to_overrides(best['params']))}")
     say(f"  checkpoint: {best['checkpoint']}")
@@ -365,13 +365,11 @@ def _load_config(run_dir: Path) -> dict[str, Any] | None:
 
 
 def write_trials(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
-    write_json_atomic(sweep_dir / "trials.json", json.loads(json.dumps(rows, default=str)))
+    write_json(sweep_dir / "trials.json", rows)
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns and key != "overrides"]
-    tmp = sweep_dir / "trials.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
+    with atomic_open(sweep_dir / "trials.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, sweep_dir / "trials.csv")

@@ -25,10 +25,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from seqgen._config import sweeps_dir
 from seqgen.errors import SeqgenError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SWEEPS_DIR = REPO_ROOT / "sweeps"
+SWEEPS_DIR = sweeps_dir()  # bundled sweeps/ (seqgen/_config)
 SWEEPS_ENV = "SEQGEN_SWEEPS"  # extra folders of sweep definitions, os.pathsep separated
 
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "randint")

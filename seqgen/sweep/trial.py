@@ -17,10 +17,12 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
-from seqgen.cli.common import CONFIG_PATH
+from seqgen._config import config_dir
 from seqgen.errors import SeqgenError
+from seqgen.io import atomic_path
 from seqgen.sweep.spec import params_to_overrides
-from seqgen.training.run import LAST_CKPT, apply_runtime_env, final_metrics, train
+from seqgen.training.resume import LAST_CKPT, resolve_run
+from seqgen.training.run import apply_runtime_env, final_metrics, train
 
 # Every trial logs to W&B (offline unless the config says otherwise) and skips the test split:
 # a sweep selects on validation data. `base` and `trial_overrides` come after, so they may change both.
@@ -60,7 +62,7 @@ def compose_train(overrides: list[str]) -> DictConfig:
     try:
         if GlobalHydra.instance().is_initialized():  # inside a Hydra app with the same conf/ (the sweep driver)
             return compose(config_name="train", overrides=overrides)
-        with initialize_config_dir(config_dir=CONFIG_PATH, version_base="1.3", job_name="sweep_trial"):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="sweep_trial"):
             return compose(config_name="train", overrides=overrides)
     except Exception as err:  # Hydra's errors name the bad override; keep them, on one line
         message = " ".join(str(err).split())
@@ -172,7 +174,7 @@ class TuneReportCheckpoint(pl.Callback):
             raise
 
 
-def restore_checkpoint(checkpoint: Any, run_dir: Path, tmp_suffix: str = ".tmp") -> bool:
+def restore_checkpoint(checkpoint: Any, run_dir: Path) -> bool:
     """Put Tune's checkpoint where `resume=auto` looks for it. Returns whether there was one.
 
     Tune's copy wins over a newer periodic last.ckpt: it matches Tune's iteration count (ASHA's
@@ -185,10 +187,8 @@ def restore_checkpoint(checkpoint: Any, run_dir: Path, tmp_suffix: str = ".tmp")
         source = Path(folder) / LAST_CKPT
         if not source.exists():
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + tmp_suffix)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:  # a unique temp name: ranks sharing the folder may all do this
+            shutil.copyfile(source, tmp)
     return True
 
 
@@ -205,7 +205,7 @@ def run_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     restored = restore_checkpoint(tune.get_checkpoint(), run_dir)
     reporter = TuneReportCheckpoint(setup.metric, setup.checkpoint_every)
     try:
-        result = train(cfg, run_dir, extra_callbacks=[reporter])
+        result = train(cfg, run_dir, extra_callbacks=[reporter], checkpoint=resolve_run(cfg, [])[2])
     except BaseException:
         finish_wandb(exit_code=1)
         raise

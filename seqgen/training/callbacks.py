@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -14,21 +13,17 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, Timer
 
+from seqgen.io import atomic_path
+
 log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints are written to `<file>.tmp` and renamed: a kill mid-write never corrupts one."""
+    """Checkpoints are written atomically (`seqgen.io.atomic_path`): a kill mid-write never corrupts one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 class Throughput(Callback):
@@ -41,12 +36,12 @@ class Throughput(Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        from seqgen.training.module import SeqModule
+
         elapsed = time.perf_counter() - self._start
-        units = getattr(pl_module, "batch_units", None)
-        if units is None or elapsed <= 0:
+        if not isinstance(pl_module, SeqModule) or elapsed <= 0:
             return
-        name = getattr(pl_module, "unit_name", "items")
-        pl_module.log(f"train/{name}_per_sec", units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
+        pl_module.log(f"train/{pl_module.unit_name}_per_sec", pl_module.batch_units(batch) / elapsed, on_step=True, prog_bar=True, batch_size=1)
 
 
 class SampleLogger(Callback):

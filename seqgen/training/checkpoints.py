@@ -1,19 +1,34 @@
-"""Finding and loading checkpoints, refusing ones of another model family with a clear error."""
+"""Finding, reading and loading checkpoints: safely (no code runs), and only of known model classes.
+
+A seqgen checkpoint is a dict of tensors and plain values only (dict, list, str, int, float, bool,
+None): the model's hyperparameters are stored as plain containers (`plain`), never as OmegaConf
+or numpy objects, and the `seqgen` entry names the family and the class:
+
+    checkpoint["seqgen"] = {"family": "handwriting", "class": "HandwritingSynthesis", "format": 2}
+
+Every checkpoint is read with `torch.load(..., weights_only=True)`: the unpickler builds tensors and
+plain containers and nothing else, so a file whose pickle would call a function (os.system, ...)
+is refused before anything runs. The class is resolved through the family registry
+(`get_family(family).module_class(name)`, an allow-list), never imported from a path in the file.
+"""
 
 from __future__ import annotations
 
-import importlib
 import json
+import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from seqgen.errors import SeqgenError
 
+FORMAT = 2  # 2: class named by the family's allow-list, plain-typed hyperparameters
 
-def find_checkpoint(path: str | Path, which: str = "best") -> Path:
+
+def find_checkpoint(path: str | Path) -> Path:
     """A checkpoint file, or a run folder (its best checkpoint, else last.ckpt)."""
     path = Path(path).expanduser()
     if path.is_file():
@@ -21,15 +36,14 @@ def find_checkpoint(path: str | Path, which: str = "best") -> Path:
     if not path.exists():
         raise SeqgenError(f"checkpoint {path} does not exist: pass ckpt=<run folder or .ckpt file>")
     folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if which == "best":
-        metrics = path / "metrics.json"
-        if metrics.exists():
-            best = json.loads(metrics.read_text()).get("best_checkpoint")
-            if best and Path(best).exists():
-                return Path(best)
-        candidates = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if candidates:
-            return candidates[-1]
+    metrics = path / "metrics.json"
+    if metrics.exists():
+        best = json.loads(metrics.read_text()).get("best_checkpoint")
+        if best and Path(best).exists():
+            return Path(best)
+    candidates = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if candidates:
+        return candidates[-1]
     if (folder / "last.ckpt").exists():
         return folder / "last.ckpt"
     raise SeqgenError(f"no checkpoint in {folder}: train first, or pass the .ckpt file itself")
@@ -47,26 +61,72 @@ def run_config(ckpt: Path) -> DictConfig:
     return OmegaConf.load(path)  # type: ignore[return-value]
 
 
-def checkpoint_family(ckpt: Path) -> dict[str, Any]:
+def plain(value: Any) -> Any:
+    """`value` as plain Python: OmegaConf containers, numpy arrays/scalars, tuples and paths become
+    dicts, lists, numbers and strings (what `torch.load(weights_only=True)` accepts, besides tensors)."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return plain(OmegaConf.to_container(value, resolve=True))
+    if isinstance(value, Mapping):
+        return {str(k) if not isinstance(k, (int, float, bool)) else k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def checkpoint_meta(model: Any) -> dict[str, Any]:
+    """The `seqgen` entry of a model's checkpoints."""
+    return {"family": type(model).family, "class": type(model).__qualname__, "format": FORMAT}
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's contents, read with weights_only=True; SeqgenError for anything else."""
+    path = Path(path)
     try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SeqgenError(
+            f"{path} was refused: it holds Python objects besides tensors and plain values ({reason[:200]}). "
+            "seqgen reads checkpoints with torch.load(weights_only=True) so that loading never runs code; "
+            "checkpoints written by seqgen before this format or by other tools cannot be loaded: retrain the model"
+        ) from None
     except Exception as err:
-        raise SeqgenError(f"{ckpt} is not a readable checkpoint ({type(err).__name__}: {err})") from err
+        raise SeqgenError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
     meta = state.get("seqgen") if isinstance(state, dict) else None
-    if not meta:
-        raise SeqgenError(f"{ckpt} is not a seqgen checkpoint (no 'seqgen' entry)")
-    return meta
+    if not isinstance(meta, dict) or "family" not in meta or "class" not in meta:
+        raise SeqgenError(f"{path} is not a seqgen checkpoint (no 'seqgen' entry naming its family and class)")
+    return state
 
 
-def load_model(ckpt: str | Path, family: str | None = None, map_location: str = "cpu") -> Any:
+def load_model(ckpt: str | Path, family: str | None = None) -> Any:
+    """The model of a checkpoint (file or run folder), in eval mode, on the CPU.
+
+    `family`: refuse checkpoints of any other family (a clear error instead of a confusing one).
+    """
+    from seqgen.families.base import get_family
+
     ckpt = find_checkpoint(ckpt)
-    meta = checkpoint_family(ckpt)
+    state = read_checkpoint(ckpt)
+    meta = state["seqgen"]
     if family is not None and meta["family"] != family:
         raise SeqgenError(
             f"{ckpt} is a '{meta['family']}' checkpoint but this needs a '{family}' model: pass a checkpoint of a {family} run"
         )
-    module_name, _, class_name = meta["class"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    model = cls.load_from_checkpoint(str(ckpt), map_location=map_location, weights_only=False)
+    cls = get_family(str(meta["family"])).module_class(str(meta["class"]))
+    hparams = state.get("hyper_parameters")
+    if not isinstance(hparams, dict):
+        raise SeqgenError(f"{ckpt} has no model hyperparameters: it was not written by seqgen-train")
+    try:
+        model = cls(**hparams)
+    except TypeError as err:
+        raise SeqgenError(f"{ckpt}: its hyperparameters do not fit {cls.__qualname__} ({err}); was it written by another seqgen version?") from err
+    model.on_load_checkpoint(state)
+    model.load_state_dict(state["state_dict"])
     model.eval()
     return model

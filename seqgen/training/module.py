@@ -94,7 +94,12 @@ class SeqModule(pl.LightningModule):
 
     # --- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seqgen"] = {"family": self.family, "class": f"{type(self).__module__}.{type(self).__qualname__}"}
+        # Plain types only: checkpoints are read back with torch.load(weights_only=True).
+        from seqgen.training.checkpoints import checkpoint_meta, plain
+
+        checkpoint["seqgen"] = checkpoint_meta(self)
+        if "hyper_parameters" in checkpoint:
+            checkpoint["hyper_parameters"] = plain(checkpoint["hyper_parameters"])
 
     # --- torch.compile (config: compile=true) ---------------------------------------------------
     compile_modules: tuple[str, ...] | None = None  # child modules to compile; None = those holding an RNN

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -17,16 +16,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from seqgen.data.datamodule import ShardDataModule
-from seqgen.data.shards import write_json_atomic
 from seqgen.errors import SeqgenError
 from seqgen.families.base import family_of
+from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
 
 log = logging.getLogger(__name__)
 
-LAST_CKPT = "last.ckpt"
 
 
 def build_datamodule(cfg: DictConfig) -> ShardDataModule:
@@ -94,45 +92,6 @@ def build_trainer(
     return instantiate(trainer_cfg, **kwargs)
 
 
-def resolve_resume(cfg: DictConfig, run_dir: Path) -> str | None:
-    """`resume=auto`: continue from `<run_dir>/checkpoints/last.ckpt` if it exists (SLURM requeue)."""
-    mode = cfg.get("resume")
-    if not mode:
-        return None
-    last = run_dir / "checkpoints" / LAST_CKPT
-    if last.exists():
-        return str(last)
-    if mode == "auto":
-        return None
-    raise SeqgenError(f"resume: no {LAST_CKPT} in {last.parent}; start without resume= or point it at a run folder with checkpoints")
-
-
-def load_resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The run's config, re-composed from its saved overrides with this command's on top.
-
-    Re-composing (not merging into the saved YAML) lets a resume change config groups too, e.g.
-    `resume=<run> trainer=ddp` or `logger=csv`. Called inside a Hydra app (GlobalHydra is set up).
-    """
-    from hydra import compose
-
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if not saved.exists():
-        raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/overrides.yaml)")
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    merged: dict[str, str] = {}
-    for override in [*OmegaConf.load(saved), *overrides]:  # later ones win
-        if not key(override).startswith(("resume", "hydra")):
-            merged[key(override)] = str(override)
-    cfg = compose(config_name="train", overrides=list(merged.values()))
-    with open_dict(cfg):
-        cfg.resume = "auto"
-        cfg.paths.output_dir = str(run_dir)
-    return cfg
-
-
 def final_metrics(trainer: pl.Trainer) -> dict[str, float]:
     metrics = {}
     for key, value in trainer.callback_metrics.items():
@@ -147,11 +106,14 @@ def train(
     run_dir: Path,
     extra_callbacks: list[pl.Callback] | None = None,
     trainer_overrides: dict[str, Any] | None = None,
+    checkpoint: Path | None = None,
 ) -> dict[str, Any]:
-    """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json."""
+    """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json.
+
+    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("float32_matmul_precision"):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -160,12 +122,12 @@ def train(
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
-    ckpt_path = resolve_resume(cfg, run_dir)
+    ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-    # Our own checkpoints hold plain config dicts; weights_only would refuse them.
+    # Checkpoints hold tensors and plain values only: nothing in them can run code.
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         # Lightning ends the fit loop on SIGTERM; LastCheckpoint has saved last.ckpt just before.
         trainer.preempted = True  # type: ignore[attr-defined]
@@ -173,7 +135,7 @@ def train(
     preempted = getattr(trainer, "preempted", False)
     if cfg.get("test") and not preempted and not trainer.interrupted:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False, weights_only=True)
         metrics.update(final_metrics(trainer))
     result = {
         "run_dir": str(run_dir),
@@ -188,7 +150,7 @@ def train(
     if trainer.is_global_zero:
         if not preempted:
             result.update(family_of(model).figures(model, run_dir, datamodule, metrics))
-        write_json_atomic(run_dir / "metrics.json", result)
+        write_json(run_dir / "metrics.json", result)
     return result
 
 
@@ -198,10 +160,3 @@ def apply_runtime_env(cfg: DictConfig) -> None:
     if threads:
         torch.set_num_threads(int(threads))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def dump_json(path: Path, obj: Any) -> None:
-    write_json_atomic(path, json.loads(json.dumps(obj, default=str)))
-
-
-TaskFn = Callable[[DictConfig], Any]

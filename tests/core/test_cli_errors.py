@@ -81,3 +81,75 @@ def test_checkpoint_of_another_family(tmp_path: Path, trained_run: Path) -> None
     (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
     out = run("seqgen-sample", f"ckpt={tmp_path / 'garbage.ckpt'}", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
     assert_one_line_error(out, "garbage.ckpt")
+
+
+class _RunsCode:
+    """Pickles to a call of os.system: what a booby-trapped checkpoint would carry."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_checkpoint_runs_nothing(tmp_path: Path) -> None:
+    from seqgen.errors import SeqgenError
+    from seqgen.training.checkpoints import load_model
+
+    marker = tmp_path / "code-ran"
+    run_dir = tmp_path / "evil"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "overrides.yaml").write_text("[]\n")
+    (run_dir / "config_resolved.yaml").write_text("{}\n")
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    torch.save({"seqgen": {"family": "text", "class": "TextLSTM", "format": 2}, "state_dict": {}, "x": _RunsCode(marker)}, ckpt)
+
+    with pytest.raises(SeqgenError, match="refused"):
+        load_model(ckpt)
+    for command in (
+        ["seqgen-sample", f"ckpt={ckpt}"],
+        ["seqgen-eval", f"ckpt={run_dir}"],
+        ["seqgen-train", f"resume={run_dir}"],
+        ["seqgen-train", "resume=auto", f"hydra.run.dir={run_dir}", *TINY],
+    ):
+        extra = [] if "resume=auto" in command else [f"hydra.run.dir={tmp_path}/h"]
+        out = run(*command, *extra, cwd=tmp_path)
+        assert_one_line_error(out, "refused", "weights_only")
+        assert not marker.exists(), f"{command[0]} ran code from the checkpoint"
+    # the file really is booby-trapped: a plain torch.load runs it
+    torch.load(ckpt, weights_only=False)
+    assert marker.exists()
+
+
+def test_old_checkpoints_load_or_are_refused_clearly(tmp_path: Path, trained_run: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from seqgen.errors import SeqgenError
+    from seqgen.training.checkpoints import load_model
+
+    state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["seqgen"] == {"family": "text", "class": "TextLSTM", "format": 2}
+    # before the family layout: a dotted class path into seqgen.models (plain contents) still loads
+    state["seqgen"] = {"family": "text", "class": "seqgen.models.text.TextLSTM"}
+    torch.save(state, tmp_path / "old.ckpt")
+    assert type(load_model(tmp_path / "old.ckpt")).__name__ == "TextLSTM"
+    # one that holds config objects (not plain types) is refused with the reason
+    state["hyper_parameters"] = OmegaConf.create(state["hyper_parameters"])
+    torch.save(state, tmp_path / "objects.ckpt")
+    with pytest.raises(SeqgenError, match="weights_only=True.*retrain"):
+        load_model(tmp_path / "objects.ckpt")
+    # a class name outside the family's allow-list is never imported
+    state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    state["seqgen"]["class"] = "os.system"
+    torch.save(state, tmp_path / "foreign.ckpt")
+    with pytest.raises(SeqgenError, match="does not have"):
+        load_model(tmp_path / "foreign.ckpt")
+
+
+def test_sampling_options_of_another_family_are_refused(tmp_path: Path, trained_run: Path) -> None:
+    out = run("seqgen-sample", f"ckpt={trained_run}", "bias=1.0", "style=3", "length=5", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path)
+    assert_one_line_error(out, "bias, style", "text model", "prime, temperature")

@@ -1,6 +1,6 @@
 """Handwriting data: one shard sample per line, batched as padded offsets + padded transcriptions.
 
-A batch (dict):
+A batch (`HandwritingBatch`, a dataclass):
 
     offsets      (B, T, 3) float32  normalised rows (dx, dy, eos), zero-padded after each line's end
     mask         (B, T)    bool     True on a line's real rows (row 0, the start row, included)
@@ -23,7 +23,8 @@ rank come from the core's `EpochLoader`.
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -50,7 +51,55 @@ def decode_line(sample: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def collate_lines(items: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass
+class HandwritingBatch:
+    """Padded lines and transcriptions (shapes in the module docstring).
+
+    Lightning moves the tensors to the device (it maps over dataclass fields); `pin_memory` lets
+    a DataLoader with pin_memory=True pin them.
+    """
+
+    offsets: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+    chars: torch.Tensor
+    char_mask: torch.Tensor
+    char_lengths: torch.Tensor
+    texts: list[str]
+    writers: list[str]
+    ids: list[str] = dataclasses.field(default_factory=list)  # shard keys: names lines a model skips
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        """Network inputs: every row but the last (B, T-1, 3)."""
+        return self.offsets[:, :-1]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """Next-point targets (B, T-1, 3), aligned with `inputs`."""
+        return self.offsets[:, 1:]
+
+    @property
+    def target_mask(self) -> torch.Tensor:
+        return self.mask[:, 1:]
+
+    def to(self, device: torch.device | str) -> "HandwritingBatch":
+        return self._map(lambda t: t.to(device))
+
+    def pin_memory(self) -> "HandwritingBatch":
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, fn: Any) -> "HandwritingBatch":
+        return dataclasses.replace(
+            self, **{f.name: fn(getattr(self, f.name)) for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        # Mapping-style reads (batch["offsets"]) of code written for the former dict batches.
+        return getattr(self, key)
+
+
+def collate_lines(items: list[dict[str, Any]]) -> HandwritingBatch:
     """Pad a list of decoded lines into one batch (see the module docstring)."""
     lengths = torch.tensor([len(item["offsets"]) for item in items], dtype=torch.long)
     char_lengths = torch.tensor([len(item["chars"]) for item in items], dtype=torch.long)
@@ -60,29 +109,25 @@ def collate_lines(items: list[dict[str, Any]]) -> dict[str, Any]:
     for row, item in enumerate(items):
         offsets[row, : len(item["offsets"])] = item["offsets"]
         chars[row, : len(item["chars"])] = item["chars"]
-    return {
-        "offsets": offsets,
-        "mask": torch.arange(t_max)[None, :] < lengths[:, None],
-        "lengths": lengths,
-        "chars": chars,
-        "char_mask": torch.arange(u_max)[None, :] < char_lengths[:, None],
-        "char_lengths": char_lengths,
-        "texts": [item["text"] for item in items],
-        "writers": [item["writer"] for item in items],
-        "ids": [item.get("id", "") for item in items],
-    }
+    return HandwritingBatch(
+        offsets=offsets,
+        mask=torch.arange(t_max)[None, :] < lengths[:, None],
+        lengths=lengths,
+        chars=chars,
+        char_mask=torch.arange(u_max)[None, :] < char_lengths[:, None],
+        char_lengths=char_lengths,
+        texts=[item["text"] for item in items],
+        writers=[item["writer"] for item in items],
+        ids=[item.get("id", "") for item in items],
+    )
 
 
-def crop_batch(batch: dict[str, Any], max_points: int) -> dict[str, Any]:
+def crop_batch(batch: HandwritingBatch, max_points: int) -> HandwritingBatch:
     """Keep the start row and the first `max_points` points of every line (transcriptions unchanged)."""
     rows = max_points + 1
-    if batch["offsets"].shape[1] <= rows:
+    if batch.offsets.shape[1] <= rows:
         return batch
-    out = dict(batch)
-    out["offsets"] = batch["offsets"][:, :rows]
-    out["mask"] = batch["mask"][:, :rows]
-    out["lengths"] = batch["lengths"].clamp(max=rows)
-    return out
+    return dataclasses.replace(batch, offsets=batch.offsets[:, :rows], mask=batch.mask[:, :rows], lengths=batch.lengths.clamp(max=rows))
 
 
 class HandwritingDataModule(ShardDataModule):
@@ -110,10 +155,10 @@ class HandwritingDataModule(ShardDataModule):
     def decode(self, sample: dict[str, Any]) -> dict[str, Any]:
         return decode_line(sample)
 
-    def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def collate(self, items: list[dict[str, Any]]) -> HandwritingBatch:
         return collate_lines(items)
 
-    def expand(self, batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def expand(self, batch: HandwritingBatch) -> Iterator[HandwritingBatch]:
         yield crop_batch(batch, self.max_points) if self.max_points else batch
 
     def read_lines(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
@@ -127,10 +172,3 @@ class HandwritingDataModule(ShardDataModule):
             if len(out) >= limit:
                 break
         return out
-
-
-def real_lines(data_dir: str | Path, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
-    """`HandwritingDataModule.read_lines` without a datamodule object."""
-    dm = HandwritingDataModule(str(data_dir))
-    dm.load_info()
-    return dm.read_lines(split, limit)

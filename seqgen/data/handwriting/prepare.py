@@ -41,6 +41,7 @@ from seqgen.data.handwriting.iam import SkipReport
 from seqgen.data.handwriting.strokes import Line, NormStats
 from seqgen.data.shards import ShardWriter, encode_array, write_meta
 from seqgen.errors import SeqgenError
+from seqgen.io import split_fractions
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,10 @@ class PrepareReport(SkipReport):
 
 
 def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
-    values = [float(v) for v in split]
-    if len(values) == 2:
-        values.append(max(0.0, 1.0 - sum(values)))
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) > 1 + 1e-9 or values[0] <= 0:
-        raise SeqgenError(f"split must be 3 fractions (train, valid, test) summing to at most 1, got {list(split)}")
-    return values[0], values[1], values[2]
+    train, valid, test = split_fractions(split, key="data.corpus.split", partial=True).values()
+    if train <= 0:
+        raise SeqgenError(f"data.corpus.split={list(split)}: the training fraction must be > 0")
+    return train, valid, test
 
 
 # --------------------------------------------------------------------------------------- corpora

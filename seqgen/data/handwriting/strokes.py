@@ -54,10 +54,6 @@ class Line:
         """Number of pen points (rows after the start row)."""
         return max(0, len(self.offsets) - 1)
 
-    @property
-    def n_strokes(self) -> int:
-        return int(self.offsets[1:, 2].sum()) + int(len(self.offsets) > 1 and self.offsets[-1, 2] < 0.5)
-
 
 def _as_offsets(offsets: Any) -> np.ndarray:
     arr = np.asarray(offsets, dtype=np.float32)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from seqgen.data.text.download import download as _download
 from seqgen.errors import SeqgenError
+from seqgen.io import split_fractions
 
 Splits = dict[str, bytes]
 
@@ -34,18 +35,8 @@ SPLIT_NAMES = ("train", "valid", "test")
 
 
 def _fractions(split: Sequence[float] | Sequence[str], what: str) -> tuple[float, float, float]:
-    try:
-        values = [float(x) for x in split]
-    except (TypeError, ValueError) as err:
-        raise SeqgenError(f"{what}: split must be 2 or 3 fractions like [0.9, 0.05, 0.05], got {split!r}") from err
-    if len(values) == 2:
-        values.append(max(0.0, 1.0 - values[0] - values[1]))
-    if len(values) != 3 or any(v < 0 for v in values) or sum(values) > 1.0 + 1e-9:
-        raise SeqgenError(
-            f"{what}: split must be 3 non-negative fractions (train, valid, test) summing to at most 1, "
-            f"e.g. [0.9, 0.05, 0.05]; got {list(split)!r}"
-        )
-    return values[0], values[1], values[2]
+    train, valid, test = split_fractions(split, SPLIT_NAMES, key=f"{what}: split", partial=True).values()  # type: ignore[arg-type]
+    return train, valid, test
 
 
 def split_by_fractions(data: bytes, fractions: Sequence[float]) -> Splits:

@@ -1,9 +1,8 @@
-"""Download a corpus archive: streamed, checksummed, atomic (``.part`` file then ``os.replace``)."""
+"""Download a corpus archive: streamed, checksummed, atomic (`seqgen.io.atomic_open`)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import urllib.error
 import urllib.request
@@ -12,17 +11,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from seqgen.errors import SeqgenError
+from seqgen.io import atomic_open, sha256_file
 
 _CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(
@@ -36,10 +27,10 @@ def download(
 
     * If ``dest`` exists and either no ``sha256`` is given or its sha256 matches, nothing is
       downloaded. An existing file with the wrong sha256 is downloaded again.
-    * The body is streamed to ``dest.part`` (with a tqdm bar when ``progress``), hashed on the fly
-      and moved to ``dest`` with ``os.replace`` only when complete and (if ``sha256`` is given)
+    * The body is streamed to a temp file beside ``dest`` (with a tqdm bar when ``progress``),
+      hashed on the fly and renamed to ``dest`` only when complete and (if ``sha256`` is given)
       verified, so ``dest`` is never a partial file.
-    * Network failure or checksum mismatch -> :class:`SeqgenError`; the ``.part`` file is removed.
+    * Network failure or checksum mismatch -> :class:`SeqgenError`; the temp file is removed.
     """
     dest = Path(dest)
     expected = sha256.lower().strip() if sha256 else None
@@ -50,14 +41,13 @@ def download(
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SeqgenError(f"cannot create folder {dest.parent} for the download of {url}: {err}") from err
-    part = dest.with_suffix(dest.suffix + ".part")
     digest = hashlib.sha256()
     manual = f"download it by hand into {dest.parent} (as {dest.name}) and run again"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
             total = int(length) if length and length.isdigit() else None
-            with open(part, "wb") as fh, tqdm(
+            with atomic_open(dest, "wb") as fh, tqdm(
                 total=total,
                 unit="B",
                 unit_scale=True,
@@ -73,29 +63,21 @@ def download(
                     fh.write(block)
                     digest.update(block)
                     bar.update(len(block))
-                fh.flush()
-                os.fsync(fh.fileno())
-            if total is not None and part.stat().st_size != total:
-                raise SeqgenError(
-                    f"download of {url} was cut short ({part.stat().st_size} of {total} bytes); "
-                    f"run again or {manual}"
-                )
+                size = fh.tell()
+                if total is not None and size != total:
+                    raise SeqgenError(f"download of {url} was cut short ({size} of {total} bytes); run again or {manual}")
+                got = digest.hexdigest()
+                if expected is not None and got != expected:  # raised inside: the temp file is removed
+                    raise SeqgenError(
+                        f"checksum mismatch for {url}: expected sha256 {expected}, got {got}; "
+                        f"the file was deleted. Check the URL/sha256 or {manual}"
+                    )
     except SeqgenError:
-        part.unlink(missing_ok=True)
         raise
     except (urllib.error.URLError, socket.timeout, OSError, ValueError) as err:
-        part.unlink(missing_ok=True)
         if isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError):
             reason = err.reason
         else:
             reason = err
         raise SeqgenError(f"could not download {url}: {reason}; {manual}") from err
-    got = digest.hexdigest()
-    if expected is not None and got != expected:
-        part.unlink(missing_ok=True)
-        raise SeqgenError(
-            f"checksum mismatch for {url}: expected sha256 {expected}, got {got}; "
-            f"the file was deleted. Check the URL/sha256 or {manual}"
-        )
-    os.replace(part, dest)
     return dest

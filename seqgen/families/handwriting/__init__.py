@@ -22,7 +22,7 @@ from seqgen.families.handwriting.module import HandwritingModel, HandwritingPred
 class HandwritingFamily(Family):
     name = "handwriting"
     module_classes = (HandwritingPrediction, HandwritingSynthesis)
-    sample_options = frozenset({"num_samples", "text", "bias", "style", "style_text", "max_points", "unknown_chars"})
+    sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.handwriting.generate import sample_command

@@ -70,8 +70,7 @@ def real_density(model: Any, datamodule: Any, path: Path) -> Optional[Path]:
         return None
     if not lines:
         return None
-    batch = collate_lines(lines)
-    batch = {k: (v.to(model.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    batch = collate_lines(lines).to(model.device)
     with eval_mode(model):
         params = params_to_raw(model.run_network(batch), model.norm).map(lambda p: p[0])
     raw = model.norm.invert(lines[0]["offsets"].numpy())

@@ -12,7 +12,7 @@
   after the window's weighted mean location has passed U + 1 (for a window whose components split
   and never satisfy the rule).
 * Styles for priming (`resolve_style`): an integer picks one of the thirteen real IAM-OnDB styles
-  (../shared/real-samples/iam-ondb/styles) when that folder exists, else one of the training
+  in the configured `styles_dir` (paths.styles_dir, SEQGEN_STYLES) when it exists, else one of the training
   writers kept in meta.json; ``writer:N`` always picks training writer N; a path loads a user file
   (IAM-OnDB XML, SVG, JSON, .npy) with `load_prime`. Foreign lines (real styles, user files) are
   in other units: the real styles are divided by their own median step length (not mean/std
@@ -35,11 +35,10 @@ from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.nn.mdn import MixtureParams, sample as sample_point
 from seqgen.nn.modes import evaluates_first_arg
+from seqgen.sampling.autoregressive import OnStep, Sampled, StepOutput, sample_autoregressive
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_STYLES_DIR = REPO.parent / "shared" / "real-samples" / "iam-ondb" / "styles"
 
 
 # --------------------------------------------------------------------------------------- texts
@@ -117,13 +116,13 @@ def resolve_style(
     """`style` (None, int, ``writer:N``, or a file path) -> a `Prime` in the model's normalised units."""
     if style is None or (isinstance(style, str) and not style.strip()):
         return None
-    folder = Path(styles_dir) if styles_dir else DEFAULT_STYLES_DIR
+    folder = Path(styles_dir).expanduser() if styles_dir else None
     text = style if isinstance(style, str) else None
     if isinstance(style, bool):
         raise SeqgenError(f"style={style} is not a style: give an index, writer:N or a file")
     if isinstance(style, int) or (text is not None and text.strip().lstrip("-").isdigit()):
         number = int(style)
-        if folder.is_dir() and any(folder.glob("style-*-strokes.npy")):
+        if folder is not None and folder.is_dir() and any(folder.glob("style-*-strokes.npy")):
             from seqgen.data.handwriting.user_styles import load_real_styles
 
             real = load_real_styles(folder)
@@ -131,7 +130,8 @@ def resolve_style(
                 raise SeqgenError(f"style={number}: there are {len(real)} real styles (0..{len(real) - 1}) in {folder}")
             line = real[number]
             return Prime(norm.adapt(line.offsets), style_text or line.text, f"real style {number} ({line.writer})")
-        return _train_style(number, train_styles, f"style={number} (no real styles in {folder}): ")
+        where = f"no real styles in {folder}" if folder is not None else "no styles_dir configured"
+        return _train_style(number, train_styles, f"style={number} ({where}): ")
     if text is not None and text.startswith("writer:"):
         try:
             number = int(text.split(":", 1)[1])
@@ -203,6 +203,41 @@ def _finish(points: np.ndarray, norm: NormStats) -> np.ndarray:
 # --------------------------------------------------------------------------------------- synthesis
 
 
+def _raw_stream(on_step: Optional[OnStep], norm: NormStats) -> Optional[OnStep]:
+    """`on_step` receiving raw-unit points (B, 3) instead of the network's normalised ones."""
+    if on_step is None:
+        return None
+
+    def forward(index: int, points: torch.Tensor) -> Optional[bool]:
+        mean = torch.as_tensor(norm.mean, dtype=points.dtype, device=points.device)
+        std = torch.as_tensor(norm.std, dtype=points.dtype, device=points.device)
+        return on_step(index, torch.cat((points[:, :2] * std + mean, points[:, 2:]), dim=1))
+
+    return forward
+
+
+def _to_samples(result: Sampled, texts: Sequence[str], norm: NormStats, keep_params: bool, u_lengths: Sequence[Optional[int]]) -> HandwritingSamples:
+    n_rows = len(texts)
+    all_points = result.points.cpu().numpy()
+    all_phi = result.records["phi"].float().cpu().numpy() if "phi" in result.records else None
+    all_kappa = result.records["kappa"].float().cpu().numpy() if "kappa" in result.records else None
+    steps = [params_to_raw(p, norm) for p in result.params] if keep_params else []
+    out = HandwritingSamples(offsets=[], texts=list(texts))
+    for row in range(n_rows):
+        n = int(result.counts[row])
+        out.offsets.append(_finish(all_points[row, :n], norm))
+        out.phis.append(all_phi[row, :n, : u_lengths[row]] if all_phi is not None else None)
+        out.kappas.append(all_kappa[row, :n] if all_kappa is not None else None)
+        out.ended.append(bool(result.ended[row]))
+        out.params.append(_stack_params(steps, row, n) if keep_params else None)
+    return out
+
+
+def _prime_rows(prime: Optional[Prime], norm: NormStats, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    rows = prime.offsets if prime is not None else norm.start_row()[None]
+    return torch.as_tensor(rows, dtype=dtype, device=device)
+
+
 @torch.no_grad()
 @evaluates_first_arg
 def sample_synthesis(
@@ -216,8 +251,13 @@ def sample_synthesis(
     end_patience: int = 40,
     generator: Optional[torch.Generator] = None,
     keep_params: bool = False,
+    on_step: Optional[OnStep] = None,
 ) -> HandwritingSamples:
-    """Write every line of `texts` (already checked with `check_texts`) in one batch."""
+    """Write every line of `texts` (already checked with `check_texts`) in one batch.
+
+    on_step(index, points): called after every step with that step's points (B, 3) in raw units
+    (NaN for rows that have stopped); returning False stops early (streaming, `sample_autoregressive`).
+    """
     if max_points < 1:
         raise SeqgenError(f"max_points must be >= 1, got {max_points}")
     device = next(net.parameters()).device
@@ -228,61 +268,26 @@ def sample_synthesis(
     chars, char_mask = encode_texts(full, vocab, device)
     onehot = net.one_hot(chars)
     lengths = char_mask.sum(1)
-    state = net.initial_state(n_rows, device, dtype)
     weights = net.step_weights(n_rows)
-    prime_rows = (
-        torch.as_tensor(prime.offsets, dtype=dtype, device=device)
-        if prime is not None
-        else torch.as_tensor(norm.start_row()[None], dtype=dtype, device=device)
-    )
-    prime_len = prime_rows.shape[0]  # inputs clamped for steps 0..prime_len-1 (row 0: start row)
-    x = prime_rows[0].expand(n_rows, 3).contiguous()
-    points: list[torch.Tensor] = []
-    phis: list[torch.Tensor] = []
-    kappas: list[torch.Tensor] = []
-    steps: list[MixtureParams] = []
-    active = torch.ones(n_rows, dtype=torch.bool, device=device)
-    ended = torch.zeros(n_rows, dtype=torch.bool, device=device)
-    count = torch.zeros(n_rows, dtype=torch.long, device=device)
-    past_end = torch.zeros(n_rows, dtype=torch.long, device=device)
-    t = 0
-    while True:
+    state = net.initial_state(n_rows, device, dtype)
+
+    def step(x: torch.Tensor) -> StepOutput:
+        nonlocal state
         params, phi, done, state = net.step(x, state, onehot, char_mask, bias, weights)
-        t += 1
-        if t < prime_len:  # still reading the prime: clamp the next input to the real stroke
-            x = prime_rows[t].expand(n_rows, 3).contiguous()
-            continue
-        # the paper's end rule, plus the guard on the mean window location
+        # the guard on the window's weighted mean location (a window whose components split may
+        # never satisfy the paper's end rule)
         alpha = torch.exp(net.window.linear(state.h1).float().clamp(max=30.0).chunk(3, -1)[0])
         mean_kappa = (alpha * state.kappa).sum(-1) / alpha.sum(-1).clamp_min(1e-12)
-        past_end = torch.where(mean_kappa > lengths.to(mean_kappa.dtype) + 1.0, past_end + 1, past_end)
-        stop = active & (done | (past_end > end_patience))
-        ended |= stop
-        active &= ~stop
-        if not bool(active.any()):
-            break
-        x = sample_point(params, generator).to(dtype)
-        points.append(x)
-        phis.append(phi[:, offset:].float())
-        kappas.append(state.kappa.float())
-        if keep_params:
-            steps.append(params_to_raw(params, norm))
-        count += active.long()
-        active &= count < max_points
-        if not bool(active.any()):
-            break
-    all_points = torch.stack(points, 1).cpu().numpy() if points else np.zeros((n_rows, 0, 3), np.float32)
-    all_phi = torch.stack(phis, 1).cpu().numpy() if phis else None
-    all_kappa = torch.stack(kappas, 1).cpu().numpy() if kappas else None
-    out = HandwritingSamples(offsets=[], texts=list(texts))
-    for row in range(n_rows):
-        n = int(count[row])
-        out.offsets.append(_finish(all_points[row, :n], norm))
-        out.phis.append(all_phi[row, :n, : len(texts[row])] if all_phi is not None else None)
-        out.kappas.append(all_kappa[row, :n] if all_kappa is not None else None)
-        out.ended.append(bool(ended[row]))
-        out.params.append(_stack_params(steps, row, n) if keep_params else None)
-    return out
+        overdue = mean_kappa > lengths.to(mean_kappa.dtype) + 1.0
+        return StepOutput(params, done, overdue, {"phi": phi[:, offset:].float(), "kappa": state.kappa.float()})
+
+    prime_rows = _prime_rows(prime, norm, dtype, device)
+    result = sample_autoregressive(
+        step, lambda params: sample_point(params, generator).to(dtype),
+        prime=prime_rows[:, None].expand(-1, n_rows, 3), max_steps=max_points, patience=end_patience,
+        keep_params=keep_params, on_step=_raw_stream(on_step, norm),
+    )
+    return _to_samples(result, texts, norm, keep_params, [len(t) for t in texts])
 
 
 # --------------------------------------------------------------------------------------- prediction
@@ -299,38 +304,29 @@ def sample_prediction(
     prime: Optional[Prime] = None,
     generator: Optional[torch.Generator] = None,
     keep_params: bool = False,
+    on_step: Optional[OnStep] = None,
 ) -> HandwritingSamples:
-    """Unconditional handwriting: `length` points per row (after the prime's strokes, if any)."""
+    """Unconditional handwriting: `length` points per row (after the prime's strokes, if any);
+    `on_step` as in `sample_synthesis`."""
     if length < 1:
         raise SeqgenError(f"the number of points to write must be >= 1, got {length}")
     device = next(net.parameters()).device
     dtype = next(net.parameters()).dtype
-    prime_rows = (
-        torch.as_tensor(prime.offsets, dtype=dtype, device=device)
-        if prime is not None
-        else torch.as_tensor(norm.start_row()[None], dtype=dtype, device=device)
-    )
+    prime_rows = _prime_rows(prime, norm, dtype, device)
     # the prime is read in one fused call; its last output predicts the first new point
     params, state = net(prime_rows[None].expand(num_samples, -1, 3).contiguous(), None, bias)
-    params = params.map(lambda p: p[:, -1])
-    points: list[torch.Tensor] = []
-    steps: list[MixtureParams] = []
-    for _ in range(length):
-        x = sample_point(params, generator).to(dtype)
-        points.append(x)
-        if keep_params:
-            steps.append(params_to_raw(params, norm))
+
+    def step(x: torch.Tensor) -> StepOutput:
+        nonlocal state
         params, state = net(x[:, None], state, bias)
-        params = params.map(lambda p: p[:, 0])
-    all_points = torch.stack(points, 1).cpu().numpy()
-    out = HandwritingSamples(offsets=[], texts=[""] * num_samples)
-    for row in range(num_samples):
-        out.offsets.append(_finish(all_points[row], norm))
-        out.phis.append(None)
-        out.kappas.append(None)
-        out.ended.append(False)
-        out.params.append(_stack_params(steps, row, length) if keep_params else None)
-    return out
+        return StepOutput(params.map(lambda p: p[:, 0]))
+
+    result = sample_autoregressive(
+        step, lambda params: sample_point(params, generator).to(dtype),
+        start=StepOutput(params.map(lambda p: p[:, -1])), max_steps=length, keep_params=keep_params,
+        on_step=_raw_stream(on_step, norm),
+    )
+    return _to_samples(result, [""] * num_samples, norm, keep_params, [None] * num_samples)
 
 
 # --------------------------------------------------------------------------------------- models
@@ -349,7 +345,7 @@ def known_text(model: Any, text: str) -> str:
 
 
 def styles_dir(model: Any, cfg: Any = None) -> Optional[str]:
-    folder = (cfg.get("styles_dir") if cfg is not None and hasattr(cfg, "get") else None) or model.hparams.get("styles_dir")
+    folder = (cfg.get("styles_dir") if cfg is not None else None) or model.hparams.get("styles_dir")
     return str(folder) if folder else None
 
 

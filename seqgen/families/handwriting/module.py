@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torchmetrics import SumMetric
 
+from seqgen.data.handwriting.datamodule import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.training.module import SeqModule
@@ -64,18 +65,18 @@ class HandwritingModel(SeqModule):
         """The network with its mean weights (sampling, figures)."""
         return self.core.module if isinstance(self.core, AdaptiveWeightNoise) else self.core
 
-    def run_network(self, batch: dict[str, Any]) -> MixtureParams:
+    def run_network(self, batch: HandwritingBatch) -> MixtureParams:
         raise NotImplementedError
 
     # --- losses --------------------------------------------------------------------------------
     @staticmethod
-    def targets(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["offsets"][:, 1:], batch["mask"][:, 1:]
+    def targets(batch: HandwritingBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch.targets, batch.target_mask
 
-    def batch_units(self, batch: dict[str, Any]) -> int:
-        return int(batch["mask"][:, 1:].sum())
+    def batch_units(self, batch: HandwritingBatch) -> int:
+        return int(batch.target_mask.sum())
 
-    def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_loss(self, batch: HandwritingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         params = self.run_network(batch)
         target, mask = self.targets(batch)
         nll = mixture_nll(params, target, mask, reduction="seq_mean")
@@ -96,7 +97,7 @@ class HandwritingModel(SeqModule):
         return loss, logs
 
     # --- evaluation ----------------------------------------------------------------------------
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def _evaluate(self, batch: HandwritingBatch, stage: str) -> None:
         params = self.run_network(batch)
         target, mask = self.targets(batch)
         self.eval_metrics[f"{stage}_nats"].update(mixture_nll(params, target, mask, reduction="sum").double())
@@ -104,10 +105,10 @@ class HandwritingModel(SeqModule):
         self.eval_metrics[f"{stage}_points"].update(mask.sum().double())
         self.eval_metrics[f"{stage}_lines"].update(torch.tensor(float(mask.shape[0]), dtype=torch.float64))
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: HandwritingBatch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: HandwritingBatch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
     def _log_stage(self, stage: str) -> None:
@@ -155,8 +156,8 @@ class HandwritingPrediction(HandwritingModel):
         net = PredictionNet(hidden_size, num_layers, mixture_components, clip_lstm_grad, clip_output_grad, dropout)
         self._wrap(net, weight_noise, weight_noise_std)
 
-    def run_network(self, batch: dict[str, Any]) -> MixtureParams:
-        params, _ = self.core(batch["offsets"][:, :-1])
+    def run_network(self, batch: HandwritingBatch) -> MixtureParams:
+        params, _ = self.core(batch.inputs)
         return params
 
 
@@ -194,8 +195,8 @@ class HandwritingSynthesis(HandwritingModel):
         self._wrap(net, weight_noise, weight_noise_std)
         self.points_per_char = float(data_info.get("points_per_char") or 30.0)
 
-    def run_network(self, batch: dict[str, Any]) -> MixtureParams:
-        params, _, _ = self.core(batch["offsets"][:, :-1], batch["chars"], batch["char_mask"])
+    def run_network(self, batch: HandwritingBatch) -> MixtureParams:
+        params, _, _ = self.core(batch.inputs, batch.chars, batch.char_mask)
         return params
 
     def compile_network(self, **options: Any) -> list[str]:

@@ -63,7 +63,7 @@ class HandwritingRecognizer(SeqModule):
             raise SeqgenError(f"model.decoder={decoder!r}: use one of {', '.join(DECODERS)}")
         if not 0.0 <= float(dropout) < 1.0:
             raise SeqgenError(f"model.dropout={dropout} is out of range: it must be in [0, 1)")
-        self.save_hyperparameters(ignore=["optim"])
+        self.save_hyperparameters()
         self.norm = NormStats.from_dict(data_info["norm"])
         self.vocab: list[str] = list(data_info["vocab"]["chars"])
         self.net = RecognizerNet(len(self.vocab), hidden_size, num_layers, subsample, dropout)
@@ -98,7 +98,7 @@ class HandwritingRecognizer(SeqModule):
         return loss, log_probs, frames, ok
 
     def _record_short(self, batch: dict[str, Any], ok: torch.Tensor, frames: torch.Tensor, stage: str) -> None:
-        ids = batch.get("ids") or batch.get("texts") or []
+        ids = batch["ids"] or batch["texts"]
         for row in torch.nonzero(~ok).flatten().tolist():
             name = str(ids[row]) if row < len(ids) else f"row {row}"
             if name not in self.ctc_skipped:
@@ -167,7 +167,7 @@ class HandwritingRecognizer(SeqModule):
                 offsets = torch.zeros(len(chunk), int(lengths.max()), 3)
                 for row, arr in enumerate(chunk):
                     offsets[row, : len(arr)] = torch.from_numpy(arr)
-                log_probs, frames = self({"offsets": offsets.to(self.device), "lengths": lengths.to(self.device)})
+                log_probs, frames = self.net(offsets[:, 1:].to(self.device), (lengths - 1).to(self.device))
                 texts.extend(self.decode(log_probs, frames, decoder))
         finally:
             self.train(was_training)

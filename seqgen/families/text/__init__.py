@@ -19,7 +19,7 @@ from seqgen.families.text.module import TextLSTM
 class TextFamily(Family):
     name = "text"
     module_classes = (TextLSTM,)
-    sample_options = frozenset({"prime", "length", "temperature", "num_samples"})
+    sample_options = frozenset({"prime", "length", "temperature"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.text.generate import sample_command

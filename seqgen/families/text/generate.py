@@ -17,6 +17,8 @@ from seqgen.io import atomic_write
 from seqgen.nn.modes import evaluates_first_arg
 
 SEPARATOR = "\n\n----\n\n"
+# `seqgen-sample` defaults (conf/sample.yaml leaves family options at null)
+DEFAULT_PRIME, DEFAULT_LENGTH, DEFAULT_TEMPERATURE = "The ", 500, 0.8
 
 
 @torch.no_grad()
@@ -68,7 +70,10 @@ def preview_prime(model: Any) -> str:
 def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     """`seqgen-sample` for text: prime, length, temperature, num_samples, seed -> samples.txt."""
     generator = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
-    texts = sample_text(model, cfg.get("prime") or "", int(cfg.length), float(cfg.temperature), int(cfg.num_samples), generator, progress=True)
+    prime = DEFAULT_PRIME if cfg.get("prime") is None else str(cfg.prime)
+    length = DEFAULT_LENGTH if cfg.get("length") is None else int(cfg.length)
+    temperature = DEFAULT_TEMPERATURE if cfg.get("temperature") is None else float(cfg.temperature)
+    texts = sample_text(model, prime, length, temperature, int(cfg.num_samples), generator, progress=True)
     path = atomic_write(Path(out_dir) / "samples.txt", SEPARATOR.join(texts))
     for index, text in enumerate(texts):
         print(f"--- sample {index} ---\n{text}\n")

@@ -131,13 +131,13 @@ def test_prepared_corpus_meta_and_batches(tiny_hw_data: Path) -> None:
     for line in lines[:5]:
         assert "".join(vocab[i] for i in line["chars"].tolist()) == line["text"]
     batch = collate_lines(lines[:4])
-    b, t, _ = batch["offsets"].shape
-    assert batch["mask"].shape == (b, t) and batch["mask"].sum(1).tolist() == batch["lengths"].tolist()
-    assert batch["chars"].shape == batch["char_mask"].shape == (4, int(batch["char_lengths"].max()))
-    assert (batch["offsets"][~batch["mask"]] == 0).all()
+    b, t, _ = batch.offsets.shape
+    assert batch.mask.shape == (b, t) and batch.mask.sum(1).tolist() == batch.lengths.tolist()
+    assert batch.chars.shape == batch.char_mask.shape == (4, int(batch.char_lengths.max()))
+    assert (batch.offsets[~batch.mask] == 0).all()
     cropped = crop_batch(batch, 30)
-    assert cropped["offsets"].shape[1] == 31 and int(cropped["lengths"].max()) == 31
-    assert cropped["chars"] is batch["chars"], "the crop keeps the whole transcription"
+    assert cropped.offsets.shape[1] == 31 and int(cropped.lengths.max()) == 31
+    assert cropped.chars is batch.chars, "the crop keeps the whole transcription"
 
 
 def test_vocabulary_keeps_every_character(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_synthesis_with_weight_noise_samples_one_weight_set_per_batch(tiny_hw_da
     assert not torch.allclose(a, b), "training draws new weights every minibatch"
     model.eval()
     torch.testing.assert_close(model.run_network(batch).mu, model.run_network(batch).mu)
-    torch.testing.assert_close(model.run_network(batch).mu, model.net(batch["offsets"][:, :-1], batch["chars"], batch["char_mask"])[0].mu)
+    torch.testing.assert_close(model.run_network(batch).mu, model.net(batch.offsets[:, :-1], batch.chars, batch.char_mask)[0].mu)
 
 
 def test_paper_gradient_clipping_bounds_the_backward_signal() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED
 from handwriting_helpers import controlled_window, one_thread  # noqa: F401  (autouse fixture)
 
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
 from seqgen.errors import SeqgenError
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.families.handwriting.generate import (
-    DEFAULT_STYLES_DIR,
     Prime,
     check_texts,
     resolve_style,
@@ -148,9 +148,12 @@ def test_styles_real_training_writer_and_user_file(tmp_path: Path) -> None:
         resolve_style(str(path), None, NORM)
     assert resolve_style(str(path), "ok", NORM).text == "ok"
 
-    if not DEFAULT_STYLES_DIR.is_dir():
+    # without a styles folder (none configured) an index picks a training writer
+    assert resolve_style(0, None, NORM, train_styles).name == "training writer w0"
+    styles = SHARED / "real-samples" / "iam-ondb" / "styles"
+    if not styles.is_dir():
         pytest.skip("real styles not available")
-    real = resolve_style(3, None, NORM)
+    real = resolve_style(3, None, NORM, styles_dir=styles)
     assert real.text and real.name.startswith("real style 3")
     # rescaled to the training data's median step, then normalised with the training mean/std
     raw = NORM.invert(real.offsets)
