@@ -61,6 +61,7 @@ class LegibilityResult:
     lines: list[dict[str, Any]] = field(default_factory=list)  # every generated line: bias, text, read, ended
     real_reads: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    strokes: dict[float, list[np.ndarray]] = field(default_factory=dict)  # first `keep_strokes` lines per bias
 
     def metrics(self, prefix: str = "val", select_bias: float = 1.0) -> dict[str, float]:
         """Flat metrics for metrics.json / loggers; `<prefix>/cer` is the CER at the bias nearest `select_bias`."""
@@ -92,6 +93,7 @@ def evaluate_legibility(
     biases: Iterable[float] = DEFAULT_BIASES,
     real_lines: Optional[Sequence[np.ndarray]] = None,
     length_tolerance: float = 0.2,
+    keep_strokes: int = 6,
 ) -> LegibilityResult:
     """Write every text at every bias, read it back, and score it (see the module docstring)."""
     from torchmetrics.functional.text import char_error_rate
@@ -122,6 +124,7 @@ def evaluate_legibility(
                  "runon": bool(is_runon), "dropped": bool(is_dropped)}
             )
         result.runon[bias], result.dropped[bias] = runon, dropped
+        result.strokes[bias] = offsets[:keep_strokes]
     if real_lines is not None:
         result.real_reads = read([np.asarray(o, dtype=np.float32) for o in real_lines])
         result.cer_real = float(char_error_rate(result.real_reads, texts))
@@ -165,6 +168,7 @@ def write_legibility(result: LegibilityResult, out_dir: str | Path, select_bias:
     text = f"# Legibility ({len(result.texts)} texts, {result.seconds:.1f} s)\n\n" + "\n".join(rows) + "\n"
     files = {
         "legibility_plot": str(cer_bias_plot(result, out / "legibility.png")),
+        "legibility_samples": str(samples_png(result, chosen, out / "legibility_samples.png")),
         "legibility_report": str(atomic_write(out / "legibility.md", text)),
         "legibility_lines": str(
             write_json(out / "legibility.json", {"cer": {f"{b:g}": v for b, v in result.cer.items()},
@@ -173,6 +177,20 @@ def write_legibility(result: LegibilityResult, out_dir: str | Path, select_bias:
         ),
     }
     return files
+
+
+def samples_png(result: LegibilityResult, bias: float, path: str | Path) -> Path:
+    """The first generated lines at `bias`, each labelled with its text, what was read and its CER."""
+    from seqgen.render.strokes import side_by_side_png
+
+    from torchmetrics.functional.text import char_error_rate
+
+    lines = [line for line in result.lines if line["bias"] == bias]
+    rows = []
+    for line, strokes in zip(lines, result.strokes.get(bias, [])):
+        rate = float(char_error_rate([line["read"]], [line["text"]]))
+        rows.append((f"{line['text']!r} -> read {line['read']!r} (CER {100 * rate:.0f}%, bias {bias:g})", strokes))
+    return side_by_side_png(rows, path)
 
 
 # --------------------------------------------------------------------------------------- wiring

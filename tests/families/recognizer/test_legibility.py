@@ -100,6 +100,7 @@ def test_legibility_end_to_end(tmp_path: Path, tiny_data: Path) -> None:
     lines = read_json(out / "legibility.json")["lines"]
     assert len(lines) == 6 and {line["bias"] for line in lines} == {0.0, 2.0}
     assert (out / "legibility.png").exists() and "| 0 |" in (out / "legibility.md").read_text()
+    assert (out / "legibility_samples.png").stat().st_size > 1000
 
     # a recogniser that cannot read some of the model's characters: named in the error
     model, recognizer = load_model(syn_run), load_recognizer(rec_run)
