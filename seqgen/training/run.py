@@ -22,6 +22,7 @@ from seqgen.io import atomic_write, write_json
 from seqgen.training.module import SeqModule
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.loggers import build_loggers
+from seqgen.training.resume import resolve_run
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def train(
 ) -> dict[str, Any]:
     """Fit (and optionally test) the configured model; writes checkpoints, samples and metrics.json.
 
-    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which)."""
+    `checkpoint`: continue from it (`seqgen.training.resume.resolve_run` decides which; a caller
+    that did not resolve and passes a config with resume=auto gets its last.ckpt, as the CLI would)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -122,6 +124,8 @@ def train(
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    if checkpoint is None and cfg.get("resume") == "auto":
+        checkpoint = resolve_run(cfg)[2]
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)

@@ -171,3 +171,21 @@ def test_synthesis_streams_raw_points_and_stops_on_request() -> None:
     assert len(streamed) == 5 and all(len(o) == 6 for o in part.offsets)
     for row in range(2):
         np.testing.assert_allclose(torch.stack(streamed)[:, row, :2].numpy(), full.offsets[row][1:6, :2], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_heads_and_loop_on_cuda() -> None:
+    """The heads and the loop keep everything on the GPU (generator, draws, records)."""
+    from seqgen.data.handwriting.strokes import NormStats
+    from seqgen.families.handwriting.generate import sample_synthesis
+    from seqgen.families.handwriting.nets import SynthesisNet
+
+    device = torch.device("cuda")
+    head = DiagonalGaussianMixture(8, dim=4, n_components=3).to(device)
+    params = head(torch.randn(5, 8, device=device), bias=0.5)
+    draws = head.sample(params, torch.Generator(device=device).manual_seed(0))
+    assert draws.device.type == "cuda" and torch.isfinite(head.log_density(params, draws)).all()
+    torch.manual_seed(0)
+    net = SynthesisNet(4, 12, 2, 2, 3, 5.0).to(device)
+    out = sample_synthesis(net, NormStats(), list(" abc"), ["abc", "ab"], max_points=20, generator=torch.Generator(device=device).manual_seed(1))
+    assert all(1 < len(o) <= 21 for o in out.offsets) and out.phis[0].shape[1] == 3
