@@ -48,6 +48,8 @@ def run(cfg: DictConfig) -> dict:
     for logger in loggers:
         logger.log_metrics(metrics, step=0)
         logger.finalize("success")
+        if hasattr(logger, "experiment") and hasattr(logger.experiment, "finish"):
+            logger.experiment.finish()  # W&B: close the run (and its files) before the process ends
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
