@@ -12,6 +12,7 @@ named methods of one `Family` object:
     family.preview(model, out_dir, tag)           # samples logged during training
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
+    family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -74,6 +75,13 @@ class Family:
         """`seqgen-eval`: a Markdown/JSON report beside metrics.json; returns extra metrics.json entries."""
         return {}
 
+    def write(self, model: Any, texts: list[str], bias: float = 0.0, seed: int = 0, **options: Any) -> Any:
+        """Families that write text as strokes (legibility, seqgen/eval/legibility.py; the web demo):
+        one line per text at sampling `bias` -> an object with `.offsets` (raw-unit (T, 3) strokes,
+        start row first) and `.ended` (True where the end-of-text rule stopped the line). Options a
+        family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
+        raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
+
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families (silently ignored before)."""
         given = {key for key in all_options if cfg.get(key) is not None}
@@ -92,6 +100,7 @@ _FAMILY_MODULES: dict[str, str] = {
     "atari": "seqgen.families.atari",
     "speech": "seqgen.families.speech",
     "image": "seqgen.families.image",
+    "recognizer": "seqgen.families.recognizer",
 }
 _LOADED: dict[str, Family] = {}
 

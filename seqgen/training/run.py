@@ -43,8 +43,11 @@ def build_datamodule(cfg: DictConfig) -> ShardDataModule:
 
 
 def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
+    from seqgen.eval.legibility import split_model_config
+
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    model = instantiate(cfg.model, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
+    model_cfg, _ = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # minus model.recognizer
+    model = instantiate(model_cfg, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
     if not isinstance(model, SeqModule):
         raise SeqgenError(f"model._target_ {cfg.model._target_} is not a seqgen model")
     return model
@@ -61,6 +64,11 @@ def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) 
             callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
         else:
             callbacks.append(instantiate(cb_cfg))
+    from seqgen.eval.legibility import split_model_config
+
+    _, legibility = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # model.recognizer=<run>
+    if legibility is not None:
+        callbacks.insert(0, legibility)  # logs val/cer before the checkpoint and sweep callbacks read it
     return callbacks
 
 

@@ -8,7 +8,7 @@ A batch (`HandwritingBatch`, a dataclass):
     chars        (B, U)    long     character ids, 0-padded
     char_mask    (B, U)    bool     True on real characters
     char_lengths (B,)      long
-    texts, writers                  lists of str
+    texts, writers, ids             lists of str (ids: the shard sample keys, e.g. "train-00000012")
 
 A model reads inputs ``offsets[:, :-1]`` and targets ``offsets[:, 1:]`` (mask ``mask[:, 1:]``).
 
@@ -47,6 +47,7 @@ def decode_line(sample: dict[str, Any]) -> dict[str, Any]:
         "chars": torch.from_numpy(chars),
         "text": sample["text.txt"].decode("utf-8"),
         "writer": sample.get("writer.txt", b"").decode("utf-8"),
+        "id": str(sample.get("__key__", "")),
     }
 
 
@@ -66,6 +67,7 @@ class HandwritingBatch:
     char_lengths: torch.Tensor
     texts: list[str]
     writers: list[str]
+    ids: list[str] = dataclasses.field(default_factory=list)  # shard keys: names lines a model skips
 
     @property
     def inputs(self) -> torch.Tensor:
@@ -116,6 +118,7 @@ def collate_lines(items: list[dict[str, Any]]) -> HandwritingBatch:
         char_lengths=char_lengths,
         texts=[item["text"] for item in items],
         writers=[item["writer"] for item in items],
+        ids=[item.get("id", "") for item in items],
     )
 
 

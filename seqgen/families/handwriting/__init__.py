@@ -46,16 +46,19 @@ class HandwritingFamily(Family):
 
         return report(model, out_dir, metrics)
 
-    # --- the web demo (seqgen/serve) reaches handwriting sampling through these two ---------------
+    # --- legibility (seqgen/eval/legibility.py) and the web demo (seqgen/serve) write through these --
     def write(
-        self, model: Any, texts: list[str], bias: float = 0.0, style: Optional[tuple[Any, str]] = None,
-        max_points: Optional[int] = None, seed: int = 0, on_step: Any = None,
+        self, model: Any, texts: list[str], bias: float = 0.0, seed: int = 0, style: Optional[tuple[Any, str]] = None,
+        max_points: Optional[int] = None, on_step: Any = None,
     ) -> Any:
         """A synthesis model writes `texts` -> `HandwritingSamples` (raw units). style: None or
         (normalised offsets (T, 3), transcription) to prime with; on_step(index, raw points (B, 3))
         streams every step, returning False stops."""
+        from seqgen.errors import SeqgenError
         from seqgen.families.handwriting.generate import Prime, write
 
+        if getattr(model, "kind", None) != "synthesis":
+            raise SeqgenError(f"a handwriting {getattr(model, 'kind', '')} model writes no given text: use a synthesis run")
         prime = Prime(style[0], style[1], "style") if style is not None else None
         return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
 

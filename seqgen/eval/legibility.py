@@ -1,0 +1,313 @@
+"""Legibility of generated handwriting, measured by a handwriting recogniser.
+
+A shared evaluation layer: it knows no family. It takes two callables,
+
+    write(texts, bias) -> lines        generated strokes for each text (raw units, start row first);
+                                       either a list of (T, 3) arrays or an object with `.offsets`
+                                       and, if the writer knows it, `.ended` (True where the
+                                       writer's end-of-text rule stopped the line)
+    read(lines) -> texts               what a recogniser reads in each line
+
+and, for the texts of real lines (and optionally those real lines themselves), reports per bias b
+
+    CER(b) = sum_i d(read(write(text_i, b)), text_i) / sum_i |text_i|      (d: edit distance)
+
+next to CER_real = the recogniser's CER on the real lines of the same texts (the floor: the
+recogniser's own error). A line *runs on* when the writer did not stop it by its end rule
+(`ended` False: it hit its point limit) or the recognised text is longer than the reference by
+more than max(1, tol |text|) characters; it *drops characters* when the recognised text is
+shorter by more than that. The figures: `legibility.png` (CER against bias), `legibility.md`,
+`legibility.json` (every line's transcription) and metrics `<prefix>/cer` (at `select_bias`),
+`<prefix>/cer_bias<b>`, `<prefix>/cer_real`, `<prefix>/runon_bias<b>`, `<prefix>/dropped_bias<b>`.
+
+Wiring (`legibility_of_model`, `LegibilityCallback`) reaches a generative model only through its
+family's `Family.write(model, texts, bias, seed)` (the registry; no family is imported here) and
+the recogniser through its module's `read`; the recogniser must know the writer's alphabet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+
+from seqgen.errors import SeqgenError
+from seqgen.io import atomic_write, write_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BIASES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+
+WriteFn = Callable[[list[str], float], Any]
+ReadFn = Callable[[list[np.ndarray]], list[str]]
+
+
+@dataclass
+class LegibilityResult:
+    """CER per bias, on real lines, and run-on / dropped-character counts per bias."""
+
+    texts: list[str]
+    biases: list[float]
+    cer: dict[float, float]
+    runon: dict[float, int]
+    dropped: dict[float, int]
+    cer_real: Optional[float] = None
+    lines: list[dict[str, Any]] = field(default_factory=list)  # every generated line: bias, text, read, ended
+    real_reads: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    strokes: dict[float, list[np.ndarray]] = field(default_factory=dict)  # first `keep_strokes` lines per bias
+
+    def metrics(self, prefix: str = "val", select_bias: float = 1.0) -> dict[str, float]:
+        """Flat metrics for metrics.json / loggers; `<prefix>/cer` is the CER at the bias nearest `select_bias`."""
+        out: dict[str, float] = {}
+        for b in self.biases:
+            out[f"{prefix}/cer_bias{b:g}"] = self.cer[b]
+            out[f"{prefix}/runon_bias{b:g}"] = float(self.runon[b])
+            out[f"{prefix}/dropped_bias{b:g}"] = float(self.dropped[b])
+        chosen = min(self.biases, key=lambda b: abs(b - select_bias))
+        out[f"{prefix}/cer"] = self.cer[chosen]
+        if self.cer_real is not None:
+            out[f"{prefix}/cer_real"] = self.cer_real
+        out[f"{prefix}/legibility_lines"] = float(len(self.texts))
+        return out
+
+
+def _offsets_and_ended(written: Any, n: int) -> tuple[list[np.ndarray], list[Optional[bool]]]:
+    offsets = list(getattr(written, "offsets", written))
+    ended = list(getattr(written, "ended", None) or [None] * len(offsets))
+    if len(offsets) != n or len(ended) != n:
+        raise SeqgenError(f"the writer returned {len(offsets)} lines for {n} texts")
+    return [np.asarray(o, dtype=np.float32) for o in offsets], ended
+
+
+def evaluate_legibility(
+    write: WriteFn,
+    read: ReadFn,
+    texts: Sequence[str],
+    biases: Iterable[float] = DEFAULT_BIASES,
+    real_lines: Optional[Sequence[np.ndarray]] = None,
+    length_tolerance: float = 0.2,
+    keep_strokes: int = 6,
+) -> LegibilityResult:
+    """Write every text at every bias, read it back, and score it (see the module docstring)."""
+    from torchmetrics.functional.text import char_error_rate
+
+    texts = [str(t) for t in texts]
+    biases = [float(b) for b in biases]
+    if not texts:
+        raise SeqgenError("legibility: no texts to write (the evaluation split is empty?)")
+    if not biases or any(not math.isfinite(b) or b < 0 for b in biases):
+        raise SeqgenError(f"biases={biases}: give one or more biases >= 0, e.g. [0, 0.5, 1, 2]")
+    if real_lines is not None and len(real_lines) != len(texts):
+        raise SeqgenError(f"legibility: {len(real_lines)} real lines for {len(texts)} texts")
+    start = time.perf_counter()
+    result = LegibilityResult(texts=texts, biases=biases, cer={}, runon={}, dropped={})
+    for bias in biases:
+        offsets, ended = _offsets_and_ended(write(list(texts), bias), len(texts))
+        reads = read(offsets)
+        result.cer[bias] = float(char_error_rate(reads, texts))
+        runon = dropped = 0
+        for text, got, stop, line in zip(texts, reads, ended, offsets):
+            slack = max(1, round(length_tolerance * len(text)))
+            is_runon = stop is False or len(got) - len(text) > slack
+            is_dropped = len(text) - len(got) > slack
+            runon += is_runon
+            dropped += is_dropped
+            result.lines.append(
+                {"bias": bias, "text": text, "read": got, "ended": stop, "points": int(len(line) - 1),
+                 "runon": bool(is_runon), "dropped": bool(is_dropped)}
+            )
+        result.runon[bias], result.dropped[bias] = runon, dropped
+        result.strokes[bias] = offsets[:keep_strokes]
+    if real_lines is not None:
+        result.real_reads = read([np.asarray(o, dtype=np.float32) for o in real_lines])
+        result.cer_real = float(char_error_rate(result.real_reads, texts))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def cer_bias_plot(result: LegibilityResult, path: str | Path, title: str = "Legibility of generated lines") -> Path:
+    """CER of generated lines against bias, with the recogniser's CER on the real lines as a floor."""
+    from matplotlib.figure import Figure
+
+    from seqgen.render.plots import save_figure_atomic
+
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    xs = result.biases
+    ax.plot(xs, [100 * result.cer[b] for b in xs], "o-", label="generated lines")
+    if result.cer_real is not None:
+        ax.axhline(100 * result.cer_real, color="grey", linestyle="--", label="real lines (recogniser's own error)")
+    ax.set_xlabel("sampling bias b")
+    ax.set_ylabel("character error rate (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{title} ({len(result.texts)} texts)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure_atomic(fig, path)
+
+
+def write_legibility(result: LegibilityResult, out_dir: str | Path, select_bias: float = 1.0) -> dict[str, str]:
+    """legibility.png, legibility.md and legibility.json in `out_dir`; returns their paths."""
+    out = Path(out_dir)
+    rows = ["| bias | CER | lines running on | lines dropping characters |", "|---|---|---|---|"]
+    for b in result.biases:
+        rows.append(f"| {b:g} | {100 * result.cer[b]:.1f}% | {result.runon[b]} | {result.dropped[b]} |")
+    if result.cer_real is not None:
+        rows.append(f"| real lines | {100 * result.cer_real:.1f}% | | |")
+    chosen = min(result.biases, key=lambda b: abs(b - select_bias))
+    examples = [line for line in result.lines if line["bias"] == chosen][:8]
+    rows += ["", f"Examples at bias {chosen:g}:", "", "| text | read | ended |", "|---|---|---|"]
+    rows += [f"| `{e['text']}` | `{e['read']}` | {e['ended']} |" for e in examples]
+    text = f"# Legibility ({len(result.texts)} texts, {result.seconds:.1f} s)\n\n" + "\n".join(rows) + "\n"
+    files = {
+        "legibility_plot": str(cer_bias_plot(result, out / "legibility.png")),
+        "legibility_samples": str(samples_png(result, chosen, out / "legibility_samples.png")),
+        "legibility_report": str(atomic_write(out / "legibility.md", text)),
+        "legibility_lines": str(
+            write_json(out / "legibility.json", {"cer": {f"{b:g}": v for b, v in result.cer.items()},
+                                                 "cer_real": result.cer_real, "lines": result.lines,
+                                                 "real_reads": result.real_reads})
+        ),
+    }
+    return files
+
+
+def samples_png(result: LegibilityResult, bias: float, path: str | Path) -> Path:
+    """The first generated lines at `bias`, each labelled with its text, what was read and its CER."""
+    from seqgen.render.strokes import side_by_side_png
+
+    from torchmetrics.functional.text import char_error_rate
+
+    lines = [line for line in result.lines if line["bias"] == bias]
+    rows = []
+    for line, strokes in zip(lines, result.strokes.get(bias, [])):
+        rate = float(char_error_rate([line["read"]], [line["text"]]))
+        rows.append((f"{line['text']!r} -> read {line['read']!r} (CER {100 * rate:.0f}%, bias {bias:g})", strokes))
+    return side_by_side_png(rows, path)
+
+
+# --------------------------------------------------------------------------------------- wiring
+
+
+def check_alphabet(writer_chars: Iterable[str], reader_chars: Iterable[str]) -> None:
+    """The recogniser must know every character the generative model can write."""
+    missing = sorted(set(writer_chars) - set(reader_chars))
+    if missing:
+        shown = ", ".join(repr(ch) for ch in missing)
+        raise SeqgenError(
+            f"the recogniser cannot read {len(missing)} character(s) the model writes: {shown}; "
+            "train the recogniser on the same data as the model (seqgen-train experiment=recognizer_quickstart data=<same data>)"
+        )
+
+
+def load_recognizer(path: str | Path, device: Any = "cpu") -> Any:
+    """A recogniser run folder or checkpoint -> its module (refuses other families)."""
+    from seqgen.training.checkpoints import load_model
+
+    model = load_model(path, family="recognizer").to(device)
+    if not callable(getattr(model, "read", None)):
+        raise SeqgenError(f"{path}: the recogniser model has no read(); retrain it with this version of seqgen")
+    return model
+
+
+def writer_of(model: Any, seed: int = 0) -> WriteFn:
+    """`write(texts, bias)` for a generative model, through its family (`Family.write`, registry)."""
+    from seqgen.families.base import Family, family_of
+
+    family = family_of(model)
+    if type(family).write is Family.write:
+        family.write(model, [], 0.0)  # raises the family's "cannot write text" error
+    return lambda texts, bias: family.write(model, texts, bias, seed=seed)
+
+
+def real_lines(datamodule: Any, split: str, limit: int, max_chars: Optional[int] = None) -> tuple[list[str], list[np.ndarray]]:
+    """Texts and raw-unit strokes of the first `limit` lines of a split of a handwriting datamodule."""
+    lines = datamodule.read_lines(split, limit)
+    if max_chars:
+        lines = [line for line in lines if len(line["text"]) <= max_chars]
+    norm = datamodule.norm
+    return [line["text"] for line in lines], [norm.invert(line["offsets"].numpy()) for line in lines]
+
+
+def legibility_of_model(
+    model: Any,
+    recognizer: Any,
+    datamodule: Any,
+    split: str = "test",
+    lines: int = 64,
+    biases: Iterable[float] = DEFAULT_BIASES,
+    seed: int = 0,
+) -> LegibilityResult:
+    """Legibility of a generative model on the texts of `lines` real lines of `split`."""
+    check_alphabet(getattr(model, "vocab", ()), getattr(recognizer, "vocab", ()))
+    hparams = getattr(model, "hparams", {}) or {}
+    texts, raw = real_lines(datamodule, split, int(lines), hparams.get("max_text_chars"))
+    return evaluate_legibility(writer_of(model, seed), recognizer.read, texts, biases, raw)
+
+
+class LegibilityCallback(pl.Callback):
+    """Legibility at the end of validations (`model.recognizer=`): logs `val/cer` etc. so sweeps and
+    checkpointing can select on it; the last result's plot and report go to the run folder."""
+
+    def __init__(
+        self,
+        recognizer: str,
+        biases: Iterable[float] = DEFAULT_BIASES,
+        select_bias: float = 1.0,
+        lines: int = 32,
+        every_n_validations: int = 1,
+        seed: int = 0,
+    ) -> None:
+        if int(lines) < 1 or int(every_n_validations) < 1:
+            raise SeqgenError(f"model.legibility: lines ({lines}) and every_n_validations ({every_n_validations}) must be >= 1")
+        self.path = str(recognizer)
+        self.biases = [float(b) for b in biases]
+        self.select_bias = float(select_bias)
+        self.lines = int(lines)
+        self.every = int(every_n_validations)
+        self.seed = int(seed)
+        self._recognizer: Any = None
+        self._count = 0
+        self.last: Optional[LegibilityResult] = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Load (and check the alphabet) before training starts, so a wrong checkpoint fails at once.
+        if self._recognizer is None:
+            self._recognizer = load_recognizer(self.path, pl_module.device)
+            check_alphabet(getattr(pl_module, "vocab", ()), self._recognizer.vocab)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self._count += 1
+        if (self._count - 1) % self.every:
+            return
+        self._recognizer.to(pl_module.device)
+        self.last = legibility_of_model(pl_module, self._recognizer, trainer.datamodule, "valid", self.lines, self.biases, self.seed)
+        for key, value in self.last.metrics("val", self.select_bias).items():
+            pl_module.log(key, value, prog_bar=key == "val/cer")
+        log.info("legibility at step %d: %s", trainer.global_step, self.last.metrics("val", self.select_bias))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.last is not None and trainer.is_global_zero:
+            write_legibility(self.last, Path(trainer.default_root_dir), self.select_bias)
+
+
+MODEL_KEYS = ("recognizer", "legibility")
+
+
+def split_model_config(model_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[LegibilityCallback]]:
+    """The model's own arguments, and a `LegibilityCallback` when `model.recognizer` is set."""
+    kwargs = {k: v for k, v in model_cfg.items() if k not in MODEL_KEYS}
+    recognizer = model_cfg.get("recognizer")
+    if not recognizer:
+        return kwargs, None
+    options = dict(model_cfg.get("legibility") or {})
+    return kwargs, LegibilityCallback(str(recognizer), **options)
