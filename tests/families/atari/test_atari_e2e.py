@@ -69,6 +69,10 @@ def test_prepare_train_eval_sample(tmp_path: Path) -> None:
     from PIL import Image
 
     gif = Image.open(tmp_path / "sample" / "rollout-0.gif")
-    assert gif.n_frames == 12
+    total_ms = 0
+    for index in range(gif.n_frames):  # identical consecutive frames are merged: count their durations
+        gif.seek(index)
+        total_ms += gif.info["duration"]
+    assert total_ms == 12 * 100  # 12 generated frames at 10 frames/s
     out = subprocess.run([*sample, "actions=[JUMP]"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "seqgen: error: actions: unknown action 'JUMP'" in out.stderr
