@@ -39,10 +39,16 @@ class AtariFamily(Family):
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
         from seqgen.families.atari.generate import write_rollouts
 
+        from seqgen.training.callbacks import log_samples
+
         clips = datamodule.read_clips("test", 3)
         files = write_rollouts(model, clips, Path(run_dir), length=int(model.hparams.horizon), gifs=1)
         out = {f"figure_{key}": str(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
+        if model._trainer is not None:  # real versus generated, and the horizon plot, to W&B (image + video)
+            logged = {f"atari/{key}": path for key, path in files.items()}
+            logged["atari/horizons"] = Path(run_dir) / "atari_horizons.png"
+            log_samples(model.trainer, logged, model.global_step)
         return out
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
