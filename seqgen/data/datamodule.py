@@ -74,6 +74,19 @@ class ShardDataModule(pl.LightningDataModule):
             raise SeqgenError(f"every '{split}' shard in {self.data_dir} is missing or corrupt: re-run `seqgen-prepare`")
         return [str(self.data_dir / shard.file) for shard in good]
 
+    def read_samples(self, split: str = "valid", limit: int = 4) -> list[Any]:
+        """The first `limit` samples of a split, decoded by the family (figures, evaluation rollouts).
+        Unreadable samples are skipped with a warning, as in training."""
+        import webdataset as wds
+
+        out: list[Any] = []
+        source = ({"url": url} for url in self.urls(split))
+        for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)(source):
+            out.append(self.decode(sample))
+            if len(out) >= limit:
+                break
+        return out
+
     # --- family hooks ---------------------------------------------------------------------------
     def decode(self, sample: dict[str, Any]) -> Any:
         raise NotImplementedError

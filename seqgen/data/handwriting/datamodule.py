@@ -163,12 +163,4 @@ class HandwritingDataModule(ShardDataModule):
 
     def read_lines(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
         """The first `limit` lines of a split, decoded (for figures: real lines next to samples)."""
-        import webdataset as wds
-
-        out: list[dict[str, Any]] = []
-        source = ({"url": url} for url in self.urls(split))
-        for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)(source):
-            out.append(decode_line(sample))
-            if len(out) >= limit:
-                break
-        return out
+        return self.read_samples(split, limit)

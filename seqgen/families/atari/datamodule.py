@@ -93,14 +93,7 @@ class AtariDataModule(ShardDataModule):
 
     def read_clips(self, split: str = "test", limit: int = 4) -> FrameBatch:
         """The first `limit` clips of a split (figures, evaluation rollouts)."""
-        import webdataset as wds
-
-        items: list[dict[str, Any]] = []
-        source = ({"url": url} for url in self.urls(split))
-        for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)(source):
-            items.append(decode_clip(sample))
-            if len(items) >= limit:
-                break
+        items = self.read_samples(split, limit)
         if not items:
             raise SeqgenError(f"no readable '{split}' clips in {self.data_dir}: re-run `seqgen-prepare data=atari`")
         return collate_clips(items)

@@ -148,14 +148,6 @@ class SpeechDataModule(ShardDataModule):
 
     def read_utterances(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
         """The first `limit` utterances of a split, decoded (figures, evaluation)."""
-        import webdataset as wds
-
         if self.table is None:
             self.load_info()
-        out: list[dict[str, Any]] = []
-        source = ({"url": url} for url in self.urls(split))
-        for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)(source):
-            out.append(self.decode(sample))
-            if len(out) >= limit:
-                break
-        return out
+        return self.read_samples(split, limit)
