@@ -100,7 +100,7 @@ def test_last_checkpoint_hands_a_launchers_signal_on_after_saving(tmp_path: Path
 
     calls: list[str] = []
     launcher = lambda signum, frame: calls.append(f"launcher {signum}")  # noqa: E731  (submitit's checkpoint_and_try_requeue)
-    trainer = SimpleNamespace(save_checkpoint=lambda path: calls.append(f"save {Path(path).name}"), should_stop=False)
+    trainer = SimpleNamespace(save_checkpoint=lambda path, **options: calls.append(f"save {Path(path).name}"), should_stop=False)
     before = signal.signal(signal.SIGUSR2, launcher)
     try:
         callback = LastCheckpoint(dirpath=str(tmp_path))
