@@ -31,7 +31,9 @@ def start(cfg: DictConfig, command: str) -> None:
 
 def quiet_libraries() -> None:
     """Keep the console readable: library chatter that a user cannot act on goes away."""
-    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.fabric", "pytorch_lightning.accelerators"):
+    # checkpoint_connector: "`weights_only` was not set" is about *saving* whole checkpoints (what we want)
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.fabric", "pytorch_lightning.accelerators",
+                 "pytorch_lightning.trainer.connectors.checkpoint_connector"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")

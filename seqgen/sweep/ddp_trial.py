@@ -88,7 +88,7 @@ class TrainReport(TuneReportCheckpoint):
         self.reports += 1
         if self.checkpoint_every and self.validations % self.checkpoint_every == 0:
             with tempfile.TemporaryDirectory(prefix="seqgen-train-") as folder:
-                trainer.save_checkpoint(Path(folder) / LAST_CKPT, weights_only=False)  # written by rank 0 only
+                trainer.save_checkpoint(Path(folder) / LAST_CKPT)  # written by rank 0 only
                 checkpoint = ray.train.Checkpoint.from_directory(folder) if self.rank == 0 else None
                 ray.train.report(metrics, checkpoint=checkpoint)  # uploaded before it returns
         else:

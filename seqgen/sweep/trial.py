@@ -167,7 +167,7 @@ class TuneReportCheckpoint(pl.Callback):
         try:
             if self.checkpoint_every and self.validations % self.checkpoint_every == 0:
                 with tempfile.TemporaryDirectory(prefix="seqgen-tune-") as folder:
-                    trainer.save_checkpoint(Path(folder) / LAST_CKPT, weights_only=False)
+                    trainer.save_checkpoint(Path(folder) / LAST_CKPT)
                     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))  # copied before it returns
             else:
                 tune.report(metrics)

@@ -184,7 +184,7 @@ class LastCheckpoint(Callback):
         elif (self.every_n_steps and trainer.global_step % self.every_n_steps == 0) or self._run_ends(trainer):
             # Saved here, not in on_train_end: there Lightning has already closed the epoch, and
             # a mid-epoch resume would restart at the wrong data position.
-            trainer.save_checkpoint(self.dirpath / "last.ckpt", weights_only=False)  # whole state: resumable
+            trainer.save_checkpoint(self.dirpath / "last.ckpt")
 
     @staticmethod
     def _run_ends(trainer: pl.Trainer) -> bool:
@@ -198,7 +198,7 @@ class LastCheckpoint(Callback):
     def _save_and_stop(self, trainer: pl.Trainer) -> None:
         self.requested = False
         path = self.dirpath / "last.ckpt"
-        trainer.save_checkpoint(path, weights_only=False)
+        trainer.save_checkpoint(path)
         log.warning("checkpoint saved to %s; stopping (resume with resume=auto or resume=<run dir>)", path)
         trainer.should_stop = True
         trainer.preempted = True  # type: ignore[attr-defined]
