@@ -42,7 +42,18 @@ class Family:
 
     name: ClassVar[str] = ""
     module_classes: ClassVar[tuple[type, ...]] = ()
+    # The same allow-list as "package.module:Class" strings, imported on first use: a family whose
+    # `prepare` must stay light (no Lightning import, flat memory) lists its modules here.
+    module_paths: ClassVar[tuple[str, ...]] = ()
     sample_options: ClassVar[frozenset[str]] = frozenset()
+
+    def classes(self) -> tuple[type, ...]:
+        """Every Lightning module class of the family (`module_classes` + `module_paths`)."""
+        lazy = []
+        for path in self.module_paths:
+            module_name, _, class_name = path.partition(":")
+            lazy.append(getattr(importlib.import_module(module_name), class_name))
+        return (*self.module_classes, *lazy)
 
     # --- checkpoints ----------------------------------------------------------------------------
     def module_class(self, class_name: str) -> type:
@@ -52,10 +63,11 @@ class Family:
         `seqgen.models.handwriting.HandwritingSynthesis`, matches by its last part): nothing is
         imported from a name stored in a file."""
         name = str(class_name).rpartition(".")[2]
-        for cls in self.module_classes:
+        classes = self.classes()
+        for cls in classes:
             if name == cls.__qualname__:
                 return cls
-        known = ", ".join(cls.__qualname__ for cls in self.module_classes) or "none"
+        known = ", ".join(cls.__qualname__ for cls in classes) or "none"
         raise SeqgenError(f"the checkpoint names model class '{class_name}', which the {self.name} family does not have (it has: {known})")
 
     # --- what the platform asks of a family ------------------------------------------------------

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.families.base import Family
-from seqgen.families.text.module import TextLSTM
 
 
 class TextFamily(Family):
     name = "text"
-    module_classes = (TextLSTM,)
+    module_paths = ("seqgen.families.text.module:TextLSTM",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"prime", "length", "temperature"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
