@@ -293,47 +293,14 @@ def _read_file(path: Path, hint: str) -> bytes:
         raise SeqgenError(f"cannot read {path}: {err.strerror or err}; {hint}") from err
 
 
-def _read_zip_member(path: Path, member: str, hint: str) -> bytes:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            try:
-                return zf.read(member)
-            except KeyError:
-                raise SeqgenError(
-                    f"{path} has no member {member!r} (members: {zf.namelist()[:5]}); {hint}"
-                ) from None
-    except SeqgenError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise SeqgenError(f"cannot read zip archive {path}: {err}; delete it and {hint}") from err
-
-
 def _root(root: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(os.fspath(root)))
-
-
-def _zip_or_plain(
-    root: Path, member: str, download: bool, url: str, sha256: str | None, name: str
-) -> tuple[bytes, Path]:
-    """Read ``root/member`` or ``root/member.zip`` (downloading the zip when allowed)."""
-    hint = (
-        f"pass data.corpus.root=<folder with {member} or {member}.zip> or data.corpus.download=true"
-    )
-    plain = root / member
-    archive = root / f"{member}.zip"
-    if plain.is_file():
-        return _read_file(plain, hint), plain
-    if not archive.is_file():
-        if not download:
-            raise SeqgenError(f"{name} not found at {root}: {hint}")
-        _download(url, archive, sha256=sha256)
-    return _read_zip_member(archive, member, hint), archive
 
 
 def _zip_or_plain_piece(
     root: Path, member: str, download: bool, url: str, sha256: str | None, name: str, limit: int | None = None
 ) -> tuple[Piece, Path]:
-    """`_zip_or_plain` without reading: a `Piece` over ``root/member`` or the zip's member."""
+    """A `Piece` over ``root/member`` or over that member of ``root/member.zip`` (downloading the zip when allowed)."""
     hint = f"pass data.corpus.root=<folder with {member} or {member}.zip> or data.corpus.download=true"
     plain = root / member
     archive = root / f"{member}.zip"
