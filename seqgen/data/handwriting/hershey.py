@@ -8,8 +8,8 @@ length at the writer's speed, so consecutive points are about evenly spaced like
 
 Units: output coordinates imitate raw IAM-OnDB whiteboard units (y up): 1 font unit = `size`
 (about 9-14) output units, so capitals are ~190-300 tall, a character ~130-210 wide and the
-median pen-down step ~ 15-30, and there are ~18-34 points per character (IAM-OnDB: ~25 per
-letter). Both corpora are normalised to mean 0 / std 1 by `NormStats` before training anyway.
+median pen-down step ~ 15-30, and there are ~18-34 points per character by default (IAM-OnDB: ~25 per
+letter; `points_per_char` sets the range). Both corpora are normalised to mean 0 / std 1 by `NormStats` before training anyway.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 #: symbols or gothic and are not used.
 DEFAULT_FONTS: tuple[str, ...] = ("scripts", "cursive", "scriptc", "futural", "rowmans", "timesi")
 DEFAULT_FONT_WEIGHTS: tuple[float, ...] = (0.25, 0.2, 0.15, 0.15, 0.1, 0.15)
+DEFAULT_POINTS_PER_CHAR: tuple[float, float] = (18.0, 34.0)  # per writer, uniform in this range (IAM-OnDB: ~25)
 
 _UNICODE_MAP = {
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
@@ -125,8 +126,16 @@ def sample_writers(
     seed: int,
     fonts: Sequence[str] = DEFAULT_FONTS,
     weights: Sequence[float] | None = None,
+    points_per_char: Sequence[float] = DEFAULT_POINTS_PER_CHAR,
 ) -> list[WriterStyle]:
-    """`n` writers, deterministic in (seed, index): ``sample_writers(k, s) == sample_writers(n, s)[:k]``."""
+    """`n` writers, deterministic in (seed, index): ``sample_writers(k, s) == sample_writers(n, s)[:k]``.
+
+    `points_per_char` = (low, high): each writer's pen speed is drawn so that a character takes
+    uniform(low, high) points (IAM-OnDB: ~25); fewer points make shorter sequences (faster to learn).
+    """
+    low, high = (float(v) for v in points_per_char)
+    if not 2.0 <= low <= high:
+        raise SeqgenError(f"points_per_char must be [low, high] with 2 <= low <= high, got {list(points_per_char)}")
     if n < 1:
         raise SeqgenError(f"the Hershey corpus needs at least one writer, got n_writers={n}")
     fonts = tuple(fonts)
@@ -143,7 +152,7 @@ def sample_writers(
         rng = np.random.default_rng([int(seed), 7919, i])
         font = fonts[int(rng.choice(len(fonts), p=p))]
         size = float(rng.uniform(9.0, 14.0))
-        points_per_char = float(rng.uniform(18.0, 34.0))
+        points_per_char_w = float(rng.uniform(low, high))
         script = font in ("scripts", "cursive", "scriptc")
         letter_spacing = float(rng.uniform(-0.5, 2.5)) if script else float(rng.uniform(0.0, 4.0))
         writers.append(
@@ -161,7 +170,7 @@ def sample_writers(
                 size_jitter=float(rng.uniform(0.01, 0.07)),
                 baseline_jitter=float(rng.uniform(0.0, 0.8)),
                 stroke_jitter=float(rng.uniform(0.02, 0.15)),
-                speed=_path_per_char(font) * size / points_per_char,
+                speed=_path_per_char(font) * size / points_per_char_w,
                 speed_variation=float(rng.uniform(0.05, 0.3)),
                 join_distance=(max(letter_spacing, 0.0) + float(rng.uniform(2.5, 6.0)))
                 if (script and rng.random() < 0.85)
@@ -304,9 +313,10 @@ def iter_hershey_lines(
     n_writers: int,
     seed: int,
     fonts: Sequence[str] = DEFAULT_FONTS,
+    points_per_char: Sequence[float] = DEFAULT_POINTS_PER_CHAR,
 ) -> Iterator[Line]:
     """Render each text by a writer drawn from `n_writers`; line i depends only on (seed, i, text)."""
-    writers = sample_writers(n_writers, seed, fonts)
+    writers = sample_writers(n_writers, seed, fonts, points_per_char=points_per_char)
     for i, text in enumerate(texts):
         rng = np.random.default_rng([int(seed), 104729, i])
         w = writers[int(rng.integers(len(writers)))]

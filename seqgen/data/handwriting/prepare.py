@@ -123,6 +123,7 @@ class HersheyCorpus:
         text_max_bytes: int = 1_500_000,
         seed: int = 0,
         fonts: Sequence[str] | None = None,
+        points_per_char: Sequence[float] | None = None,
         name: str = "hershey",
     ) -> None:
         if n_lines < 3:
@@ -138,6 +139,12 @@ class HersheyCorpus:
         self.text_max_bytes = int(text_max_bytes)
         self.seed = int(seed)
         self.fonts = tuple(fonts) if fonts else None
+        self.points_per_char = tuple(float(v) for v in points_per_char) if points_per_char else None
+        if self.points_per_char is not None and not (len(self.points_per_char) == 2 and 2.0 <= self.points_per_char[0] <= self.points_per_char[1]):
+            raise SeqgenError(
+                f"data.corpus.points_per_char={list(self.points_per_char)} is out of range: must be [low, high] "
+                "with 2 <= low <= high (null = the default 18-34, like IAM-OnDB)"
+            )
         self.name = name
 
     def texts(self) -> list[str]:
@@ -159,17 +166,18 @@ class HersheyCorpus:
         return lines
 
     def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
-        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, iter_hershey_lines, sample_writers
+        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
         fonts = self.fonts or DEFAULT_FONTS
         texts = self.texts()
-        writers = [w.name for w in sample_writers(self.n_writers, self.seed, fonts)]
+        points = self.points_per_char or DEFAULT_POINTS_PER_CHAR
+        writers = [w.name for w in sample_writers(self.n_writers, self.seed, fonts, points_per_char=points)]
         held_out = set(writers[len(writers) - self.holdout_writers :]) if self.holdout_writers else set()
         rng = random.Random(f"split/{self.seed}")
         frac_train, frac_valid, _ = self.split
         splits: dict[str, list[Line]] = {s: [] for s in SPLITS}
         # texts are filtered to characters every font can write, so rendering cannot fail
-        for line in iter_hershey_lines(texts, self.n_writers, self.seed, fonts):
+        for line in iter_hershey_lines(texts, self.n_writers, self.seed, fonts, points_per_char=points):
             r = rng.random()
             if line.writer in held_out:
                 splits["valid" if r < 0.5 else "test"].append(line)
@@ -188,6 +196,7 @@ class HersheyCorpus:
             "n_writers": self.n_writers,
             "chars_per_line": [self.min_chars, self.max_chars],
             "holdout_writers": self.holdout_writers,
+            "points_per_char": list(self.points_per_char) if self.points_per_char else None,
             "split": list(self.split),
             "seed": self.seed,
         }
