@@ -157,6 +157,7 @@ RULES: list[Rule] = [
     rule(["*.val_check_interval"], number(0.0, None, low_open=True)),
     rule(["*.limit_*_batches"], number(0.0, None)),
     rule(["*.max_step"], number(0.0, None, low_open=True)),
+    rule(["*.points_per_char"], pair_of(number(2.0, None))),
     # durations
     rule(["*duration", "*duration_*", "*_seconds", "*_secs", "*timeout", "*timeout_s"], number(0.0, None, low_open=True)),
     rule(["*.max_time"], duration()),
