@@ -77,6 +77,7 @@ BAD = [
     ("train", ["experiment=handwriting_synthesis_quickstart", "data.datamodule.batch_size=abc"], "batch_size='abc'", ">= 1"),
     ("prepare", ["data=text_file", "data.corpus.path=x", "data.corpus.split=[0.9,0.5,0.1]"], "data.corpus.split=[0.9, 0.5, 0.1]", "summing to at most 1"),
     ("prepare", ["data=handwriting_hershey", "data.corpus.split=[-0.1,0.5,0.1]"], "data.corpus.split", "fractions"),
+    ("prepare", ["data=handwriting_hershey_sparse", "data.corpus.points_per_char=[1,4]"], "data.corpus.points_per_char=[1, 4]", "two values, each a finite number in [2, inf)"),
     ("prepare", ["data=text_embedded", "data.prepare.samples_per_shard=0"], "data.prepare.samples_per_shard=0", ">= 1"),
     ("sample", ["ckpt=x", "temperature=0"], "temperature=0", "(0, inf)"),
     ("sample", ["ckpt=x", "length=-10"], "length=-10", ">= 1"),

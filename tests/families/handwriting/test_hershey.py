@@ -74,6 +74,29 @@ def test_points_per_character_and_even_spacing() -> None:
     assert 18 <= float(np.mean(ppc)) <= 40
 
 
+def test_points_per_char_sets_the_pen_density_and_keeps_everything_else() -> None:
+    text = "It was the best of times, it was the worst of times"
+    dense = sample_writers(20, seed=5)
+    sparse = sample_writers(20, seed=5, points_per_char=(9.0, 17.0))
+    # same writers (font, slant, spacing...), only the pen speed differs: about twice the spacing
+    assert [w.font for w in dense] == [w.font for w in sparse]
+    assert [w.slant for w in dense] == [w.slant for w in sparse]
+    ratios = [s.speed / d.speed for d, s in zip(dense, sparse)]
+    assert 1.9 < float(np.mean(ratios)) < 2.1
+    ppc = [render_line(text, w, np.random.default_rng(0)).n_points / len(text) for w in sparse]
+    assert 9 <= float(np.mean(ppc)) <= 20
+    with pytest.raises(SeqgenError, match="points_per_char"):
+        sample_writers(3, seed=5, points_per_char=(17.0, 9.0))
+
+
+def test_corpus_refuses_bad_points_per_char() -> None:
+    from seqgen.data.handwriting.prepare import HersheyCorpus
+
+    with pytest.raises(SeqgenError, match=r"data.corpus.points_per_char=\[1.0, 4.0\]"):
+        HersheyCorpus(points_per_char=[1, 4])
+    assert HersheyCorpus(points_per_char=[9, 17]).describe()["points_per_char"] == [9.0, 17.0]
+
+
 def test_round_trip_offsets_strokes_offsets() -> None:
     line = render_line(PANGRAM, sample_writers(1, seed=2)[0], np.random.default_rng(0))
     strokes = offsets_to_strokes(line.offsets)
