@@ -404,10 +404,8 @@ def _prepare(
 ) -> dict[str, Any]:
     report = PrepareReport()
     # Pass 1: the corpus into the store (its reader's skips are reported as it goes).
-    if hasattr(corpus, "split_lines"):
-        splits = corpus.split_lines(report, store)
-    else:
-        splits = _spill_line_lists(corpus, report, store)
+    split_lines = getattr(corpus, "split_lines", None)
+    splits = split_lines(report, store) if callable(split_lines) else _spill_line_lists(corpus, report, store)
     for split in SPLITS:
         kept = array("q")
         for line in splits.get(split, ()):
