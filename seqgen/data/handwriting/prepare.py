@@ -300,11 +300,11 @@ class IamOnDbCorpus:
 # --------------------------------------------------------------------------------------- prepare
 
 
-def build_vocab(texts: Iterable[str]) -> list[str]:
-    """Every character of the training transcriptions, sorted by code point (nothing dropped)."""
+def build_vocab(texts: Iterable[str | Line]) -> list[str]:
+    """Every character of the training transcriptions (or `Line`s), sorted by code point (nothing dropped)."""
     chars: set[str] = set()
     for text in texts:
-        chars.update(text)
+        chars.update(text.text if isinstance(text, Line) else text)
     if not chars:
         raise SeqgenError("the training transcriptions are empty: no character vocabulary")
     return sorted(chars)
