@@ -6,6 +6,7 @@
     python benchmarks/prepare_memory.py --family handwriting  # Hershey lines: 3k, 10k, 30k streamed; 3k, 30k in-memory
     python benchmarks/prepare_memory.py --family handwriting --lines 3000 30000 100000 --legacy-lines 3000
     python benchmarks/prepare_memory.py --family image        # MNIST-size IDX (gz) and binarized MNIST .amat
+    python benchmarks/prepare_memory.py --family speech       # espeak corpus, 300 and 1200 utterances, heap released or not
 
 Handwriting: the default corpus (`data=handwriting_hershey`: 200 Hershey writers, 8-32 characters,
 one script font) at growing `n_lines`; MB/s counts the shards written (normalised pen offsets,
@@ -133,7 +134,36 @@ def image(sizes: list[int], work: Path) -> None:
             subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
+def child_speech(impl: str, n: int, out_dir: str) -> None:
+    from omegaconf import OmegaConf
+
+    from seqgen.families.speech import prepare as speech_prepare
+    from seqgen.families.speech.espeak import EspeakCorpus
+
+    if impl == "heap-kept":
+        speech_prepare.TRIM_EVERY = 1 << 60  # the code before `release_free_memory`
+    features = OmegaConf.to_container(OmegaConf.load(REPO / "seqgen" / "_config" / "conf" / "data" / "_speech_defaults.yaml").features)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    summary = speech_prepare.prepare_speech(EspeakCorpus(n_utterances=n), out_dir, features=features)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak, "baseline_mb": baseline, "minutes": summary["minutes_of_audio"]}))
+
+
+def speech(sizes: list[int], work: Path) -> None:
+    print(f"speech prepare, data=speech_espeak (22.05 kHz audio resampled to 16 kHz); {os.cpu_count()} CPUs; scratch {work}")
+    print(f"{'utterances':>10} {'heap':>10} {'audio':>9} {'peak RSS':>10} {'prepare adds':>13} {'audio min/s':>12}")
+    for n in sizes:
+        for impl in ("released", "heap-kept"):
+            r = measure(impl, n, work)
+            print(f"{n:>10} {impl:>10} {r['minutes']:>6.1f}min {r['peak_mb']:>8.0f}MB {r['peak_mb'] - r['baseline_mb']:>11.0f}MB {r['minutes'] / r['seconds']:>12.2f}", flush=True)
+
+
 def child(impl: str, corpus_path: str, out_dir: str) -> None:
+    if impl in ("released", "heap-kept"):
+        child_speech(impl, int(corpus_path), out_dir)
+        return
     if impl in ("idx", "amat"):
         child_image(impl, corpus_path, out_dir)
         return
@@ -171,7 +201,8 @@ def measure(impl: str, corpus: Path | int, work: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", choices=["text", "handwriting", "image"], default="text")
+    parser.add_argument("--family", choices=["text", "handwriting", "image", "speech"], default="text")
+    parser.add_argument("--utterances", type=int, nargs="+", default=[300, 1200], help="speech: espeak corpus sizes")
     parser.add_argument("--images", type=int, nargs="+", default=[10000, 50000], help="image: training images per corpus")
     parser.add_argument("--lines", type=int, nargs="+", default=[3000, 10000, 30000], help="handwriting: corpus sizes in lines (streamed)")
     parser.add_argument("--legacy-lines", type=int, nargs="*", default=[3000, 30000], help="handwriting: sizes for the in-memory prepare")
@@ -194,6 +225,9 @@ def main() -> None:
         return
     if args.family == "image":
         image(args.images, work)
+        return
+    if args.family == "speech":
+        speech(args.utterances, work)
         return
     print(f"text prepare, char vocabulary, synthetic UTF-8 text; {os.cpu_count()} CPUs; scratch {work}")
     print(f"{'size':>8} {'implementation':>15} {'peak RSS':>10} {'prepare adds':>13} {'RSS/corpus':>11} {'MB/s':>7}")
