@@ -475,21 +475,26 @@ def _prepare(
         "skipped": report.to_dict(),
         "styles": _choose_styles(store, train, norm, n_styles, seed),
     }
+    return finish(out, meta, report, summary)
+
+
+def finish(out: Path, meta: dict[str, Any], report: SkipReport, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write meta.json, print the skip report (names of the first ten per reason), complete the summary."""
     write_meta(out, meta)
     log.info("skip report: %s", report.summary())
     print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
-    for reason, names in sorted(report.names.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   {reason}: {shown}", flush=True)
-    for kind, names in sorted(report.repaired.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   repaired ({kind}): {shown}", flush=True)
+    for label, named in [(reason, names) for reason, names in sorted(report.names.items())] + [
+        (f"repaired ({kind})", names) for kind, names in sorted(report.repaired.items())
+    ]:
+        shown = ", ".join(named[:10]) + (f", ... ({len(named) - 10} more, all listed in meta.json)" if len(named) > 10 else "")
+        print(f"[seqgen]   {label}: {shown}", flush=True)
+    chars = meta["vocab"]["chars"]
     summary.update(
         {
             "out_dir": str(out),
             "vocab_size": len(chars),
             "vocab": "".join(chars),
-            "norm": norm.to_dict(),
+            "norm": meta["norm"],
             "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
         }
     )

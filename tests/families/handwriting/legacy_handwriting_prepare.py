@@ -1,6 +1,7 @@
 """The in-memory handwriting `prepare` as it was before streaming (commit e2e00ce), kept verbatim as
 the reference that the streamed `prepare_handwriting` must reproduce byte for byte (the corpora's
-former `load_splits` methods are the functions `_hershey_splits` / `_iam_splits` here)."""
+former `load_splits` methods are the functions `_hershey_splits` / `_iam_splits` here; only the
+last step, writing meta.json and printing the report, is the shared `finish`)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from seqgen.data.handwriting.prepare import (
     UNKNOWN_CHARS,
     HersheyCorpus,
     PrepareReport,
+    finish,
 )
 from seqgen.data.handwriting.strokes import Line, NormStats, median_step
-from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.data.shards import ShardWriter, encode_array
 from seqgen.errors import SeqgenError
 
 log = logging.getLogger(__name__)
@@ -248,22 +250,4 @@ def prepare_handwriting_in_memory(
         "skipped": report.to_dict(),
         "styles": _choose_styles(splits["train"], norm, n_styles, seed),
     }
-    write_meta(out, meta)
-    log.info("skip report: %s", report.summary())
-    print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
-    for reason, names in sorted(report.names.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   {reason}: {shown}", flush=True)
-    for kind, names in sorted(report.repaired.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   repaired ({kind}): {shown}", flush=True)
-    summary.update(
-        {
-            "out_dir": str(out),
-            "vocab_size": len(chars),
-            "vocab": "".join(chars),
-            "norm": norm.to_dict(),
-            "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
-        }
-    )
-    return summary
+    return finish(out, meta, report, summary)  # meta.json, the printed report, the summary: shared
