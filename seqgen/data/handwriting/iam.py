@@ -50,7 +50,6 @@ OUTLIER_POINTS = "outlier_points"  # repair: wild single points removed (the lin
 EMPTY_TEXT = "empty_transcription"
 MALFORMED_ASCII = "malformed_transcription"
 
-_LOW = 0xFFFFFFFF
 _LINE_ID = re.compile(r"^(?P<form>[a-z0-9]+-[a-z0-9]+)-(?P<num>\d+)$", re.IGNORECASE)
 _ENTITIES = {"&quot;": '"', "&amp;": "&", "&apos;": "'", "&lt;": "<", "&gt;": ">"}
 
@@ -255,50 +254,31 @@ def iter_iam_lines(
     rep = report if report is not None else SkipReport()
     writers = _read_writers(root)
 
-    # The index holds one small int per line id (flat memory: no Path objects, no transcriptions;
-    # a form's transcriptions are read again when its lines come up): bits 0-31 are the strokes
-    # folder's number + 1, bits 32- the ascii file's number + 1 (0 = none).
-    index: dict[str, int] = {}
-    folders: dict[str, int] = {}
-    odd_names: dict[str, str] = {}  # a strokes file whose name is not <stem>.xml (e.g. ".xml")
+    xml_files: dict[str, Path] = {}
     for p in strokes_dir.rglob("*.xml"):
-        folder = folders.setdefault(str(p.parent), len(folders))
-        index[p.stem] = (index.get(p.stem, 0) & ~_LOW) | (folder + 1)
-        if p.name != p.stem + ".xml":
-            odd_names[p.stem] = p.name
-        else:
-            odd_names.pop(p.stem, None)
-    folder_names = list(folders)
-    del folders
-    ascii_files: list[str] = []
+        xml_files[p.stem] = p
+    texts: dict[str, str] = {}
     for p in sorted(ascii_dir.rglob("*.txt")):
         form = p.stem
         if split_ids is not None and not _in_split(form + "-01", form, split_ids):
             continue
         try:
-            ids_in_file = read_transcriptions(p)
+            texts.update(read_transcriptions(p))
         except SeqgenError as err:
             rep.add(MALFORMED_ASCII, form, str(err))
-            continue
-        ascii_files.append(str(p))
-        for lid in ids_in_file:
-            index[lid] = (index.get(lid, 0) & _LOW) | (len(ascii_files) << 32)
 
-    texts: dict[str, str] = {}
-    texts_from = -1
-    for lid in sorted(index):
-        entry = index[lid]
+    ids = set()
+    for lid in xml_files:
         m = _LINE_ID.match(lid)
         form = m.group("form") if m else lid
-        if not entry >> 32 and not _in_split(lid, form, split_ids):
-            continue  # strokes of a line outside the split
-        text = None
-        if entry >> 32:
-            if texts_from != entry >> 32:  # the form's transcriptions, read again (one form at a time)
-                texts_from = entry >> 32
-                texts = read_transcriptions(ascii_files[texts_from - 1])
-            text = texts[lid]
-        xml = Path(folder_names[(entry & _LOW) - 1]) / odd_names.get(lid, lid + ".xml") if entry & _LOW else None
+        if _in_split(lid, form, split_ids):
+            ids.add(lid)
+    ids |= set(texts)
+    for lid in sorted(ids):
+        m = _LINE_ID.match(lid)
+        form = m.group("form") if m else lid
+        text = texts.get(lid)
+        xml = xml_files.get(lid)
         if xml is None:
             rep.add(NO_STROKES_FILE, lid, f"text {text!r} has no lineStrokes/{lid}.xml")
             continue
