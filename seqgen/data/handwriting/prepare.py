@@ -8,6 +8,14 @@ One shard sample per line::
     <key>.text.txt      the transcription (UTF-8)
     <key>.writer.txt    writer id
 
+Flat memory whatever the corpus size: the corpus is read once, every line spilled to a `LineStore`
+in a hidden scratch folder of the output folder (removed at the end, and by the next run after a
+kill), keeping only ~50 bytes of metadata per line in memory; filters and statistics work from
+that metadata, the vocabulary and the normalisation statistics from the training lines read back
+one at a time, and the shards from lines read back in shard order. The shards and meta.json are
+byte-identical to those of the former in-memory code (tests/families/handwriting/test_prepare_streamed.py;
+benchmarks/prepare_memory.py --family handwriting measures the memory).
+
 meta.json (what the datamodule and the models need): ``family: handwriting``, the corpus name,
 ``norm`` (NormStats: mean/std of the raw offsets over the *training* split, median step),
 ``vocab.chars`` (every character of the training transcriptions, sorted, nothing dropped),
@@ -32,14 +40,17 @@ from __future__ import annotations
 
 import logging
 import random
+from array import array
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.strokes import Line, NormStats, median_step
+from seqgen.data.handwriting.linestore import LineStore
+from seqgen.data.handwriting.strokes import Line, NormStats
 from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.data.spill import scratch_dir
 from seqgen.errors import SeqgenError
 from seqgen.io import split_fractions
 
@@ -53,32 +64,34 @@ OUTLIER_SCALE = "outlier_line_scale"
 LINE_SCALE_FACTOR = 10.0  # a line whose median step is 10x off the corpus's is not handwriting at this scale
 
 
-def drop_scale_outliers(splits: dict[str, list[Line]], report: SkipReport) -> float:
+Indices = array  # array("q") of LineStore indices: one split's lines in order, 8 bytes per line
+
+
+def drop_scale_outliers(store: LineStore, splits: dict[str, Indices], report: SkipReport) -> float:
     """Skip lines whose scale is wildly off the corpus's (per line; the reader checks per point).
 
-    The corpus scale M is the median over all lines of each line's median pen-down step. A line is
-    skipped (counted, named) when its own median step is more than LINE_SCALE_FACTOR times above
-    or below M, or when one of its moves is longer than NormStats.ROBUST_FACTOR * M. Returns M.
+    The corpus scale M is the median over all lines (each stored line once, even when it is in two
+    splits) of each line's median pen-down step. A line is skipped (counted, named) when its own
+    median step is more than LINE_SCALE_FACTOR times above or below M, or when one of its moves is
+    longer than NormStats.ROBUST_FACTOR * M. Returns M.
     """
-    steps = {id(line): median_step(line.offsets) for split in SPLITS for line in splits.get(split, [])}
-    positive = [m for m in steps.values() if m > 0 and np.isfinite(m)]
-    if not positive:
+    members = [np.frombuffer(splits[split], dtype=np.int64) for split in SPLITS if len(splits.get(split, ()))]
+    steps = np.frombuffer(store.median_step, dtype=np.float64)[np.unique(np.concatenate(members))] if members else np.zeros(0)
+    positive = steps[(steps > 0) & np.isfinite(steps)]
+    if not len(positive):
         return 1.0
     scale = float(np.median(positive))
     bound = NormStats.ROBUST_FACTOR * scale
     for split in SPLITS:
-        kept = []
-        for line in splits.get(split, []):
-            m = steps[id(line)]
-            name = line.line_id or line.text[:30]
-            with np.errstate(invalid="ignore"):
-                longest = float(np.nanmax(np.abs(line.offsets[1:, :2]))) if len(line.offsets) > 1 else 0.0
+        kept = array("q")
+        for index in splits.get(split, ()):
+            m, longest = store.median_step[index], store.longest[index]
             if not np.isfinite(longest) or longest > bound:
-                report.add(OUTLIER_SCALE, name, f"a move of {longest:.3g} units (corpus median step {scale:.3g})")
+                report.add(OUTLIER_SCALE, store.name(index), f"a move of {longest:.3g} units (corpus median step {scale:.3g})")
             elif m > 0 and not (scale / LINE_SCALE_FACTOR <= m <= scale * LINE_SCALE_FACTOR):
-                report.add(OUTLIER_SCALE, name, f"median step {m:.3g} vs the corpus's {scale:.3g}")
+                report.add(OUTLIER_SCALE, store.name(index), f"median step {m:.3g} vs the corpus's {scale:.3g}")
             else:
-                kept.append(line)
+                kept.append(index)
         splits[split] = kept
     return scale
 
@@ -165,7 +178,8 @@ class HersheyCorpus:
             log.warning("only %d distinct text lines available (asked for %d): raise text_max_bytes", len(lines), self.n_lines)
         return lines
 
-    def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
+    def split_lines(self, report: SkipReport, store: LineStore) -> dict[str, Indices]:
+        """Render every line into `store`; returns each split's line indices (in rendering order)."""
         from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
         fonts = self.fonts or DEFAULT_FONTS
@@ -175,18 +189,19 @@ class HersheyCorpus:
         held_out = set(writers[len(writers) - self.holdout_writers :]) if self.holdout_writers else set()
         rng = random.Random(f"split/{self.seed}")
         frac_train, frac_valid, _ = self.split
-        splits: dict[str, list[Line]] = {s: [] for s in SPLITS}
+        splits = {s: array("q") for s in SPLITS}
         # texts are filtered to characters every font can write, so rendering cannot fail
         for line in iter_hershey_lines(texts, self.n_writers, self.seed, fonts, points_per_char=points):
             r = rng.random()
             if line.writer in held_out:
-                splits["valid" if r < 0.5 else "test"].append(line)
+                split = "valid" if r < 0.5 else "test"
             elif r < frac_train:
-                splits["train"].append(line)
+                split = "train"
             elif r < frac_train + frac_valid:
-                splits["valid"].append(line)
+                split = "valid"
             else:
-                splits["test"].append(line)
+                split = "test"
+            splits[split].append(store.add(line))
         return splits
 
     def describe(self) -> dict[str, Any]:
@@ -238,27 +253,33 @@ class IamOnDbCorpus:
         self.seed = int(seed)
         self.name = name
 
-    def _read(self, split_ids: set[str] | None, report: SkipReport) -> list[Line]:
+    def _read(self, split_ids: set[str] | None, report: SkipReport, store: LineStore) -> Indices:
         from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
 
-        return list(iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report))
+        lines = iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report)
+        return array("q", (store.add(line) for line in lines))
 
-    def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
+    def split_lines(self, report: SkipReport, store: LineStore) -> dict[str, Indices]:
+        """Read the lines into `store`; returns each split's line indices (sorted by line id).
+
+        Splits given by the same lists share one reading (``paper``: valid and test are the same
+        lines, stored once).
+        """
         from seqgen.data.handwriting.iam import read_split_ids
 
         lists = self.lists or self.PRESETS.get(self.split)
         if lists is None:  # random split by form
-            lines = self._read(None, report)
-            forms = sorted({line.line_id.rsplit("-", 1)[0] for line in lines})
+            lines = self._read(None, report, store)
+            forms = sorted({store.line_id(i).rsplit("-", 1)[0] for i in lines})
             random.Random(self.seed).shuffle(forms)
             a, b, _ = self.fractions
             cut1, cut2 = round(len(forms) * a), round(len(forms) * (a + b))
             where = {f: ("train" if i < cut1 else "valid" if i < cut2 else "test") for i, f in enumerate(forms)}
-            splits: dict[str, list[Line]] = {s: [] for s in SPLITS}
-            for line in lines:
-                splits[where[line.line_id.rsplit("-", 1)[0]]].append(line)
+            splits = {s: array("q") for s in SPLITS}
+            for i in lines:
+                splits[where[store.line_id(i).rsplit("-", 1)[0]]].append(i)
             return splits
-        cache: dict[tuple[str, ...], list[Line]] = {}
+        cache: dict[tuple[str, ...], Indices] = {}
         splits = {}
         for split in SPLITS:
             names = tuple(lists.get(split) or ())
@@ -268,7 +289,7 @@ class IamOnDbCorpus:
                 ids: set[str] = set()
                 for name in names:
                     ids |= read_split_ids(self.root, name)
-                cache[names] = self._read(ids, report)
+                cache[names] = self._read(ids, report, store)
             splits[split] = cache[names]
         return splits
 
@@ -279,45 +300,69 @@ class IamOnDbCorpus:
 # --------------------------------------------------------------------------------------- prepare
 
 
-def build_vocab(lines: Iterable[Line]) -> list[str]:
-    """Every character of the training transcriptions, sorted by code point (nothing dropped)."""
+def build_vocab(texts: Iterable[str | Line]) -> list[str]:
+    """Every character of the training transcriptions (or `Line`s), sorted by code point (nothing dropped)."""
     chars: set[str] = set()
-    for line in lines:
-        chars.update(line.text)
+    for text in texts:
+        chars.update(text.text if isinstance(text, Line) else text)
     if not chars:
         raise SeqgenError("the training transcriptions are empty: no character vocabulary")
     return sorted(chars)
 
 
-def _choose_styles(lines: list[Line], norm: NormStats, n: int, seed: int) -> list[dict[str, Any]]:
+def _choose_styles(store: LineStore, lines: Indices, norm: NormStats, n: int, seed: int) -> list[dict[str, Any]]:
     """A few training lines of distinct writers (medium length), normalised: primes for sampling."""
     rng = random.Random(f"styles/{seed}")
-    by_writer: dict[str, Line] = {}
-    lengths = sorted(len(line.text) for line in lines)
+    by_writer: dict[str, int] = {}
+    lengths = np.sort(np.frombuffer(store.n_chars, dtype=np.int32)[np.frombuffer(lines, dtype=np.int64)])
     lo, hi = lengths[len(lengths) // 4], lengths[(3 * len(lengths)) // 4]
-    candidates = [line for line in lines if lo <= len(line.text) <= hi] or list(lines)
-    rng.shuffle(candidates)
-    for line in candidates:
-        if line.writer not in by_writer:
-            by_writer[line.writer] = line
+    candidates = array("q", (i for i in lines if lo <= store.n_chars[i] <= hi)) or array("q", lines)
+    rng.shuffle(candidates)  # the same permutation as shuffling a list of that length
+    for index in candidates:
+        writer = store.writer_name(index)
+        if writer not in by_writer:
+            by_writer[writer] = index
         if len(by_writer) >= n:
             break
     styles = []
     for writer in sorted(by_writer):
-        line = by_writer[writer]
-        offsets = np.round(norm.apply(line.offsets).astype(np.float64), 4)
-        styles.append({"writer": writer, "text": line.text, "offsets": offsets.tolist()})
+        index = by_writer[writer]
+        offsets = np.round(norm.apply(store.offsets(index)).astype(np.float64), 4)
+        styles.append({"writer": writer, "text": store.text(index), "offsets": offsets.tolist()})
     return styles
 
 
-def _sample(key: str, offsets: np.ndarray, ids: np.ndarray, line: Line) -> dict[str, bytes]:
+def _sample(key: str, offsets: np.ndarray, ids: np.ndarray, text: str, writer: str) -> dict[str, bytes]:
     return {
         "__key__": key,
         "offsets.npy": encode_array(offsets.astype(np.float32)),
         "chars.npy": encode_array(ids.astype(np.int16)),
-        "text.txt": line.text.encode("utf-8"),
-        "writer.txt": line.writer.encode("utf-8"),
+        "text.txt": text.encode("utf-8"),
+        "writer.txt": writer.encode("utf-8"),
     }
+
+
+def _spill_line_lists(corpus: Any, report: SkipReport, store: LineStore) -> dict[str, Indices]:
+    """For a corpus that only has `load_splits(report)` (lists of `Line`s, in memory): store them.
+
+    A line object in two splits is stored once, as the corpora's own `split_lines` do.
+    """
+    stored: dict[int, int] = {}  # id(line) -> store index
+    splits = {}
+    for split, lines in corpus.load_splits(report).items():
+        splits[split] = array("q")
+        for line in lines:
+            if id(line) not in stored:
+                stored[id(line)] = store.add(line)
+            splits[split].append(stored[id(line)])
+    return splits
+
+
+def _split_samples(store: LineStore, split: str, lines: Indices, norm: NormStats, index: dict[str, int]) -> Iterator[dict[str, bytes]]:
+    for i, line in enumerate(lines):
+        text = store.text(line)
+        ids = np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
+        yield _sample(f"{split}-{i:08d}", norm.apply(store.offsets(line)), ids, text, store.writer_name(line))
 
 
 def prepare_handwriting(
@@ -334,61 +379,90 @@ def prepare_handwriting(
 
     Lines with fewer than `min_points` or (if set) more than `max_points` points are skipped; so
     are valid/test lines with a character that the training transcriptions lack (the model could
-    not be conditioned on it). Every skip is counted, named in meta.json and logged.
+    not be conditioned on it). Every skip is counted, named in meta.json and logged. Nothing is
+    written before every split is known to be non-empty.
     """
     out = Path(out_dir)
+    with scratch_dir(out) as scratch:
+        store = LineStore(scratch)
+        try:
+            return _prepare(corpus, out, store, samples_per_shard, min_train_shards, min_points, max_points, n_styles, seed)
+        finally:
+            store.close()
+
+
+def _prepare(
+    corpus: Any,
+    out: Path,
+    store: LineStore,
+    samples_per_shard: int,
+    min_train_shards: int,
+    min_points: int,
+    max_points: int | None,
+    n_styles: int,
+    seed: int,
+) -> dict[str, Any]:
     report = PrepareReport()
-    splits = corpus.load_splits(report)
+    # Pass 1: the corpus into the store (its reader's skips are reported as it goes).
+    split_lines = getattr(corpus, "split_lines", None)
+    splits = split_lines(report, store) if callable(split_lines) else _spill_line_lists(corpus, report, store)
     for split in SPLITS:
-        kept = []
-        for line in splits.get(split, []):
-            if line.n_points < min_points:
-                report.add(TOO_SHORT, line.line_id or line.text[:30], f"{line.n_points} points")
-            elif max_points is not None and line.n_points > max_points:
-                report.add(TOO_LONG, line.line_id or line.text[:30], f"{line.n_points} > max_points={max_points}")
+        kept = array("q")
+        for line in splits.get(split, ()):
+            n_points = store.n_points(line)
+            if n_points < min_points:
+                report.add(TOO_SHORT, store.name(line), f"{n_points} points")
+            elif max_points is not None and n_points > max_points:
+                report.add(TOO_LONG, store.name(line), f"{n_points} > max_points={max_points}")
             else:
                 kept.append(line)
         splits[split] = kept
-    drop_scale_outliers(splits, report)
+    drop_scale_outliers(store, splits, report)
     if not splits.get("train"):
         raise SeqgenError(f"no training lines left in corpus '{corpus.name}': check the corpus settings ({report.summary()})")
-    chars = build_vocab(splits["train"])
+    # Pass 2 (training lines): vocabulary and normalisation statistics.
+    train = splits["train"]
+    chars = build_vocab(store.text(i) for i in train)
     index = {ch: i for i, ch in enumerate(chars)}
-    norm = NormStats.fit(splits["train"])
+    train_medians = np.frombuffer(store.median_step, dtype=np.float64)[np.frombuffer(train, dtype=np.int64)]
+    norm = NormStats.fit_stream(train_medians, (store.offsets(i) for i in train))
+    usable: dict[str, Indices] = {}
+    for split in SPLITS:
+        usable[split] = array("q")
+        for line in splits[split]:
+            text = store.text(line)
+            unknown = sorted({ch for ch in text if ch not in index})
+            if unknown:
+                report.add(UNKNOWN_CHARS, store.name(line), "characters " + "".join(unknown))
+            else:
+                usable[split].append(line)
+    for split in SPLITS:
+        if not usable[split]:
+            raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty: use more lines or other split fractions")
+    random.Random(f"order/{seed}").shuffle(usable["train"])  # shards mix writers and lengths
+    # Pass 3: the shards, one line read back at a time.
     summary: dict[str, Any] = {"splits": {}}
     for split in SPLITS:
-        lines = splits[split]
-        usable: list[tuple[Line, np.ndarray]] = []
-        for line in lines:
-            unknown = sorted({ch for ch in line.text if ch not in index})
-            if unknown:
-                report.add(UNKNOWN_CHARS, line.line_id or line.text[:30], "characters " + "".join(unknown))
-                continue
-            usable.append((line, np.fromiter((index[ch] for ch in line.text), dtype=np.int64, count=len(line.text))))
-        if not usable:
-            raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty: use more lines or other split fractions")
-        if split == "train":
-            random.Random(f"order/{seed}").shuffle(usable)  # shards mix writers and lengths
+        lines = usable[split]
         per_shard = samples_per_shard
         if split == "train":
-            per_shard = max(1, min(samples_per_shard, len(usable) // max(min_train_shards, 1)))
+            per_shard = max(1, min(samples_per_shard, len(lines) // max(min_train_shards, 1)))
         writer = ShardWriter(out, split, per_shard)
-        shards = writer.write(
-            _sample(f"{split}-{i:08d}", norm.apply(line.offsets), ids, line) for i, (line, ids) in enumerate(usable)
-        )
-        points = [line.n_points for line, _ in usable]
+        shards = writer.write(_split_samples(store, split, lines, norm, index))
+        members = np.frombuffer(lines, dtype=np.int64)
+        points = np.maximum(np.frombuffer(store.rows, dtype=np.int32)[members].astype(np.int64) - 1, 0)
         summary["splits"][split] = {
-            "lines": len(usable),
-            "points": int(sum(points)),
-            "max_points": int(max(points)),
+            "lines": len(lines),
+            "points": int(points.sum()),
+            "max_points": int(points.max()),
             "mean_points": round(float(np.mean(points)), 1),
-            "max_chars": int(max(len(line.text) for line, _ in usable)),
-            "writers": len({line.writer for line, _ in usable}),
+            "max_chars": int(np.frombuffer(store.n_chars, dtype=np.int32)[members].max()),
+            "writers": len(np.unique(np.frombuffer(store.writer, dtype=np.int32)[members])),
             "shards": len(shards),
             "reused_shards": writer.reused,
         }
     report.kept = sum(summary["splits"][split]["lines"] for split in SPLITS)
-    train_chars = sum(len(line.text) for line in splits["train"])
+    train_chars = int(np.frombuffer(store.n_chars, dtype=np.int32)[np.frombuffer(train, dtype=np.int64)].astype(np.int64).sum())
     meta = {
         "family": "handwriting",
         "corpus": corpus.name,
@@ -399,23 +473,28 @@ def prepare_handwriting(
         "train_lines": summary["splits"]["train"]["lines"],
         "points_per_char": round(summary["splits"]["train"]["points"] / max(train_chars, 1), 2),
         "skipped": report.to_dict(),
-        "styles": _choose_styles(splits["train"], norm, n_styles, seed),
+        "styles": _choose_styles(store, train, norm, n_styles, seed),
     }
+    return finish(out, meta, report, summary)
+
+
+def finish(out: Path, meta: dict[str, Any], report: SkipReport, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write meta.json, print the skip report (names of the first ten per reason), complete the summary."""
     write_meta(out, meta)
     log.info("skip report: %s", report.summary())
     print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
-    for reason, names in sorted(report.names.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   {reason}: {shown}", flush=True)
-    for kind, names in sorted(report.repaired.items()):
-        shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more, all listed in meta.json)" if len(names) > 10 else "")
-        print(f"[seqgen]   repaired ({kind}): {shown}", flush=True)
+    for label, named in [(reason, names) for reason, names in sorted(report.names.items())] + [
+        (f"repaired ({kind})", names) for kind, names in sorted(report.repaired.items())
+    ]:
+        shown = ", ".join(named[:10]) + (f", ... ({len(named) - 10} more, all listed in meta.json)" if len(named) > 10 else "")
+        print(f"[seqgen]   {label}: {shown}", flush=True)
+    chars = meta["vocab"]["chars"]
     summary.update(
         {
             "out_dir": str(out),
             "vocab_size": len(chars),
             "vocab": "".join(chars),
-            "norm": norm.to_dict(),
+            "norm": meta["norm"],
             "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
         }
     )

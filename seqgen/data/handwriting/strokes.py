@@ -259,15 +259,25 @@ class NormStats:
         blow the statistics up (std 1e28 from one point at 1e30). `excluded_rows` counts them.
         """
         arrays = [_as_offsets(line.offsets if isinstance(line, Line) else line) for line in lines]
-        medians = [m for m in (median_step(arr) for arr in arrays) if m > 0 and math.isfinite(m)]
-        scale = float(np.median(medians)) if medians else 1.0
-        bound = cls.ROBUST_FACTOR * scale if medians else math.inf
+        return cls.fit_stream([median_step(arr) for arr in arrays], arrays)
+
+    @classmethod
+    def fit_stream(cls, line_medians: Sequence[float] | np.ndarray, arrays: Iterable[np.ndarray]) -> "NormStats":
+        """`fit` for lines that are read one at a time (prepare in flat memory): the same result.
+
+        `line_medians`: each line's `median_step`, computed beforehand; `arrays`: the lines'
+        offsets in the same order, consumed once (only one line is held at a time).
+        """
+        medians = np.asarray(line_medians, dtype=np.float64)
+        medians = medians[(medians > 0) & np.isfinite(medians)]
+        scale = float(np.median(medians)) if len(medians) else 1.0
+        bound = cls.ROBUST_FACTOR * scale if len(medians) else math.inf
         n = 0
         excluded = 0
         s1 = np.zeros(2, dtype=np.float64)
         s2 = np.zeros(2, dtype=np.float64)
         for arr in arrays:
-            body = arr[1:, :2].astype(np.float64)
+            body = _as_offsets(arr)[1:, :2].astype(np.float64)
             if len(body) == 0:
                 continue
             with np.errstate(invalid="ignore"):

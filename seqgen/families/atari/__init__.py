@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.atari.module import AtariFramePredictor
 from seqgen.families.base import Family
 
 
 class AtariFamily(Family):
     name = "atari"
-    module_classes = (AtariFramePredictor,)
+    module_paths = ("seqgen.families.atari.module:AtariFramePredictor",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"length", "actions"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from seqgen.families.base import Family
-from seqgen.families.handwriting.module import HandwritingModel, HandwritingPrediction, HandwritingSynthesis
 
 
 class HandwritingFamily(Family):
     name = "handwriting"
-    module_classes = (HandwritingPrediction, HandwritingSynthesis)
+    # lazy: `prepare` imports no Lightning (~0.25 GB of memory)
+    module_paths = ("seqgen.families.handwriting.module:HandwritingPrediction", "seqgen.families.handwriting.module:HandwritingSynthesis")
     sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
@@ -72,3 +72,12 @@ class HandwritingFamily(Family):
 FAMILY = HandwritingFamily()
 
 __all__ = ["FAMILY", "HandwritingFamily", "HandwritingModel", "HandwritingPrediction", "HandwritingSynthesis"]
+
+
+def __getattr__(name: str) -> Any:
+    """The module classes, imported on first use (so `seqgen-prepare` imports no Lightning)."""
+    if name in ("HandwritingModel", "HandwritingPrediction", "HandwritingSynthesis"):
+        from seqgen.families.handwriting import module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

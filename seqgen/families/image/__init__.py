@@ -18,18 +18,23 @@ import torch
 
 from seqgen.errors import SeqgenError
 from seqgen.families.base import Family
-from seqgen.families.image.module import ImageClassifier, ImageDensityModule, ImageMDLSTM, ImageRowLSTM
 from seqgen.io import atomic_path, atomic_write
 
 
 class ImageFamily(Family):
     name = "image"
-    module_classes = (ImageMDLSTM, ImageRowLSTM, ImageClassifier)
+    # lazy: `prepare` imports no Lightning
+    module_paths = tuple(f"seqgen.families.image.module:{name}" for name in ("ImageMDLSTM", "ImageRowLSTM", "ImageClassifier"))
     sample_options = frozenset({"temperature"})  # num_samples and seed are platform options
 
     @staticmethod
-    def _density(model: Any, what: str) -> ImageDensityModule:
-        if not isinstance(model, ImageDensityModule):
+    def _is_density(model: Any) -> bool:
+        from seqgen.families.image.module import ImageDensityModule
+
+        return isinstance(model, ImageDensityModule)
+
+    def _density(self, model: Any, what: str) -> Any:
+        if not self._is_density(model):
             raise SeqgenError(f"{type(model).__name__} is a classifier and cannot {what}; use seqgen-eval for its test accuracy")
         return model
 
@@ -57,7 +62,7 @@ class ImageFamily(Family):
     def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
         from seqgen.families.image.figures import sample_grid
 
-        if not isinstance(model, ImageDensityModule):
+        if not self._is_density(model):
             return {}
         path = sample_grid(model, Path(out_dir) / f"{tag}.png", int(model.hparams.preview_count), float(model.hparams.preview_temperature))
         return {"samples/images": path}
@@ -66,7 +71,7 @@ class ImageFamily(Family):
         from seqgen.families.image.figures import sample_grid
 
         extra: dict[str, Any] = {}
-        if isinstance(model, ImageDensityModule):
+        if self._is_density(model):
             extra["samples_png"] = str(sample_grid(model, Path(run_dir) / "samples.png", 64))
         extra.update(self.report(model, run_dir, datamodule, metrics))
         return extra
@@ -79,7 +84,7 @@ class ImageFamily(Family):
         info = getattr(datamodule, "info", {}) or {}
         lines = [f"# {type(model).__name__} on {info.get('corpus', '?')} ({info.get('height')}x{info.get('width')}, {info.get('levels')} levels)", ""]
         extra: dict[str, Any] = {}
-        if isinstance(model, ImageDensityModule):
+        if self._is_density(model):
             for key, unit in (("test/nats_per_image", "nats/image"), ("test/bits_per_dim", "bits/dim")):
                 if key in metrics:
                     lines.append(f"- test NLL: {metrics[key]:.4f} {unit}")

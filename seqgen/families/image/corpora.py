@@ -18,8 +18,9 @@ from __future__ import annotations
 import gzip
 import logging
 import struct
+import zlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
@@ -34,42 +35,65 @@ IDX_IMAGES, IDX_LABELS = 0x00000803, 0x00000801
 
 
 # --- IDX ----------------------------------------------------------------------------------------
-def _open_bytes(path: Path) -> bytes:
+def _is_gzip(path: Path) -> bool:
     if not path.exists():
         raise SeqgenError(f"{path} does not exist: check the file name (data.corpus.*)")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the suffix says
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise SeqgenError(f"{path}: truncated or corrupt gzip file ({err}); download it again") from err
-    return raw
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"  # the gzip magic, whatever the suffix says
+
+
+def _read_full(handle: BinaryIO, out: memoryview) -> int:
+    """Fill `out` from `handle`; returns the number of bytes read (fewer at the end of the file)."""
+    done = 0
+    while done < len(out):
+        n = handle.readinto(out[done : done + (1 << 22)])  # type: ignore[attr-defined]
+        if not n:
+            break
+        done += n
+    return done
 
 
 def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
-    """An IDX file (MNIST format, optionally gzipped) as a uint8 array of its stated shape."""
+    """An IDX file (MNIST format, optionally gzipped) as a uint8 array of its stated shape.
+
+    Read (and gunzipped) straight into the array: memory is the images once, not the file's
+    bytes, the decompressed bytes and a copy.
+    """
     path = Path(path)
-    data = _open_bytes(path)
-    if len(data) < 4:
-        raise SeqgenError(f"{path}: {len(data)} bytes, too short for an IDX header; is it an IDX file?")
-    zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-    magic = struct.unpack(">I", data[:4])[0]
-    if zero != 0 or dtype != 0x08 or ndim == 0:
-        raise SeqgenError(
-            f"{path}: malformed IDX header (magic 0x{magic:08x}); expected 0x00000803 (images) or 0x00000801 (labels) "
-            "of unsigned bytes: is this an MNIST-format file?"
-        )
-    if expect_magic is not None and magic != expect_magic:
-        raise SeqgenError(f"{path}: IDX magic 0x{magic:08x}, expected 0x{expect_magic:08x} ({'images' if expect_magic == IDX_IMAGES else 'labels'})")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise SeqgenError(f"{path}: truncated IDX header ({len(data)} bytes, need {header})")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(shape, dtype=np.int64))
-    if len(data) - header != expected:
-        what = "truncated" if len(data) - header < expected else "has trailing bytes"
-        raise SeqgenError(f"{path}: {what}: the header says {shape} = {expected} bytes, the file holds {len(data) - header}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+    gzipped = _is_gzip(path)
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+            head = handle.read(4)
+            if len(head) < 4:
+                raise SeqgenError(f"{path}: {len(head)} bytes, too short for an IDX header; is it an IDX file?")
+            zero, dtype, ndim = struct.unpack(">HBB", head)
+            magic = struct.unpack(">I", head)[0]
+            if zero != 0 or dtype != 0x08 or ndim == 0:
+                raise SeqgenError(
+                    f"{path}: malformed IDX header (magic 0x{magic:08x}); expected 0x00000803 (images) or 0x00000801 (labels) "
+                    "of unsigned bytes: is this an MNIST-format file?"
+                )
+            if expect_magic is not None and magic != expect_magic:
+                raise SeqgenError(f"{path}: IDX magic 0x{magic:08x}, expected 0x{expect_magic:08x} ({'images' if expect_magic == IDX_IMAGES else 'labels'})")
+            header = 4 + 4 * ndim
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise SeqgenError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, need {header})")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = int(np.prod(shape, dtype=np.int64))
+            out = np.empty(expected, dtype=np.uint8)
+            got = _read_full(handle, memoryview(out))
+            extra = 0
+            while got == expected and (more := len(handle.read(1 << 20))):
+                extra += more
+    except (OSError, EOFError, zlib.error) as err:
+        if not gzipped:
+            raise SeqgenError(f"{path}: cannot read ({err})") from err
+        raise SeqgenError(f"{path}: truncated or corrupt gzip file ({err}); download it again") from err
+    if got != expected or extra:
+        what = "truncated" if got < expected else "has trailing bytes"
+        raise SeqgenError(f"{path}: {what}: the header says {shape} = {expected} bytes, the file holds {got + extra}")
+    return out.reshape(shape)
 
 
 def read_idx_images(path: str | Path) -> np.ndarray:
@@ -110,7 +134,7 @@ def read_amat(path: str | Path, size: tuple[int, int] = (28, 28)) -> np.ndarray:
     if not path.exists():
         raise SeqgenError(f"{path} does not exist: point data.corpus.root at the folder of binarized_mnist_*.amat")
     pixels = size[0] * size[1]
-    rows = []
+    rows = bytearray()  # the images' bytes, packed as they are read (not one array object per image)
     with open(path, "r") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -124,10 +148,10 @@ def read_amat(path: str | Path, size: tuple[int, int] = (28, 28)) -> np.ndarray:
             if not np.all((values == 0) | (values == 1)):
                 bad = values[(values != 0) & (values != 1)][0]
                 raise SeqgenError(f"{path}, line {number}: value {bad:g} is not binary; .amat files hold 0/1 pixels (binarized MNIST)")
-            rows.append(values.astype(np.uint8))
+            rows += values.astype(np.uint8).tobytes()
     if not rows:
         raise SeqgenError(f"{path}: no images")
-    return np.stack(rows).reshape(-1, *size)
+    return np.frombuffer(rows, dtype=np.uint8).reshape(-1, *size)
 
 
 # --- corpora --------------------------------------------------------------------------------------

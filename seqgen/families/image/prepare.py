@@ -63,6 +63,15 @@ def prepare_images(
     has_labels = all(labels is not None for _, labels in splits.values())
     num_classes = 0
     target_levels = 2 if mode == "binary" else int(levels or source_levels)
+
+    def convert(image: np.ndarray) -> np.ndarray:
+        # one image at a time: no converted copy of a whole split in memory
+        if mode == "binary" and source_levels > 2:
+            return (image >= threshold * (source_levels - 1)).astype(np.uint8)
+        if target_levels != source_levels:
+            return (image.astype(np.int64) * target_levels // source_levels).astype(np.uint8)
+        return image
+
     for split in ("train", "valid", "test"):
         if split not in splits:
             raise SeqgenError(f"corpus {describe(corpus)} has no '{split}' split")
@@ -70,10 +79,6 @@ def prepare_images(
         images = np.asarray(images)
         check_images(split, images, source_levels, size)
         shapes.add(images.shape[1:])
-        if mode == "binary" and source_levels > 2:
-            images = (images >= threshold * (source_levels - 1)).astype(np.uint8)
-        elif target_levels != source_levels:
-            images = (images.astype(np.int64) * target_levels // source_levels).astype(np.uint8)
         if has_labels:
             num_classes = max(num_classes, int(labels.max()) + 1)
         per_shard = samples_per_shard if split != "train" else max(1, min(samples_per_shard, len(images) // min_train_shards))
@@ -81,7 +86,7 @@ def prepare_images(
         samples = (
             {
                 "__key__": f"{split}-{index:08d}",
-                "image.npy": encode_array(np.ascontiguousarray(image, dtype=np.uint8)),
+                "image.npy": encode_array(np.ascontiguousarray(convert(image), dtype=np.uint8)),
                 "label.cls": str(int(labels[index]) if has_labels else -1).encode(),
             }
             for index, image in enumerate(tqdm(images, desc=f"prepare {split}", unit="image", leave=False))

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.families.base import Family
-from seqgen.families.speech.module import SpeechSynthesis
 
 
 class SpeechFamily(Family):
     name = "speech"
-    module_classes = (SpeechSynthesis,)
+    module_paths = ("seqgen.families.speech.module:SpeechSynthesis",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"text", "phonemes", "speaker", "style", "bias", "num_samples", "max_frames"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
