@@ -20,7 +20,7 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import compose_cfg
-from seqgen.errors import SeqgenError
+from speech_helpers import needs_espeak
 
 # breathy variants (f3, f5: espeak's breath noise is random), a plain and a Klatt voice; the default 40
 # mel bins (MKL's threaded product differs from the one-thread one at 40 bins, not at 16)
@@ -36,17 +36,7 @@ TINY = [
 ]
 
 
-def _espeak_available() -> bool:
-    try:
-        from seqgen.families.speech.espeak import Espeak
-
-        Espeak.get()
-        return True
-    except SeqgenError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _espeak_available(), reason="libespeak-ng missing: pip install espeakng-loader")
+pytestmark = needs_espeak
 
 
 def _prepare(tmp: Path, out: Path) -> dict:
