@@ -25,6 +25,7 @@ the same run are the comparable part.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -182,15 +183,17 @@ def main() -> None:
 
     # --- corpus build time ------------------------------------------------------------------------
     from seqgen.families.speech.espeak import EspeakCorpus
-    from seqgen.families.speech.prepare import prepare_speech
+    from seqgen.families.speech.prepare import BUILD_INFO, prepare_speech
 
+    built = Path(args.data) / BUILD_INFO  # written beside meta.json (which holds no timing: it is reproducible)
+    build = json.loads(built.read_text()) if built.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         small = prepare_speech(EspeakCorpus(n_utterances=60, n_speakers=6, text_max_bytes=300_000, split=(0.8, 0.1, 0.1)), tmp,
                                info["features"], samples_per_shard=16)
         rebuilt = time.perf_counter() - start
-    print(f"corpus build: {info.get('build_seconds_per_audio_minute')} s per audio minute for the prepared corpus "
-          f"({info.get('build_seconds')} s); {rebuilt / small['minutes_of_audio']:.2f} s per audio minute rebuilding "
+    print(f"corpus build: {build.get('build_seconds_per_audio_minute')} s per audio minute for the prepared corpus "
+          f"({build.get('build_seconds')} s); {rebuilt / small['minutes_of_audio']:.2f} s per audio minute rebuilding "
           f"60 utterances now ({small['minutes_of_audio']:.1f} min, text extraction included)")
 
     if args.skip_peer:

@@ -8,6 +8,14 @@ synth callback receives the audio in chunks and, with them, an event list; each
 last to the end of the audio); the audio before the first phoneme is a leading pause ``_``. The
 `espeak-ng` command line cannot give these positions, hence the library.
 
+Determinism: the library runs in a helper process (``espeak_worker.py``) that forks a fresh child
+from a pristine engine for every utterance and seeds its noise generators with the utterance's
+own seed (drawn, like its speaker and rate, from ``random.Random(f"utt/{seed}/{index}")``). In
+one process libespeak-ng is neither reproducible (its breath noise is seeded from the clock) nor
+free of history (static synthesiser state carries from one utterance to the next); isolated, an
+utterance's samples depend on its text, voice, prosody and seed only, so two prepares, or a
+killed prepare run again, write byte-identical shards.
+
 Where the library comes from: the pip package ``espeakng-loader`` (a dependency of seqgen, it
 ships libespeak-ng.so and its data, so no root is needed); otherwise a system libespeak-ng
 (Debian: ``apt-get install -y espeak-ng libespeak-ng1``). Neither: a SeqgenError saying how to install.
@@ -20,13 +28,17 @@ so the symbol set stays small; the pause phonemes ``_``, ``_:`` and ``_!`` all b
 
 from __future__ import annotations
 
-import ctypes
+import atexit
 import ctypes.util
+import json
 import logging
 import random
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -41,74 +53,43 @@ INSTALL_HINT = (
     "seqgen dependency) or, as root, `apt-get install -y espeak-ng libespeak-ng1`"
 )
 
-# espeak_lib.h constants
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INIT_PHONEME_EVENTS = 0x0001
-_INIT_DONT_EXIT = 0x8000
-_EVENT_LIST_TERMINATED, _EVENT_PHONEME = 0, 7
-_RATE, _PITCH, _RANGE = 1, 3, 4
-_POS_CHARACTER, _CHARS_UTF8 = 1, 1
-
 VOICES: tuple[str, ...] = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan")
 VARIANTS: tuple[str, ...] = (
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
     "klatt", "klatt2", "klatt3", "croak", "Andy", "Denis", "Mr serious", "anika", "max", "steph",
 )
 
-
-class _Event(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),  # milliseconds
-        ("sample", ctypes.c_int),  # sample index in the synthesised audio
-        ("user_data", ctypes.c_void_p),
-        ("id", ctypes.c_char * 8),  # union: the phoneme mnemonic for PHONEME events
-    ]
+WORKER = Path(__file__).with_name("espeak_worker.py")
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
-
-
-def _load_library() -> tuple[ctypes.CDLL, bytes | None]:
+def _library_paths() -> tuple[str, str]:
+    """(libespeak-ng to load, its data folder or "" for the library's own default)."""
     try:
         import espeakng_loader
 
-        return ctypes.CDLL(espeakng_loader.get_library_path()), str(espeakng_loader.get_data_path()).encode()
+        return str(espeakng_loader.get_library_path()), str(espeakng_loader.get_data_path())
     except (ImportError, OSError):
         pass
     name = ctypes.util.find_library("espeak-ng")
     if name is None:
         raise SeqgenError(INSTALL_HINT)
-    try:
-        return ctypes.CDLL(name), None
-    except OSError as err:
-        raise SeqgenError(f"{INSTALL_HINT} ({err})") from err
+    return name, ""
 
 
 class Espeak:
-    """One process-wide libespeak-ng (the library keeps global state), used under a lock."""
+    """libespeak-ng behind one helper process per Python process (seqgen/families/speech/espeak_worker.py):
+    every utterance is synthesised in a fresh fork of a pristine engine, seeded with `seed`, so its
+    audio depends on its arguments only (not on the clock, nor on what was spoken before)."""
 
     _instance: "Espeak | None" = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self.lib, data = _load_library()
-        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        self.lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                          ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT)
-        if rate <= 0:
-            raise SeqgenError(f"libespeak-ng failed to initialise (code {rate}): its data folder is missing; {INSTALL_HINT}")
-        self.sample_rate = int(rate)
-        self._chunks: list[np.ndarray] = []
-        self._events: list[tuple[int, str]] = []
-        self._callback = _CALLBACK(self._on_synth)  # kept referenced: the library calls it later
-        self.lib.espeak_SetSynthCallback(self._callback)
+        self._paths = _library_paths()
+        self._io_lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.sample_rate = self._start()
+        atexit.register(self.close)
 
     @classmethod
     def get(cls) -> "Espeak":
@@ -117,31 +98,61 @@ class Espeak:
                 cls._instance = Espeak()
             return cls._instance
 
-    def _on_synth(self, wav: Any, n: int, events: Any) -> int:
-        if n > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
-        i = 0
-        while events[i].type != _EVENT_LIST_TERMINATED:
-            if events[i].type == _EVENT_PHONEME:
-                self._events.append((int(events[i].sample), events[i].id.decode("ascii", "replace")))
-            i += 1
-        return 0
+    def _start(self) -> int:
+        # -I -S: standard library only (no site-packages, no PYTHON* variables): starts and forks fast
+        self._proc = subprocess.Popen([sys.executable, "-I", "-S", str(WORKER), *self._paths], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+        hello = self._header()
+        if "error" in hello:
+            self.close()
+            raise SeqgenError(f"libespeak-ng could not be loaded ({hello['error']}); {INSTALL_HINT}")
+        return int(hello["sample_rate"])
 
-    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
-        """(int16 audio at `sample_rate`, [(sample, phoneme mnemonic)] in order)."""
-        with self._lock:
-            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-                raise SeqgenError(f"espeak-ng has no voice {voice!r}")
-            for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range)):
-                self.lib.espeak_SetParameter(param, int(value), 0)
-            self._chunks, self._events = [], []
-            payload = text.encode("utf-8")
-            code = self.lib.espeak_Synth(payload, len(payload) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-            if code != 0:
-                raise SeqgenError(f"espeak_Synth failed (code {code}) on {text[:40]!r}")
-            self.lib.espeak_Synchronize()
-            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            return audio, list(self._events)
+    def _header(self) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            code = self._proc.wait()
+            self._proc = None
+            raise SeqgenError(f"the espeak-ng helper process ended unexpectedly (exit status {code}); {INSTALL_HINT}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # EOF: the worker returns
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        """(int16 audio at `sample_rate`, [(sample, phoneme mnemonic)] in order); the same arguments
+        give the same samples, in any process, in any order."""
+        request = {"text": text, "voice": voice, "rate": int(rate), "pitch": int(pitch), "range": int(pitch_range), "seed": int(seed)}
+        with self._io_lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()  # a fresh helper: the same pristine engine
+            assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
+            try:
+                self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+                self._proc.stdin.flush()
+            except BrokenPipeError:
+                self._proc = None
+                raise SeqgenError(f"the espeak-ng helper process ended unexpectedly on {text[:40]!r}") from None
+            header = self._header()
+            if "error" in header:
+                raise SeqgenError(str(header["error"]))
+            n = int(header["samples"])
+            payload = self._proc.stdout.read(2 * n)
+        if len(payload) != 2 * n:
+            raise SeqgenError(f"the espeak-ng helper process ended unexpectedly on {text[:40]!r}")
+        return np.frombuffer(payload, dtype="<i2").astype(np.int16), [(int(s), str(p)) for s, p in header["events"]]
 
 
 def clean_phoneme(name: str) -> str:
@@ -290,9 +301,10 @@ class EspeakCorpus:
             rng = random.Random(f"utt/{self.seed}/{index}")
             speaker = speakers[rng.randrange(len(speakers))]
             rate = int(round(speaker.rate * (1 + rng.uniform(-self.rate_jitter, self.rate_jitter))))
+            noise_seed = rng.getrandbits(31)  # the synthesiser's noise (breathy voices), after speaker and rate
             uid = f"{split}-{index:06d}"
             try:
-                pcm, events = engine.synth(sentence, speaker.voice, rate, speaker.pitch, speaker.pitch_range)
+                pcm, events = engine.synth(sentence, speaker.voice, rate, speaker.pitch, speaker.pitch_range, seed=noise_seed)
             except SeqgenError as err:
                 report.add("synthesis_failed", uid, str(err))
                 continue

@@ -22,10 +22,11 @@ mel-cepstral distortion. c_1..c_D are compared (c_0, the energy, excluded by the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -187,6 +188,26 @@ class NormAccumulator:
         mean = self.total / self.n
         std = np.sqrt(np.maximum(self.squares / self.n - mean**2, 1e-8))
         return {"mean": mean.tolist(), "std": std.tolist(), "frames": int(self.n)}
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block: features that do not depend on the machine.
+
+    The mel projection is a matrix product, and MKL's sgemm splits its sums differently with 4 or
+    more threads: the same audio gave other float32 frames on 4 threads than on 1 or 2 (torch's
+    default is one thread per core). One utterance's features are a few small products, so one
+    thread costs prepare nothing measurable.
+    """
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:

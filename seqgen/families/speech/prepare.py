@@ -12,6 +12,13 @@ symbol vocabularies (phonemes and characters) and the speaker list come from the
 written first, with running sums, so memory stays flat for any corpus size. Valid/test utterances
 with a symbol the training split lacks, empty texts, utterances longer than `max_frames`, audio
 the corpus reader rejects: counted, named skips in meta.json (and logged), never silent.
+
+Deterministic: the same corpus and settings give byte-identical shards, manifest.json and
+meta.json, run after run, on any core count, and a killed prepare run again writes the same files
+(finished shards are recognised by hash). Hence what varies between runs (build time, shards a
+re-run found finished) goes to ``build.json`` beside them, not to meta.json; features are computed
+on one torch thread (the mel product's float32 sums depend on the thread count); the espeak corpus
+synthesises each utterance in isolation with its own seed (espeak.py).
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ import numpy as np
 from seqgen.data.shards import ShardWriter, encode_array, write_meta
 from seqgen.data.spill import release_free_memory
 from seqgen.errors import SeqgenError
-from seqgen.families.speech.features import Features, FeatureSpec, NormAccumulator, resample
+from seqgen.families.speech.features import Features, FeatureSpec, NormAccumulator, one_thread, resample
 from seqgen.families.speech.timit import SkipCounter, Utterance
+from seqgen.io import write_json
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
+BUILD_INFO = "build.json"  # what varies between runs, outside meta.json (see the module doc)
 TRIM_EVERY = 8  # utterances between two `release_free_memory` calls (~5 ms each)
 
 
@@ -119,26 +128,28 @@ def prepare_speech(
     norm: dict[str, Any] = {}
     train_speakers: list[str] = []
     primes: list[dict[str, Any]] = []
-    for split in SPLITS:
-        state = _SplitWriter(feats, report, max_frames)
-        writer = ShardWriter(out, split, samples_per_shard)
-        shards = writer.write(state.samples(split, corpus.iter_split(split, report, spec.sample_rate), vocab, n_primes))
-        if state.stats["utterances"] == 0:
-            raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty after skips ({report.counts}): check data.corpus")
-        if split == "train":
-            vocab = {"phonemes": state.phones, "chars": state.chars}
-            norm = state.norm.result()
-            train_speakers = sorted(state.speakers)
-        primes.extend(state.primes)
-        summary["splits"][split] = {
-            "utterances": state.stats["utterances"],
-            "frames": state.stats["frames"],
-            "minutes": round(state.stats["seconds"] / 60.0, 2),
-            "max_frames": state.stats["max_frames"],
-            "speakers": len(state.speakers),
-            "shards": len(shards),
-            "reused_shards": writer.reused,
-        }
+    reused: dict[str, int] = {}  # shards a re-run found finished: differs between runs, so not in meta.json
+    with one_thread():  # frames independent of the machine's core count (features.one_thread)
+        for split in SPLITS:
+            state = _SplitWriter(feats, report, max_frames)
+            writer = ShardWriter(out, split, samples_per_shard)
+            shards = writer.write(state.samples(split, corpus.iter_split(split, report, spec.sample_rate), vocab, n_primes))
+            if state.stats["utterances"] == 0:
+                raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty after skips ({report.counts}): check data.corpus")
+            if split == "train":
+                vocab = {"phonemes": state.phones, "chars": state.chars}
+                norm = state.norm.result()
+                train_speakers = sorted(state.speakers)
+            primes.extend(state.primes)
+            summary["splits"][split] = {
+                "utterances": state.stats["utterances"],
+                "frames": state.stats["frames"],
+                "minutes": round(state.stats["seconds"] / 60.0, 2),
+                "max_frames": state.stats["max_frames"],
+                "speakers": len(state.speakers),
+                "shards": len(shards),
+            }
+            reused[split] = writer.reused
     assert vocab is not None
     mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
     elapsed = time.perf_counter() - started
@@ -151,24 +162,28 @@ def prepare_speech(
         "norm": norm,
         "vocab": {"phonemes": sorted(vocab["phonemes"]), "chars": sorted(vocab["chars"])},
         "speakers": train_speakers,
-        "splits": summary["splits"],
+        "splits": {name: dict(stats) for name, stats in summary["splits"].items()},
         "train_utterances": summary["splits"]["train"]["utterances"],
         "minutes_of_audio": round(minutes, 2),
-        "build_seconds": round(elapsed, 1),
-        "build_seconds_per_audio_minute": round(elapsed / max(minutes, 1e-9), 2),
         "skipped": report.to_dict(),
         "primes": [
             {**p, "frames": np.round((p["frames"] - mean) / std, 3).astype(float).tolist()} for p in primes
         ],
     }
     write_meta(out, meta)
+    # what varies from run to run (time, shards a re-run found finished) stays out of meta.json: it is byte-identical
+    build = {"build_seconds": round(elapsed, 1), "build_seconds_per_audio_minute": round(elapsed / max(minutes, 1e-9), 2),
+             "reused_shards": reused}
+    write_json(out / BUILD_INFO, build)
     all_speakers = len(set(train_speakers))
     print(
         f"[seqgen] speech corpus '{corpus.name}': {all_speakers} training speakers, "
         f"{sum(s['utterances'] for s in summary['splits'].values())} utterances, {minutes:.1f} minutes of audio, "
-        f"built in {elapsed:.1f} s ({meta['build_seconds_per_audio_minute']} s per audio minute); skipped: {report.counts or 'none'}",
+        f"built in {elapsed:.1f} s ({build['build_seconds_per_audio_minute']} s per audio minute); skipped: {report.counts or 'none'}",
         flush=True,
     )
-    summary.update({"out_dir": str(out), "minutes_of_audio": meta["minutes_of_audio"], "build_seconds": meta["build_seconds"],
+    summary.update({"out_dir": str(out), "minutes_of_audio": meta["minutes_of_audio"], "build_seconds": build["build_seconds"],
                     "speakers": all_speakers, "skipped": dict(report.counts), "feature_dim": spec.dim})
+    for split, count in reused.items():
+        summary["splits"][split]["reused_shards"] = count
     return summary

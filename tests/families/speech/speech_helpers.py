@@ -1,11 +1,14 @@
-"""Small TIMIT-format files written by the tests (SPHERE header included) and tiny corpora."""
+"""Small TIMIT-format files written by the tests (SPHERE header included), tiny corpora, and the
+skip mark for tests that need libespeak-ng."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from seqgen.errors import SeqgenError
 from seqgen.families.speech.timit import write_sphere
 
 PHONES = ["h#", "hh", "eh", "l", "ow", "q", "w", "er", "l", "dcl", "d", "h#"]
@@ -40,3 +43,16 @@ def write_timit_tree(root: Path) -> Path:
         for k, stem in enumerate(("SA1", "SI1", "SX1")):
             write_timit_utterance(root / rel, stem, seed + k)
     return root
+
+
+def espeak_available() -> bool:
+    try:
+        from seqgen.families.speech.espeak import Espeak
+
+        Espeak.get()
+        return True
+    except SeqgenError:
+        return False
+
+
+needs_espeak = pytest.mark.skipif(not espeak_available(), reason="libespeak-ng missing: pip install espeakng-loader")

@@ -17,19 +17,8 @@ from conftest import BIN, compose_cfg
 from seqgen.errors import SeqgenError
 from seqgen.families.speech.features import read_wav
 from seqgen.families.speech.espeak import clean_phoneme, events_to_segments, sentences_from_corpus
+from speech_helpers import needs_espeak
 
-
-def _espeak_available() -> bool:
-    try:
-        from seqgen.families.speech.espeak import Espeak
-
-        Espeak.get()
-        return True
-    except SeqgenError:
-        return False
-
-
-needs_espeak = pytest.mark.skipif(not _espeak_available(), reason="libespeak-ng missing: pip install espeakng-loader")
 
 TINY_PREPARE = [
     "data=speech_espeak",
