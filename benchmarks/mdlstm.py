@@ -12,7 +12,7 @@
    the single-threaded training, so other jobs on the machine do not change it), scored at
    intermediate checkpoints too; the wall time the training took is printed beside it.
 
-    .venv/bin/python benchmarks/mdlstm.py                       # everything (~50 min on 1 core)
+    .venv/bin/python benchmarks/mdlstm.py                       # everything (~45 CPU minutes, 1 thread)
     .venv/bin/python benchmarks/mdlstm.py --parts step --sizes 28
     .venv/bin/python benchmarks/mdlstm.py --parts nll --minutes 10 --datasets digits   # 2 x 10 CPU minutes
 """
@@ -142,7 +142,7 @@ def _info(size: int, levels: int) -> dict:
 
 
 def bench_sampling(count: int) -> None:
-    print(f"\n## Sampling, {count} images per call, untrained networks (the cost does not depend on the weights)\n")
+    print(f"\n## Sampling, {count} images per call, untrained networks (the cost does not depend on the weights; CPU seconds)\n")
     print("| model | image | levels | s per call | images/s |")
     print("|---|---|---|---|---|")
     cases = [
@@ -154,7 +154,7 @@ def bench_sampling(count: int) -> None:
     for name, cls, kwargs, size, levels, n in cases:
         torch.manual_seed(0)
         model = cls(_info(size, levels), **kwargs)
-        seconds = timed(lambda: sample_images(model, n, 1.0), repeats=1, warmup=0)
+        seconds = timed(lambda: sample_images(model, n, 1.0), repeats=1, warmup=0, clock=CLOCK)
         print(f"| {name} | {size}x{size} | {levels} | {seconds:.2f} | {n / seconds:.1f} |", flush=True)
 
 

@@ -40,7 +40,7 @@ dW = dZ^T u, db = sum dZ, du = dZ W (the input projection z_in = W u + b is fold
 node: one matmul for the whole grid, written straight into the gate buffer). The node returns h
 already gathered in (b, raster cell) order, so its backward starts from a buffer it owns (one
 copy back into the padded rows, no clone). Where the time goes at hidden 128 (28x28, batch 16,
-1 thread): ~75% in the three recurrent products, which no layout avoids (docs/benchmarks.md).
+1 thread): ~70% in the three recurrent products, which no layout avoids (docs/benchmarks.md).
 
 `MDLSTMReference` computes the same layer cell by cell in raster order: the test oracle.
 `MultiDirectionalMDLSTM` runs 2^n layers on the 2^n flips of the input so that every output
