@@ -37,7 +37,10 @@ only the recurrence. With A = activated gates, P = [h_{x-e_1} .. h_{x-e_n}]:
 
 and the weight gradients are ONE matmul each over all cells after the loop: dU = P^T dZ,
 dW = dZ^T u, db = sum dZ, du = dZ W (the input projection z_in = W u + b is folded into the
-node: one addmm for the whole grid, written straight into the gate buffer).
+node: one matmul for the whole grid, written straight into the gate buffer). The node returns h
+already gathered in (b, raster cell) order, so its backward starts from a buffer it owns (one
+copy back into the padded rows, no clone). Where the time goes at hidden 128 (28x28, batch 16,
+1 thread): ~70% in the three recurrent products, which no layout avoids (docs/benchmarks.md).
 
 `MDLSTMReference` computes the same layer cell by cell in raster order: the test oracle.
 `MultiDirectionalMDLSTM` runs 2^n layers on the 2^n flips of the input so that every output
@@ -54,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -139,7 +143,8 @@ class ScanLayout:
     states:  first padded row of each diagonal's cells
     preds:   per diagonal k >= 1, per dimension d: (start, stop) padded rows, or a (L_k·B,) index
     slots:   total padded rows
-    outputs: (N,) padded cell slot of each raster cell (view the buffer as (slots/B, B, H))
+    outputs: (B·N,) padded row of each (b, raster cell): one gather gives the (B, S_1..S_n, H) output
+    pads:    the padded rows of the zero cells (the only rows of h and c read before being written)
     """
 
     counts: tuple[int, ...]
@@ -147,6 +152,7 @@ class ScanLayout:
     preds: tuple[tuple[Pred, ...], ...]
     slots: int
     outputs: torch.Tensor
+    pads: torch.Tensor
 
 
 def scan_layout(plan: WavefrontPlan, batch: int, ndim: int) -> ScanLayout:
@@ -176,12 +182,15 @@ def scan_layout(plan: WavefrontPlan, batch: int, ndim: int) -> ScanLayout:
                 per_dim.append((slot.to(device)[:, None] * batch + b).reshape(-1))
         preds.append(tuple(per_dim))
     cell_slot = torch.cat([block[k] + 1 + torch.arange(size, device=device) for k, size in enumerate(plan.sizes)])
+    raster_slot = cell_slot.index_select(0, plan.inverse)
+    pad_slot = torch.tensor([slot for k, size in enumerate(plan.sizes) for slot in (block[k], block[k] + size + 1)], device=device)
     return ScanLayout(
         counts=tuple(size * batch for size in plan.sizes),
         states=tuple((block[k] + 1) * batch for k in range(plan.depth)),
         preds=tuple(preds),
         slots=block[-1] * batch,
-        outputs=cell_slot.index_select(0, plan.inverse),
+        outputs=(raster_slot[None, :] * batch + b[:, None]).reshape(-1),
+        pads=(pad_slot[:, None] * batch + b).reshape(-1),
     )
 
 
@@ -196,14 +205,22 @@ def _scan_forward(
     u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int
 ) -> tuple[torch.Tensor, ...]:
     """The wavefront over all diagonals into whole-grid buffers. u: (N·B, C) inputs in diagonal
-    order; weight (G, C), bias (G): the input projection, done for the whole grid in one addmm
+    order; weight (G, C), bias (G): the input projection, done for the whole grid in one matmul
     straight into the gate buffer, which each step completes in place with its recurrent addmm_.
     Returns the padded h and c (slots, H), and for the backward the predecessors' h, P (N·B, n·H),
-    the activated gates A (N·B, G) and tanh(c) (N·B, H), all compact."""
+    the activated gates A (N·B, G) and tanh(c) (N·B, H), all compact.
+
+    tanh is computed as 2 sigma(2x) - 1 (exact up to rounding): torch's CPU sigmoid is ~3.7x
+    faster per element than its tanh (AVX2, 1 thread), and the gates then take one sigmoid call."""
     H, n = hidden, ndim
     NB = u.shape[0]
-    gates = torch.addmm(bias, u, weight.t())
-    h_all, c_all = u.new_zeros(layout.slots, H), u.new_zeros(layout.slots, H)  # pads stay zero
+    # F.linear, not addmm(bias, ...): addmm first copies the broadcast bias into its (N·B, G)
+    # output, which costs 3x the product itself at C = 4.
+    gates = F.linear(u, weight, bias)
+    # Every cell row is written before it is read: only the zero pads need filling.
+    h_all, c_all = u.new_empty(layout.slots, H), u.new_empty(layout.slots, H)
+    h_all.index_fill_(0, layout.pads, 0)
+    c_all.index_fill_(0, layout.pads, 0)
     h_pred, tanh_c = u.new_empty(NB, n * H), u.new_empty(NB, H)
     # Per-diagonal views, cut once (split is one call; indexing in the loop costs per view).
     steps = zip(layout.counts, layout.states, layout.preds, h_pred.split(layout.counts), gates.split(layout.counts), tanh_c.split(layout.counts))
@@ -216,40 +233,48 @@ def _scan_forward(
             a.addmm_(hp, recurrent)
         else:
             hp.zero_()  # diagonal 0: every predecessor is outside the grid
-        sig.sigmoid_()
-        g.tanh_()
+        # One sigmoid over all G gates (contiguous rows), tanh(x) = 2 sigma(2x) - 1 for g.
+        g.mul_(2)
+        a.sigmoid_()
+        g.mul_(2).sub_(1)
         i, o, *f = sig.split(H, 1)
         torch.mul(i, g, out=c)
         for d, pred in enumerate(preds):
             c.addcmul_(f[d], _pred(c_all, pred))
-        torch.tanh(c, out=tc)
+        torch.mul(c, 2, out=tc).sigmoid_().mul_(2).sub_(1)  # tanh(c), as for g
         torch.mul(o, tc, out=h)
     return h_all, c_all, h_pred, gates, tanh_c
 
 
+# Fused derivative kernels (one pass each): grad * (1 - y^2) and grad * y * (1 - y), y the output.
+_tanh_backward = torch.ops.aten.tanh_backward.grad_input
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
+
+
 def _scan_backward(
-    grad_h: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int, c_all: torch.Tensor, gates: torch.Tensor, tanh_c: torch.Tensor
+    grad_h_all: torch.Tensor, recurrent: torch.Tensor, layout: ScanLayout, hidden: int, ndim: int, c_all: torch.Tensor, gates: torch.Tensor, tanh_c: torch.Tensor
 ) -> torch.Tensor:
-    """dL/dz (N·B, G), z the gate pre-activations, from dL/dh (slots, H): diagonals in reverse."""
+    """dL/dz (N·B, G), z the gate pre-activations, from dL/dh (slots, H), diagonals in reverse.
+    `grad_h_all` is consumed: the successors' dh are added into it in place (its pad rows may hold
+    anything: they are added to, never read)."""
     H, n = hidden, ndim
     NB, G = gates.shape
     S = (2 + n) * H  # sigmoid gates [i, o, f_1..f_n], then g
-    grad_h_all = grad_h.clone()  # + the successors' dh, added below
-    grad_c_all = torch.zeros_like(grad_h)
+    grad_c_all = torch.zeros_like(grad_h_all)  # only the successors' f_d * dc: accumulated
     grad_z = gates.new_empty(NB, G)
     widest = max(layout.counts)
-    tmp_h, tmp_s, grad_pred = gates.new_empty(widest, H), gates.new_empty(widest, S), gates.new_empty(widest, n * H)
+    tmp_h, grad_pred = gates.new_empty(widest, H), gates.new_empty(widest, n * H)
     recurrent_t = recurrent.t()
     steps = list(zip(layout.counts, layout.states, layout.preds, gates.split(layout.counts), tanh_c.split(layout.counts), grad_z.split(layout.counts)))
     for count, row, preds, a, tc, dz in reversed(steps):
         dh, dc = grad_h_all[row : row + count], grad_c_all[row : row + count]
         sig, g = a.split([S, H], 1)
         i, o, *f = sig.split(H, 1)
-        dz_i, dz_o, *dz_f, dz_g = dz.split(H, 1)
-        t = tmp_h[:count]
-        torch.mul(tc, tc, out=t)  # dc += dh * o * (1 - tanh^2 c)
-        t.neg_().add_(1).mul_(o).mul_(dh)
-        dc.add_(t)
+        dz_sig, dz_g = dz.split([S, H], 1)
+        dz_i, dz_o, *dz_f = dz_sig.split(H, 1)
+        t = torch.mul(dh, o, out=tmp_h[:count])  # dc += dh * o * (1 - tanh^2 c)
+        dc.add_(_tanh_backward(t, tc, grad_input=t))
+        # dL/da for each activated gate, then times its derivative, in place.
         torch.mul(dc, g, out=dz_i)
         torch.mul(dh, tc, out=dz_o)
         for d, pred in enumerate(preds):
@@ -258,12 +283,8 @@ def _scan_backward(
             for block in dz_f:
                 block.zero_()
         torch.mul(dc, i, out=dz_g)
-        s = tmp_s[:count]
-        torch.mul(sig, sig, out=s)  # sigma' = a - a^2
-        torch.sub(sig, s, out=s)
-        dz[:, :S].mul_(s)
-        torch.mul(g, g, out=t)  # tanh' = 1 - g^2
-        dz_g.mul_(t.neg_().add_(1))
+        _sigmoid_backward(dz_sig, sig, grad_input=dz_sig)
+        _tanh_backward(dz_g, g, grad_input=dz_g)
         if not preds:
             break  # diagonal 0's predecessors are all outside the grid
         dp = torch.mm(dz, recurrent_t, out=grad_pred[:count]).split(H, 1)
@@ -278,9 +299,9 @@ def _scan_backward(
 
 
 class WavefrontScan(torch.autograd.Function):
-    """The padded h (slots, H) from the inputs u (N·B, C) in diagonal order, the input projection
-    (weight (G, C), bias (G)) and U (n·H, G): the whole layer as one autograd node. Backward:
-    `_scan_backward` gives dZ; then one matmul each for du, dW, dU and one sum for db."""
+    """h (B·N, H), rows (b, raster cell), from the inputs u (N·B, C) in diagonal order, the input
+    projection (weight (G, C), bias (G)) and U (n·H, G): the whole layer as one autograd node.
+    Backward: `_scan_backward` gives dZ; then one matmul each for du, dW, dU and one sum for db."""
 
     @staticmethod
     def forward(
@@ -289,23 +310,30 @@ class WavefrontScan(torch.autograd.Function):
         h_all, c_all, h_pred, gates, tanh_c = _scan_forward(u, weight, bias, recurrent, layout, hidden, ndim)
         ctx.save_for_backward(u, weight, recurrent, c_all, h_pred, gates, tanh_c)
         ctx.layout, ctx.hidden, ctx.ndim = layout, hidden, ndim
-        return h_all
+        return h_all.index_select(0, layout.outputs)  # padded slots -> (b, raster cell)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         u, weight, recurrent, c_all, h_pred, gates, tanh_c = ctx.saved_tensors
-        grad_z = _scan_backward(grad_h.contiguous(), recurrent, ctx.layout, ctx.hidden, ctx.ndim, c_all, gates, tanh_c)
+        layout = ctx.layout
+        # The output gather is a permutation onto the cell rows: its backward is a copy back into
+        # a buffer that the scan then owns (pads left unset: never read).
+        grad_h_all = grad_h.new_empty(layout.slots, ctx.hidden).index_copy_(0, layout.outputs, grad_h)
+        grad_z = _scan_backward(grad_h_all, recurrent, layout, ctx.hidden, ctx.ndim, c_all, gates, tanh_c)
         need = ctx.needs_input_grad
+        # du and dW as transposed products: with few input channels MKL is several times faster
+        # with the long N·B dimension as the product's columns (same result).
         return (
-            grad_z @ weight if need[0] else None,
-            grad_z.t() @ u if need[1] else None,
+            (weight.t() @ grad_z.t()).t() if need[0] else None,
+            (u.t() @ grad_z).t() if need[1] else None,
             grad_z.sum(0) if need[2] else None,
             h_pred.t() @ grad_z if need[3] else None,
             None,
             None,
             None,
         )
+
 
 class MDLSTM(nn.Module):
     """One n-dimensional LSTM layer scanning from the origin corner, by anti-diagonal wavefronts.
@@ -403,8 +431,7 @@ class MDLSTM(nn.Module):
             args = tuple(arg.to(dtype) for arg in args)
         with torch.autocast(device_type, enabled=False):
             h = WavefrontScan.apply(*args, layout, self.hidden_size, self.ndim)
-        h = h.view(-1, B, self.hidden_size).index_select(0, layout.outputs)  # padded slots -> raster order
-        return h.transpose(0, 1).reshape(B, *shape, self.hidden_size)
+        return h.view(B, *shape, self.hidden_size)
 
 
 class MDLSTMReference(nn.Module):
