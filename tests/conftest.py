@@ -107,3 +107,28 @@ def read_json(path: Path) -> Any:
     import json
 
     return json.loads(Path(path).read_text())
+
+
+def iam_stroke_xml(strokes: Any, dt: float = 0.02, gap: float = 0.3) -> str:
+    """An IAM-OnDB ``lineStrokes`` file (as the corpus ships it) holding `strokes`: each an iterable of
+    (x, y) whiteboard points, sampled every `dt` s, with `gap` s between strokes."""
+    out = [
+        '<?xml version="1.0" encoding="ISO-8859-1"?>',
+        "<WhiteboardCaptureSession>",
+        "  <WhiteboardDescription>",
+        '    <SensorLocation corner="top_left"/>',
+        '    <DiagonallyOppositeCoords x="6512" y="1376"/>',
+        "  </WhiteboardDescription>",
+        "  <StrokeSet>",
+    ]
+    t = 100.0
+    for stroke in strokes:
+        points = [(float(x), float(y)) for x, y in stroke]
+        out.append(f'    <Stroke colour="black" start_time="{t:.2f}" end_time="{t + dt * len(points):.2f}">')
+        for x, y in points:
+            out.append(f'      <Point x="{x:g}" y="{y:g}" time="{t:.2f}"/>')
+            t += dt
+        out.append("    </Stroke>")
+        t += gap
+    out += ["  </StrokeSet>", "</WhiteboardCaptureSession>"]
+    return "\n".join(out) + "\n"

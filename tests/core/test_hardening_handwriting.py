@@ -6,23 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import iam_stroke_xml
 
 from seqgen.data.handwriting.iam import OUTLIER_LINE, OUTLIER_POINTS, SkipReport, iter_iam_lines
 from seqgen.data.handwriting.prepare import OUTLIER_SCALE, IamOnDbCorpus, prepare_handwriting
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
-
-
-def _xml(strokes: list[list[tuple[float, float]]]) -> str:
-    out = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<WhiteboardCaptureSession>", "<StrokeSet>"]
-    t = 100.0
-    for stroke in strokes:
-        out.append("<Stroke>")
-        for x, y in stroke:
-            out.append(f'<Point x="{x}" y="{y}" time="{t:.2f}"/>')
-            t += 0.02
-        out.append("</Stroke>")
-        t += 0.3
-    return "\n".join(out + ["</StrokeSet>", "</WhiteboardCaptureSession>"]) + "\n"
 
 
 def _stroke(x0: float, n: int = 15, scale: float = 1.0) -> list[tuple[float, float]]:
@@ -37,7 +25,7 @@ def _tree(tmp_path: Path, lines: dict[str, list[list[tuple[float, float]]]]) -> 
         ls.mkdir(parents=True)
         asc.mkdir(parents=True)
         (asc / f"{form}.txt").write_text("CSR:\n\nthe quick brown fox\n")
-        (ls / f"{form}-01.xml").write_text(_xml(strokes))
+        (ls / f"{form}-01.xml").write_text(iam_stroke_xml(strokes))
     return root
 
 

@@ -121,6 +121,14 @@ class WriterStyle:
         return asdict(self)
 
 
+def points_per_char_range(value: Sequence[float], key: str = "points_per_char") -> tuple[float, float]:
+    """(low, high) pen points per character, checked: two numbers with 2 <= low <= high."""
+    pair = tuple(float(v) for v in value)
+    if len(pair) != 2 or not 2.0 <= pair[0] <= pair[1]:
+        raise SeqgenError(f"{key}={list(pair)} is out of range: must be [low, high] with 2 <= low <= high (default 18-34, like IAM-OnDB)")
+    return pair[0], pair[1]
+
+
 def sample_writers(
     n: int,
     seed: int,
@@ -133,9 +141,7 @@ def sample_writers(
     `points_per_char` = (low, high): each writer's pen speed is drawn so that a character takes
     uniform(low, high) points (IAM-OnDB: ~25); fewer points make shorter sequences (faster to learn).
     """
-    low, high = (float(v) for v in points_per_char)
-    if not 2.0 <= low <= high:
-        raise SeqgenError(f"points_per_char must be [low, high] with 2 <= low <= high, got {list(points_per_char)}")
+    low, high = points_per_char_range(points_per_char)
     if n < 1:
         raise SeqgenError(f"the Hershey corpus needs at least one writer, got n_writers={n}")
     fonts = tuple(fonts)

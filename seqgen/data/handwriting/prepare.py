@@ -152,12 +152,9 @@ class HersheyCorpus:
         self.text_max_bytes = int(text_max_bytes)
         self.seed = int(seed)
         self.fonts = tuple(fonts) if fonts else None
-        self.points_per_char = tuple(float(v) for v in points_per_char) if points_per_char else None
-        if self.points_per_char is not None and not (len(self.points_per_char) == 2 and 2.0 <= self.points_per_char[0] <= self.points_per_char[1]):
-            raise SeqgenError(
-                f"data.corpus.points_per_char={list(self.points_per_char)} is out of range: must be [low, high] "
-                "with 2 <= low <= high (null = the default 18-34, like IAM-OnDB)"
-            )
+        from seqgen.data.handwriting.hershey import points_per_char_range
+
+        self.points_per_char = points_per_char_range(points_per_char, "data.corpus.points_per_char") if points_per_char else None
         self.name = name
 
     def texts(self) -> list[str]:

@@ -11,26 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from conftest import SHARED, iam_stroke_xml
+
 from seqgen.data.handwriting.linestore import LineStore
 from seqgen.data.handwriting.strokes import Line
 
-REPO = Path(__file__).resolve().parents[3]
-SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), REPO.parent / "shared")
 REAL_LINE = SHARED / "real-samples" / "iam-ondb" / "lineStrokes" / "a01-000u-01.xml"
 WORDS = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex jumbo vats".split()
-
-
-def _xml(strokes: list[np.ndarray]) -> str:
-    out = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<WhiteboardCaptureSession>", "<StrokeSet>"]
-    t = 100.0
-    for stroke in strokes:
-        out.append('<Stroke colour="black">')
-        for x, y in stroke:
-            out.append(f'<Point x="{x:.1f}" y="{y:.1f}" time="{t:.2f}"/>')
-            t += 0.01
-        out.append("</Stroke>")
-        t += 0.2
-    return "\n".join(out + ["</StrokeSet>", "</WhiteboardCaptureSession>"]) + "\n"
 
 
 def _strokes(rng: np.random.Generator, n_chars: int, scale: float = 1.0) -> list[np.ndarray]:
@@ -88,12 +75,12 @@ def make_iam_tree(root: Path, n_forms: int = 24, seed: int = 0, bad: bool = True
                 strokes = [strokes[0][:4]]  # too few points
             if bad and index == 9 and k == 1:
                 strokes = _strokes(rng, len(text), scale=0.01)  # absurd scale
-            body = _xml(strokes)
+            body = iam_stroke_xml(strokes)
             if bad and index == 2 and k == 1:
                 body = body[:-200]  # truncated: malformed XML
             (ls / f"{lid}.xml").write_text(body)
         if bad and index == 10:
-            (ls / f"{form}-{len(texts) + 1:02d}.xml").write_text(_xml(_strokes(rng, 12)))  # no transcription
+            (ls / f"{form}-{len(texts) + 1:02d}.xml").write_text(iam_stroke_xml(_strokes(rng, 12)))  # no transcription
         head = "Writer-ID: 1\n\nOCR:\n\n" if not (bad and index == 11) else "no csr block here\n"
         csr = "CSR: \n\n" + "\n".join(texts) + "\n" if not (bad and index == 11) else ""
         (asc / f"{form}.txt").write_text(head + csr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, iam_stroke_xml
 
 from seqgen.data.handwriting.iam import (
     MALFORMED_XML,
@@ -27,28 +27,6 @@ from seqgen.errors import SeqgenError
 REAL = SHARED / "real-samples" / "iam-ondb"
 
 
-def _xml(strokes: list[list[tuple[int, int]]]) -> str:
-    out = [
-        '<?xml version="1.0" encoding="ISO-8859-1"?>',
-        "<WhiteboardCaptureSession>",
-        "  <WhiteboardDescription>",
-        '    <SensorLocation corner="top_left"/>',
-        '    <DiagonallyOppositeCoords x="6512" y="1376"/>',
-        "  </WhiteboardDescription>",
-        "  <StrokeSet>",
-    ]
-    t = 100.0
-    for s in strokes:
-        out.append(f'    <Stroke colour="black" start_time="{t:.2f}" end_time="{t + 0.02 * len(s):.2f}">')
-        for x, y in s:
-            out.append(f'      <Point x="{x}" y="{y}" time="{t:.2f}"/>')
-            t += 0.02
-        out.append("    </Stroke>")
-        t += 0.3
-    out += ["  </StrokeSet>", "</WhiteboardCaptureSession>"]
-    return "\n".join(out) + "\n"
-
-
 def _stroke(x0: int, n: int = 12) -> list[tuple[int, int]]:
     return [(x0 + 15 * i, 1000 + int(40 * np.sin(i / 2))) for i in range(n)]
 
@@ -65,19 +43,19 @@ def tree(tmp_path: Path) -> Path:
     ls.mkdir(parents=True)
     asc.mkdir(parents=True)
     (asc / "a01-000u.txt").write_text(_ascii(["A MOVE to stop", "Mr. Gaitskell from", "nominating any", "more Labour"]))
-    (ls / "a01-000u-01.xml").write_text(_xml([_stroke(100), _stroke(400)]))
-    (ls / "a01-000u-02.xml").write_text(_xml([_stroke(100, 20)]))
-    (ls / "a01-000u-03.xml").write_text(_xml([_stroke(100)])[:-120])  # truncated: malformed
+    (ls / "a01-000u-01.xml").write_text(iam_stroke_xml([_stroke(100), _stroke(400)]))
+    (ls / "a01-000u-02.xml").write_text(iam_stroke_xml([_stroke(100, 20)]))
+    (ls / "a01-000u-03.xml").write_text(iam_stroke_xml([_stroke(100)])[:-120])  # truncated: malformed
     # line 4 has a transcription but no strokes file
-    (ls / "a01-000u-05.xml").write_text(_xml([_stroke(100)]))  # strokes without transcription
+    (ls / "a01-000u-05.xml").write_text(iam_stroke_xml([_stroke(100)]))  # strokes without transcription
     glitchy = [[(100 + 15 * i, 1000 + (5000 if i % 2 else 0)) for i in range(20)]]
     asc2 = root / "ascii" / "a01" / "a01-001"
     asc2.mkdir(parents=True)
     ls2 = root / "lineStrokes" / "a01" / "a01-001"
     ls2.mkdir(parents=True)
     (asc2 / "a01-001w.txt").write_text(_ascii(["broken line", "fine line"]))
-    (ls2 / "a01-001w-01.xml").write_text(_xml(glitchy))
-    (ls2 / "a01-001w-02.xml").write_text(_xml([_stroke(100), _stroke(300)]))
+    (ls2 / "a01-001w-01.xml").write_text(iam_stroke_xml(glitchy))
+    (ls2 / "a01-001w-02.xml").write_text(iam_stroke_xml([_stroke(100), _stroke(300)]))
     (root / "trainset.txt").write_text("a01-000u\n")
     (root / "testset_v.txt").write_text("a01-001w\n")
     return root

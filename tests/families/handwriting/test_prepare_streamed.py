@@ -148,7 +148,7 @@ def test_failed_prepare_leaves_no_partial_output(tmp_path: Path) -> None:
 
 _BLOCKING = """
 import sys, time
-sys.path.insert(0, {here!r})
+sys.path[:0] = [{here!r}, {tests!r}]  # prepare_helpers and the conftest it imports
 from prepare_helpers import WalkCorpus
 from seqgen.data.handwriting.prepare import prepare_handwriting
 
@@ -166,7 +166,7 @@ prepare_handwriting(Blocking(40, points=50), {out!r})
 def test_killed_prepare_reruns_cleanly(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", _BLOCKING.format(here=str(HERE), out=str(out))], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", _BLOCKING.format(here=str(HERE), tests=str(HERE.parents[1]), out=str(out))], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "spilled"
         spill = list(out.glob(PREFIX + "*"))
