@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from seqgen.training.resume import resume_checkpoint
 from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run_lock import run_folder_lock
+from seqgen.training.threads import apply_thread_policy, thread_calibration_callback
 from seqgen.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ def _train(
     model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
-    trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    threads, calibration = thread_policy(cfg, model)
+    trainer = build_trainer(cfg, model, run_dir, [*calibration, *(extra_callbacks or [])], trainer_overrides)
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -180,6 +181,7 @@ def _train(
         "nonfinite_steps": model.nonfinite_steps,
         "skipped_shards": datamodule.skipped_shards,
         "preempted": bool(preempted),
+        "threads": threads,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
     if test_error:
@@ -197,9 +199,11 @@ def _train(
     return result
 
 
-def apply_runtime_env(cfg: DictConfig) -> None:
-    """Thread counts for CPU training: torch defaults to all cores, which oversubscribes workers."""
-    threads = cfg.get("num_threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def thread_policy(cfg: DictConfig, model: SeqModule) -> tuple[dict[str, Any], list[pl.Callback]]:
+    """`num_threads` applied (seqgen/training/threads.py): the record for metrics.json, and the
+    start-up calibration callback when `auto` leaves the choice to the first batch."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    batch_size = OmegaConf.select(cfg, "data.datamodule.batch_size", default=None)
+    decision = apply_thread_policy(cfg.get("num_threads"), model, batch_size, trainer_cfg)  # type: ignore[arg-type]
+    record = decision.record()
+    return record, [thread_calibration_callback(decision, record)] if decision.calibrate else []

@@ -1,0 +1,340 @@
+"""The CPU thread policy: how many threads torch uses in this process (`num_threads: auto | N`).
+
+    cores    = min(CPUs in the affinity mask, the cgroup's CPU quota, the launcher's grant)
+               grant: the CPUs Ray assigned to this trial or worker, or SLURM_CPUS_PER_TASK
+    budget   = cores // ranks sharing them        DDP ranks on this node (trainer.devices), when
+                                                  nothing pinned this process to its own cores
+    auto     = 1                                  budget is 1, or the per-step work is small:
+                                                  batch_size x parameters < SMALL_STEP_MACS
+             = calibrated (training on a CPU)     otherwise: the first batch's forward and backward
+                                                  pass, timed alternately with 1 and `budget`
+                                                  threads; `budget` is kept only when it is at
+                                                  least MIN_GAIN faster *and* its loss, gradients
+                                                  and gradient norm are bitwise those of 1 thread
+             = budget (on a GPU)                  the CPU threads only feed the device
+    N        = N                                  an explicit setting always wins
+
+Why the bitwise check: BLAS and reductions may split a sum differently with more threads, and a
+different rounding gives a different model. The calibration may only pick a count that trains the
+same model as 1 thread, so `auto` trains the same model on every machine (1 thread is available
+everywhere). Where results depend on the count, `auto` stays at 1 thread and says so; an explicit
+`num_threads=N` is the way to trade that for speed. The calibration runs on copies of the
+model's state and restores the random generators: training continues as if it had not run.
+
+Waiting OpenMP threads spin by default, taking a core from whatever else runs on a shared
+machine; `quiet_openmp_waits` asks them to sleep instead (`OMP_WAIT_POLICY=PASSIVE`). OpenMP
+reads it once, when torch loads it, so the console entry points set it before importing torch
+(`seqgen/cli/__init__.py`), and Ray workers inherit it through the sweep's runtime environment.
+DataLoader workers run one thread each (torch sets it in every worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from seqgen.errors import SeqgenError
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+# Below this many multiply-adds per step (batch x parameters), a parallel region costs more to
+# start than it saves: one thread, no calibration (docs/benchmarks.md, thread policy).
+SMALL_STEP_MACS = 2_000_000
+MIN_GAIN = 0.10  # N threads must be at least 10% faster than 1 to be kept
+CALIBRATION_ROUNDS = 2  # timed passes per thread count, after one warm-up pass each
+OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+@dataclass(frozen=True)
+class ThreadDecision:
+    threads: int
+    reason: str
+    calibrate: bool = False  # whether the first training batch decides between 1 and `threads`
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- what this process may use -----------------------------------------------------------------
+def quiet_openmp_waits(environ: dict[str, str] | None = None) -> None:
+    """Sleeping instead of spinning OpenMP threads; a value the user set is kept."""
+    env = os.environ if environ is None else environ
+    for key, value in OPENMP_ENV.items():
+        env.setdefault(key, value)
+
+
+def affinity_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _quota_v2(folder: Path) -> float | None:
+    text = _read(folder / "cpu.max")  # "max 100000" or "<quota> <period>"
+    if not text or text.startswith("max"):
+        return None
+    quota, period = text.split()[:2]
+    return int(quota) / int(period)
+
+
+def _quota_v1(folder: Path) -> float | None:
+    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+    if not quota or not period or int(quota) <= 0:
+        return None
+    return int(quota) / int(period)
+
+
+def cgroup_cpu_quota(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs this process's cgroup may use (the smallest quota on its path), None without a quota.
+
+    cgroup v2: `<root>/<path>/cpu.max`; v1: `<root>/cpu[,cpuacct]/<path>/cpu.cfs_quota_us` over
+    `cpu.cfs_period_us`. Every folder from the process's own cgroup up to the mount point counts.
+    """
+    quotas = []
+    for line in (_read(proc_cgroup) or "").splitlines():
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and controllers == "":
+            mounts, reader = [root], _quota_v2
+        elif "cpu" in controllers.split(","):
+            mounts, reader = [root / controllers, root / "cpu", root / "cpu,cpuacct"], _quota_v1
+        else:
+            continue
+        for mount in (m for m in mounts if m.is_dir()):
+            folder = mount / path.lstrip("/")
+            while True:  # in a container the path may not exist below the mount: its root still counts
+                if folder.is_dir():
+                    quotas += [q for q in [reader(folder)] if q is not None]
+                if folder == mount or mount not in folder.parents:
+                    break
+                folder = folder.parent
+            break
+    return min(quotas) if quotas else None
+
+
+def launcher_grant(environ: Mapping[str, str] | None = None) -> tuple[float | None, str]:
+    """CPUs a launcher assigned to this process: Ray (a trial or Ray Train worker), or SLURM."""
+    env = os.environ if environ is None else environ
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        except Exception:  # the driver, not a task or actor: nothing assigned
+            cpus = None
+        if cpus:
+            return float(cpus), f"Ray assigned {cpus:g} CPU(s)"
+    if env.get("SLURM_CPUS_PER_TASK", "").isdigit() and env.get("SLURM_STEP_ID") is not None:
+        return float(env["SLURM_CPUS_PER_TASK"]), f"SLURM_CPUS_PER_TASK={env['SLURM_CPUS_PER_TASK']}"
+    return None, ""
+
+
+def local_ranks(trainer_cfg: Mapping[str, Any] | None) -> int:
+    """Processes of this run on this node: trainer.devices under a DDP strategy, else 1."""
+    trainer_cfg = trainer_cfg or {}
+    if "ddp" not in str(trainer_cfg.get("strategy") or ""):
+        return 1
+    devices = trainer_cfg.get("devices")
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    return devices if isinstance(devices, int) and devices > 0 else 1
+
+
+def cpu_budget(
+    ranks: int = 1,
+    affinity: int | None = None,
+    quota: float | None = None,
+    grant: tuple[float | None, str] | None = None,
+    machine_cpus: int | None = None,
+) -> tuple[int, str]:
+    """(threads this process may use, why). Arguments default to what this process sees."""
+    affinity = affinity_cpus() if affinity is None else affinity
+    quota = cgroup_cpu_quota() if quota is None else quota
+    grant_cpus, grant_why = launcher_grant() if grant is None else grant
+    machine_cpus = (os.cpu_count() or affinity) if machine_cpus is None else machine_cpus
+    cores, why = affinity, f"{affinity} CPU(s) in the affinity mask"
+    if quota is not None and quota < cores:
+        cores, why = max(1, math.floor(quota)), f"cgroup CPU quota {quota:g}"
+    if grant_cpus is not None and grant_cpus < cores:
+        cores, why = max(1, math.floor(grant_cpus)), grant_why
+    # Ranks pinned to their own cores (affinity narrower than the machine) already have their share.
+    if ranks > 1 and affinity >= machine_cpus and grant_cpus is None:
+        cores, why = max(1, cores // ranks), f"{why}, shared by {ranks} DDP ranks"
+    return cores, why
+
+
+# --- the decision --------------------------------------------------------------------------------
+def parse_setting(value: Any) -> int | None:
+    """`auto` (or null) -> None; a whole number >= 1 -> that number; anything else is refused."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == AUTO):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SeqgenError(f"num_threads={value!r} is invalid: give auto or a whole number >= 1")
+    return value
+
+
+def step_work(model: Any, batch_size: int) -> int:
+    """Multiply-adds per step, roughly: every weight used once per example (per time step)."""
+    return int(batch_size) * sum(p.numel() for p in model.parameters())
+
+
+def decide(setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool = True, training: bool = True) -> ThreadDecision:
+    explicit = parse_setting(setting)
+    if explicit is not None:
+        return ThreadDecision(explicit, f"num_threads={explicit} set explicitly")
+    cores, why = budget
+    if cores <= 1:
+        return ThreadDecision(1, f"{why}: one thread")
+    if not on_cpu:
+        return ThreadDecision(cores, f"the model runs on an accelerator; {why} feed it")
+    if work is not None and work < SMALL_STEP_MACS:
+        return ThreadDecision(1, f"small per-step work ({work:,} multiply-adds < {SMALL_STEP_MACS:,}): one thread")
+    if not training:
+        return ThreadDecision(cores, f"{why}")
+    return ThreadDecision(cores, f"{why}; calibrating 1 against {cores} threads on the first batch", calibrate=True)
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def apply_thread_policy(
+    setting: Any, model: Any = None, batch_size: int | None = None, trainer_cfg: Mapping[str, Any] | None = None, training: bool = True
+) -> ThreadDecision:
+    """Decide (`decide`), set torch's thread count, log the choice; a calibration is the caller's."""
+    on_cpu = model is None or next((p.device.type for p in model.parameters()), "cpu") == "cpu"
+    if trainer_cfg is not None and str(trainer_cfg.get("accelerator", "cpu")) not in ("cpu",):
+        on_cpu = on_cpu and str(trainer_cfg.get("accelerator")) == "auto" and not _cuda_available()
+    work = step_work(model, batch_size) if model is not None and batch_size else None
+    decision = decide(setting, cpu_budget(local_ranks(trainer_cfg)), work, on_cpu=on_cpu, training=training)
+    set_threads(1 if decision.calibrate else decision.threads)
+    log.info("threads: %d (%s)", 1 if decision.calibrate else decision.threads, decision.reason)
+    return decision
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# --- the start-up calibration --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Calibration:
+    threads: int
+    reason: str
+    seconds: dict[int, float]  # median seconds per pass, by thread count
+    identical: bool
+
+
+def _snapshot(module: Any) -> tuple[dict[str, Any], list[tuple[Any, dict[str, Any]]]]:
+    import torch
+
+    tensors = {k: v.detach().clone() for k, v in module.state_dict(keep_vars=True).items() if isinstance(v, torch.Tensor)}
+    return tensors, [(m, dict(m.__dict__)) for m in module.modules()]
+
+
+def _restore(module: Any, snapshot: tuple[dict[str, Any], list[tuple[Any, dict[str, Any]]]]) -> None:
+    """Parameters and buffers copied back; attributes a pass replaced (a carried RNN state) put back."""
+    import torch
+
+    tensors, attributes = snapshot
+    with torch.no_grad():
+        current = module.state_dict(keep_vars=True)
+        for key, value in tensors.items():
+            current[key].copy_(value)
+    for child, saved in attributes:
+        for key in set(child.__dict__) - set(saved):
+            del child.__dict__[key]
+        child.__dict__.update(saved)
+    for parameter in module.parameters():
+        parameter.grad = None
+
+
+def _pass(module: Any, batch: Any, loss_fn: Callable[[Any], Any], rng: Any) -> tuple[float, list[Any]]:
+    """One forward and backward pass from the same random state; (seconds, loss + grads + norm)."""
+    import torch
+
+    torch.set_rng_state(rng)
+    for parameter in module.parameters():
+        parameter.grad = None
+    started = time.perf_counter()
+    loss = loss_fn(batch)
+    loss.backward()
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+    seconds = time.perf_counter() - started
+    return seconds, [loss.detach().clone(), norm.detach().clone(), *(g.detach().clone() for g in grads)]
+
+
+def calibrate(module: Any, batch: Any, loss_fn: Callable[[Any], Any], threads: int, rounds: int = CALIBRATION_ROUNDS) -> Calibration:
+    """Time `loss_fn(batch)` + backward with 1 and `threads` threads, alternately; compare bitwise.
+
+    The module's parameters, buffers, attributes and torch's CPU random state are as before.
+    """
+    import torch
+
+    rng = torch.get_rng_state()
+    snapshot = _snapshot(module)
+    times: dict[int, list[float]] = {1: [], threads: []}
+    outputs: dict[int, list[Any]] = {}
+    try:
+        for round_ in range(rounds + 1):  # round 0 warms up (allocations, kernel set-up)
+            for count in (1, threads):
+                set_threads(count)
+                seconds, outputs[count] = _pass(module, batch, loss_fn, rng)
+                _restore(module, snapshot)
+                if round_:
+                    times[count].append(seconds)
+    finally:
+        torch.set_rng_state(rng)
+        _restore(module, snapshot)
+    identical = all(torch.equal(a, b) for a, b in zip(outputs[1], outputs[threads]))
+    median = {count: statistics.median(values) for count, values in times.items()}
+    faster = median[threads] < (1 - MIN_GAIN) * median[1]
+    speed = f"{median[1] * 1000:.1f} ms per pass with 1 thread, {median[threads] * 1000:.1f} ms with {threads}"
+    if faster and identical:
+        chosen, why = threads, f"{speed}: {threads} threads are faster and train the same model"
+    elif faster:
+        chosen, why = 1, (f"{speed}, but {threads} threads round differently (another model than 1 thread): "
+                          f"one thread, the same on every machine; num_threads={threads} trades that for speed")
+    else:
+        chosen, why = 1, f"{speed}: one thread is as fast"
+    set_threads(chosen)
+    return Calibration(chosen, why, median, identical)
+
+
+def thread_calibration_callback(decision: ThreadDecision, record: dict[str, Any]) -> Any:
+    """A Lightning callback that calibrates on the first training batch; fills `record`."""
+    import pytorch_lightning as pl
+
+    class ThreadCalibration(pl.Callback):
+        done = False
+
+        def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+            if self.done:
+                return
+            self.done = True
+            result = calibrate(pl_module, batch, lambda b: pl_module.compute_loss(b)[0], decision.threads)
+            record.update(threads=result.threads, reason=result.reason, calibrate=True,
+                          seconds_per_pass={str(k): v for k, v in result.seconds.items()}, identical=result.identical)
+            log.info("threads: %d (%s)", result.threads, result.reason)
+
+    return ThreadCalibration()

@@ -1,0 +1,204 @@
+"""The CPU thread policy's decisions (seqgen/training/threads.py): affinity mask, cgroup quota,
+launcher grants, DDP division, explicit settings, DataLoader workers, the calibration's choice and
+that it leaves no trace. No timings are asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import IterableDataset
+
+from conftest import BIN, REPO, read_json
+
+from seqgen.errors import SeqgenError
+from seqgen.training import threads
+from seqgen.training.threads import calibrate, cgroup_cpu_quota, cpu_budget, decide, launcher_grant, local_ranks, parse_setting
+
+NO_GRANT = (None, "")
+BIG = threads.SMALL_STEP_MACS * 10
+
+
+@pytest.fixture
+def one_thread_after() -> None:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+# --- the budget ----------------------------------------------------------------------------------
+def test_the_affinity_mask_bounds_the_threads_of_a_real_process() -> None:
+    """A process pinned to one core gets one thread, whatever the machine has."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from seqgen.training.threads import apply_thread_policy; import torch; "
+        "d = apply_thread_policy('auto', torch.nn.Linear(1000, 1000), 64, {'accelerator': 'cpu'}); "
+        "print(d.threads, torch.get_num_threads(), d.reason)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout.split(maxsplit=2)
+    assert out[:2] == ["1", "1"] and "1 CPU(s) in the affinity mask" in out[2]
+
+
+def test_budget_is_the_smallest_of_affinity_quota_and_grant() -> None:
+    assert cpu_budget(affinity=8, quota=None, grant=NO_GRANT, machine_cpus=8) == (8, "8 CPU(s) in the affinity mask")
+    assert cpu_budget(affinity=8, quota=2.5, grant=NO_GRANT, machine_cpus=8) == (2, "cgroup CPU quota 2.5")
+    assert cpu_budget(affinity=8, quota=0.5, grant=NO_GRANT, machine_cpus=8)[0] == 1
+    assert cpu_budget(affinity=8, quota=4, grant=(3.0, "Ray assigned 3 CPU(s)"), machine_cpus=8) == (3, "Ray assigned 3 CPU(s)")
+    assert cpu_budget(affinity=2, quota=None, grant=(4.0, "Ray assigned 4 CPU(s)"), machine_cpus=2)[0] == 2
+
+
+def test_ddp_ranks_divide_the_cores_unless_each_rank_is_pinned() -> None:
+    assert cpu_budget(ranks=4, affinity=16, quota=None, grant=NO_GRANT, machine_cpus=16) == (4, "16 CPU(s) in the affinity mask, shared by 4 DDP ranks")
+    assert cpu_budget(ranks=2, affinity=2, quota=None, grant=NO_GRANT, machine_cpus=2)[0] == 1
+    assert cpu_budget(ranks=3, affinity=2, quota=None, grant=NO_GRANT, machine_cpus=2)[0] == 1
+    # A launcher that pinned this rank to 4 of 16 cores already gave it its share.
+    assert cpu_budget(ranks=4, affinity=4, quota=None, grant=NO_GRANT, machine_cpus=16)[0] == 4
+    assert local_ranks({"strategy": "ddp", "devices": 4}) == 4
+    assert local_ranks({"strategy": "ddp_spawn", "devices": [0, 1]}) == 2
+    assert local_ranks({"strategy": "auto", "devices": 4}) == 1
+    assert local_ranks({"devices": "auto", "strategy": "ddp"}) == 1
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_quota_is_the_smallest_on_the_path(tmp_path: Path) -> None:
+    root = tmp_path / "fs"
+    write(tmp_path / "cgroup", "0::/user.slice/job\n")
+    write(root / "cpu.max", "max 100000\n")
+    write(root / "user.slice" / "cpu.max", "300000 100000\n")
+    write(root / "user.slice" / "job" / "cpu.max", "150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path / "cgroup", root) == 1.5
+    write(root / "user.slice" / "job" / "cpu.max", "max 100000\n")
+    assert cgroup_cpu_quota(tmp_path / "cgroup", root) == 3.0
+
+
+def test_cgroup_v1_quota_and_no_quota(tmp_path: Path) -> None:
+    root = tmp_path / "fs"
+    write(tmp_path / "cgroup", "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n")
+    write(root / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us", "200000\n")
+    write(root / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_period_us", "100000\n")
+    assert cgroup_cpu_quota(tmp_path / "cgroup", root) == 2.0
+    write(root / "cpu,cpuacct" / "docker" / "abc" / "cpu.cfs_quota_us", "-1\n")
+    assert cgroup_cpu_quota(tmp_path / "cgroup", root) is None
+    # In a container the path of /proc/self/cgroup may not exist below the mount: its root counts.
+    write(tmp_path / "cgroup2", "0::/not/here\n")
+    write(root / "cpu.max", "100000 100000\n")
+    assert cgroup_cpu_quota(tmp_path / "cgroup2", root) == 1.0
+
+
+def test_launcher_grants_from_ray_and_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
+    context = types.SimpleNamespace(get_assigned_resources=lambda: {"CPU": 2.0})
+    fake_ray = types.SimpleNamespace(is_initialized=lambda: True, get_runtime_context=lambda: context)
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)
+    assert launcher_grant({}) == (2.0, "Ray assigned 2 CPU(s)")
+    monkeypatch.delitem(sys.modules, "ray")
+    assert launcher_grant({"SLURM_CPUS_PER_TASK": "3", "SLURM_STEP_ID": "0"}) == (3.0, "SLURM_CPUS_PER_TASK=3")
+    assert launcher_grant({"SLURM_CPUS_PER_TASK": "3"}) == (None, "")  # the batch script itself, not a task of srun
+
+
+# --- the decision --------------------------------------------------------------------------------
+def test_an_explicit_setting_wins_and_bad_settings_are_refused() -> None:
+    assert decide(3, (1, "1 CPU(s)"), work=10) == threads.ThreadDecision(3, "num_threads=3 set explicitly")
+    assert parse_setting("auto") is None and parse_setting(None) is None and parse_setting(2) == 2
+    for bad in (0, -1, "lots", 1.5, True):
+        with pytest.raises(SeqgenError, match="num_threads"):
+            parse_setting(bad)
+
+
+def test_auto_picks_one_thread_for_one_core_and_small_work_and_calibrates_otherwise() -> None:
+    assert decide("auto", (1, "1 CPU(s) in the affinity mask"), work=BIG).threads == 1
+    small = decide("auto", (8, "8 CPU(s)"), work=threads.SMALL_STEP_MACS - 1)
+    assert (small.threads, small.calibrate) == (1, False) and "small per-step work" in small.reason
+    big = decide("auto", (8, "8 CPU(s)"), work=BIG)
+    assert (big.threads, big.calibrate) == (8, True)
+    assert decide("auto", (8, "8 CPU(s)"), work=BIG, training=False) == threads.ThreadDecision(8, "8 CPU(s)")
+    assert decide("auto", (8, "8 CPU(s)"), work=BIG, on_cpu=False).threads == 8
+
+
+def test_the_config_accepts_auto_and_whole_numbers_only(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from seqgen.validate import validate_config
+
+    validate_config(OmegaConf.create({"num_threads": "auto"}))
+    validate_config(OmegaConf.create({"num_threads": 4}))
+    with pytest.raises(SeqgenError, match="num_threads=0 is out of range.*auto or an integer >= 1"):
+        validate_config(OmegaConf.create({"num_threads": 0}))
+
+
+class ThreadsInWorker(IterableDataset):
+    def __iter__(self):
+        yield torch.tensor([torch.get_num_threads()])
+
+
+def test_dataloader_workers_run_one_thread(one_thread_after: None) -> None:
+    from seqgen.data.stream import make_worker_loader
+
+    torch.set_num_threads(2)
+    assert [int(t) for t in make_worker_loader(ThreadsInWorker(), num_workers=1)] == [1]
+
+
+# --- the calibration -----------------------------------------------------------------------------
+class Carried(torch.nn.Module):
+    """A model with dropout (random state) and a carried attribute, like the text model's state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 64)
+        self.drop = torch.nn.Dropout(0.5)
+        self.carried = None
+
+    def loss(self, batch: torch.Tensor, sleep_with_one: float = 0.0, depends: bool = False) -> torch.Tensor:
+        if sleep_with_one and torch.get_num_threads() == 1:
+            time.sleep(sleep_with_one)  # makes 1 thread the slower one, whatever the machine does
+        out = self.drop(self.linear(batch))
+        self.carried = out.detach()
+        extra = 1e-3 * torch.get_num_threads() if depends else 0.0
+        return out.square().mean() + extra
+
+
+def test_calibration_leaves_the_model_the_random_state_and_attributes_as_they_were(one_thread_after: None) -> None:
+    torch.manual_seed(0)
+    model, batch = Carried(), torch.randn(8, 64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    result = calibrate(model, batch, model.loss, threads=2)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.get_rng_state()) and model.carried is None
+    assert all(p.grad is None for p in model.parameters())
+    assert result.identical and result.threads in (1, 2) and torch.get_num_threads() == result.threads
+
+
+def test_calibration_keeps_more_threads_only_when_faster_and_bitwise_equal(one_thread_after: None) -> None:
+    model, batch = Carried(), torch.randn(8, 64)
+    faster = calibrate(model, batch, lambda b: model.loss(b, sleep_with_one=0.2), threads=2)
+    assert (faster.threads, faster.identical) == (2, True) and "train the same model" in faster.reason
+    rounding = calibrate(model, batch, lambda b: model.loss(b, sleep_with_one=0.2, depends=True), threads=2)
+    assert (rounding.threads, rounding.identical) == (1, False) and "num_threads=2 trades that for speed" in rounding.reason
+
+
+# --- through the launchers -----------------------------------------------------------------------
+def test_resume_applies_the_runs_own_thread_setting(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
+    """resume=<run> re-reads the run's config before the thread count is set."""
+    from conftest import TINY_TRAIN
+
+    env = {**os.environ, "SEQGEN_OUTPUTS": str(tmp_path)}
+    run = tmp_path / "run"
+    first = [str(BIN / "seqgen-train"), *TINY_TRAIN, f"data.corpus.path={tiny_text_file}", f"paths.data_dir={tiny_text_data}",
+             "num_threads=1", "trainer.max_steps=5", "test=false", "callbacks.samples=null", f"hydra.run.dir={run}"]
+    subprocess.run(first, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)
+    resumed = subprocess.run([str(BIN / "seqgen-train"), f"resume={run}", "trainer.max_steps=8"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    metrics = read_json(run / "metrics.json")
+    assert metrics["global_step"] == 8 and metrics["threads"] == {"threads": 1, "reason": "num_threads=1 set explicitly", "calibrate": False}
