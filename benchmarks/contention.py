@@ -36,21 +36,21 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"
 
-# family -> (experiment, data config, extra overrides that keep the timed window on training steps)
-QUICK_STARTS: dict[str, tuple[str, str]] = {
-    "text": ("text_quickstart", "text_embedded"),
-    "handwriting_prediction": ("handwriting_prediction_quickstart", "handwriting_hershey"),
-    "handwriting_synthesis": ("handwriting_synthesis_quickstart", "handwriting_hershey"),
-    "recognizer": ("recognizer_quickstart", "handwriting_hershey"),
-    "speech": ("speech_quickstart", "speech_espeak"),
-    "image": ("image_quickstart", "image_digits"),
-    "atari": ("atari_quickstart", "atari"),
+# family -> (experiment, the documented prepare overrides of its data)
+QUICK_STARTS: dict[str, tuple[str, list[str]]] = {
+    "text": ("text_quickstart", ["data=text_embedded"]),
+    "handwriting_prediction": ("handwriting_prediction_quickstart", ["data=handwriting_hershey"]),
+    "handwriting_synthesis": ("handwriting_synthesis_quickstart", ["data=handwriting_hershey"]),
+    "recognizer": ("recognizer_quickstart", ["data=handwriting_hershey"]),
+    "speech": ("speech_quickstart", ["data=speech_espeak"]),
+    "image": ("image_quickstart", ["data=image_digits"]),
+    "atari": ("atari_quickstart", ["data=atari", "data.prepare.games=[pong,breakout]"]),
 }
 QUIET = [
     "logger=none", "test=false", "trainer.max_time=null", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
     "callbacks.samples=null", "callbacks.last_checkpoint=null", "callbacks.model_checkpoint=null", "callbacks.progress=null",
     "callbacks.lr_monitor=null", "+trainer.enable_checkpointing=false", "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false", "hydra.job_logging.root.level=WARNING",
+    "trainer.enable_model_summary=false",
 ]
 
 
@@ -63,7 +63,6 @@ def child(args: argparse.Namespace) -> None:
     import pytorch_lightning as pl
     import torch
     from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
 
     from seqgen._config import config_dir
     from seqgen.io import atomic_path
@@ -72,14 +71,13 @@ def child(args: argparse.Namespace) -> None:
 
     threads = {"auto": "auto", "1": 1}.get(args.setting, affinity_cpus())
     experiment, _ = QUICK_STARTS[args.family]
-    overrides = [f"experiment={experiment}", f"paths.data_dir={args.data_dir}", f"num_threads={threads}", *QUIET]
+    run_dir = Path(tempfile.mkdtemp(prefix="contention-"))
+    overrides = [f"experiment={experiment}", f"paths.root_dir={REPO}", f"paths.data_dir={args.data_dir}", f"paths.log_dir={run_dir}",
+                 f"paths.output_dir={run_dir}", f"num_threads={threads}", *QUIET]
     if args.steps:
         overrides.append(f"trainer.max_steps={args.steps}")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="contention"):
         cfg = compose(config_name="train", overrides=overrides)
-    run_dir = Path(tempfile.mkdtemp(prefix="contention-"))
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(run_dir)
 
     class Clock(pl.Callback):
         """Steps in `seconds` from the start of training (the calibration included)."""
@@ -109,11 +107,12 @@ def child(args: argparse.Namespace) -> None:
 
 # --- the driver -----------------------------------------------------------------------------------
 def prepare(family: str, data_dir: Path) -> None:
-    data = QUICK_STARTS[family][1]
-    if (data_dir / data).exists() and any((data_dir / data).rglob("meta.json")):
+    overrides = QUICK_STARTS[family][1]
+    name = overrides[0].removeprefix("data=")
+    if any((data_dir / name).glob("meta.json")):
         return
-    print(f"preparing {data} into {data_dir} ...", flush=True)
-    subprocess.run([str(BIN / "seqgen-prepare"), f"data={data}", f"paths.data_dir={data_dir}",
+    print(f"preparing {' '.join(overrides)} into {data_dir} ...", flush=True)
+    subprocess.run([str(BIN / "seqgen-prepare"), *overrides, f"paths.data_dir={data_dir}",
                     f"hydra.run.dir={tempfile.mkdtemp(prefix='contention-prepare-')}"], check=True, cwd=REPO)
 
 

@@ -28,7 +28,7 @@ from seqgen.sweep.processes import end_recorded_processes, record_ray_processes,
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import USER_ERROR_FILE, TrialSetup, read_user_error, run_trial, trial_config, trial_dirname
 from seqgen.training.run import build_datamodule
-from seqgen.training.threads import cpu_budget
+from seqgen.training.threads import OPENMP_ENV, cpu_budget
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,9 @@ def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gp
         "ignore_reinit_error": True,
     }
     if address:
-        ray.init(address=address, **kwargs)
+        # A local Ray inherits this process's environment; an existing cluster's workers get the
+        # OpenMP wait policy (seqgen/training/threads.py) through the job's runtime environment.
+        ray.init(address=address, runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in OPENMP_ENV.items()}}, **kwargs)
         return
     num_cpus = int(ray_cfg.get("num_cpus") or cpu_budget(grant=(None, ""))[0])  # the cores this process may use
     num_gpus = ray_cfg.get("num_gpus")

@@ -6,11 +6,12 @@
                                                   nothing pinned this process to its own cores
     auto     = 1                                  budget is 1, or the per-step work is small:
                                                   batch_size x parameters < SMALL_STEP_MACS
-             = calibrated (training on a CPU)     otherwise: the first batch's forward and backward
-                                                  pass, timed alternately with 1 and `budget`
-                                                  threads; `budget` is kept only when it is at
-                                                  least MIN_GAIN faster *and* its loss, gradients
-                                                  and gradient norm are bitwise those of 1 thread
+             = calibrated (training on a CPU)     otherwise: on the first batch, one forward and
+                                                  backward pass with 1 and one with `budget` threads
+                                                  must give bitwise the same loss, gradients and
+                                                  gradient norm; then the next training steps
+                                                  alternate 1 and `budget` threads, timed, and
+                                                  `budget` is kept only when at least MIN_GAIN faster
              = budget (on a GPU)                  the CPU threads only feed the device
     N        = N                                  an explicit setting always wins
 
@@ -18,8 +19,9 @@ Why the bitwise check: BLAS and reductions may split a sum differently with more
 different rounding gives a different model. The calibration may only pick a count that trains the
 same model as 1 thread, so `auto` trains the same model on every machine (1 thread is available
 everywhere). Where results depend on the count, `auto` stays at 1 thread and says so; an explicit
-`num_threads=N` is the way to trade that for speed. The calibration runs on copies of the
-model's state and restores the random generators: training continues as if it had not run.
+`num_threads=N` is the way to trade that for speed. The two check passes restore the model's
+tensors, its attributes and the random state, and the timed steps are ordinary training steps
+(bitwise those of 1 thread): training continues as if no calibration had run.
 
 Waiting OpenMP threads spin by default, taking a core from whatever else runs on a shared
 machine; `quiet_openmp_waits` asks them to sleep instead (`OMP_WAIT_POLICY=PASSIVE`). OpenMP
@@ -49,7 +51,7 @@ AUTO = "auto"
 # start than it saves: one thread, no calibration (docs/benchmarks.md, thread policy).
 SMALL_STEP_MACS = 2_000_000
 MIN_GAIN = 0.10  # N threads must be at least 10% faster than 1 to be kept
-CALIBRATION_ROUNDS = 2  # timed passes per thread count, after one warm-up pass each
+CALIBRATION_ROUNDS = 3  # timed training steps per thread count
 OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -205,7 +207,7 @@ def decide(setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool
         return ThreadDecision(1, f"small per-step work ({work:,} multiply-adds < {SMALL_STEP_MACS:,}): one thread")
     if not training:
         return ThreadDecision(cores, f"{why}")
-    return ThreadDecision(cores, f"{why}; calibrating 1 against {cores} threads on the first batch", calibrate=True)
+    return ThreadDecision(cores, f"{why}; calibrating 1 against {cores} threads on the first steps", calibrate=True)
 
 
 def set_threads(threads: int) -> None:
@@ -236,14 +238,6 @@ def _cuda_available() -> bool:
 
 
 # --- the start-up calibration --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Calibration:
-    threads: int
-    reason: str
-    seconds: dict[int, float]  # median seconds per pass, by thread count
-    identical: bool
-
-
 def _snapshot(module: Any) -> tuple[dict[str, Any], list[tuple[Any, dict[str, Any]]]]:
     import torch
 
@@ -264,77 +258,94 @@ def _restore(module: Any, snapshot: tuple[dict[str, Any], list[tuple[Any, dict[s
         for key in set(child.__dict__) - set(saved):
             del child.__dict__[key]
         child.__dict__.update(saved)
-    for parameter in module.parameters():
-        parameter.grad = None
 
 
-def _pass(module: Any, batch: Any, loss_fn: Callable[[Any], Any], rng: Any) -> tuple[float, list[Any]]:
-    """One forward and backward pass from the same random state; (seconds, loss + grads + norm)."""
+def _pass(module: Any, batch: Any, loss_fn: Callable[[Any], Any], rng: Any) -> list[Any]:
+    """Loss, gradients and their norm of one forward and backward pass from the random state `rng`.
+
+    `autograd.grad`, not `backward`: nothing accumulates into `.grad`, and no DDP hook fires.
+    """
     import torch
 
     torch.set_rng_state(rng)
-    for parameter in module.parameters():
-        parameter.grad = None
-    started = time.perf_counter()
+    params = [p for p in module.parameters() if p.requires_grad]
     loss = loss_fn(batch)
-    loss.backward()
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    grads = [g for g in torch.autograd.grad(loss, params, allow_unused=True) if g is not None]
     norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
-    seconds = time.perf_counter() - started
-    return seconds, [loss.detach().clone(), norm.detach().clone(), *(g.detach().clone() for g in grads)]
+    return [loss.detach(), norm.detach(), *grads]
 
 
-def calibrate(module: Any, batch: Any, loss_fn: Callable[[Any], Any], threads: int, rounds: int = CALIBRATION_ROUNDS) -> Calibration:
-    """Time `loss_fn(batch)` + backward with 1 and `threads` threads, alternately; compare bitwise.
-
-    The module's parameters, buffers, attributes and torch's CPU random state are as before.
-    """
+def same_numbers(module: Any, batch: Any, loss_fn: Callable[[Any], Any], threads: int) -> bool:
+    """Whether 1 and `threads` threads give bitwise the same loss, gradients and gradient norm on
+    `batch`. The module's tensors and attributes and torch's CPU random state are as before."""
     import torch
 
     rng = torch.get_rng_state()
     snapshot = _snapshot(module)
-    times: dict[int, list[float]] = {1: [], threads: []}
-    outputs: dict[int, list[Any]] = {}
+    before = torch.get_num_threads()
+    outputs = []
     try:
-        for round_ in range(rounds + 1):  # round 0 warms up (allocations, kernel set-up)
-            for count in (1, threads):
-                set_threads(count)
-                seconds, outputs[count] = _pass(module, batch, loss_fn, rng)
-                _restore(module, snapshot)
-                if round_:
-                    times[count].append(seconds)
+        for count in (1, threads):
+            set_threads(count)
+            outputs.append(_pass(module, batch, loss_fn, rng))
+            _restore(module, snapshot)
     finally:
         torch.set_rng_state(rng)
         _restore(module, snapshot)
-    identical = all(torch.equal(a, b) for a, b in zip(outputs[1], outputs[threads]))
-    median = {count: statistics.median(values) for count, values in times.items()}
+        set_threads(before)
+    return len(outputs[0]) == len(outputs[1]) and all(torch.equal(a, b) for a, b in zip(*outputs))
+
+
+def choose(seconds: dict[int, list[float]], threads: int, identical: bool) -> tuple[int, str]:
+    """The calibration's verdict from the timed steps of 1 and `threads` threads."""
+    median = {count: statistics.median(values) for count, values in seconds.items()}
+    speed = f"{median[1] * 1000:.1f} ms per step with 1 thread, {median[threads] * 1000:.1f} ms with {threads}"
     faster = median[threads] < (1 - MIN_GAIN) * median[1]
-    speed = f"{median[1] * 1000:.1f} ms per pass with 1 thread, {median[threads] * 1000:.1f} ms with {threads}"
     if faster and identical:
-        chosen, why = threads, f"{speed}: {threads} threads are faster and train the same model"
-    elif faster:
-        chosen, why = 1, (f"{speed}, but {threads} threads round differently (another model than 1 thread): "
-                          f"one thread, the same on every machine; num_threads={threads} trades that for speed")
-    else:
-        chosen, why = 1, f"{speed}: one thread is as fast"
-    set_threads(chosen)
-    return Calibration(chosen, why, median, identical)
+        return threads, f"{speed}: {threads} threads are faster and train the same model"
+    if faster:
+        return 1, (f"{speed}, but {threads} threads round differently (another model than 1 thread): one thread, "
+                   f"the same on every machine; num_threads={threads} trades that for speed")
+    return 1, f"{speed}: one thread is as fast"
 
 
-def thread_calibration_callback(decision: ThreadDecision, record: dict[str, Any]) -> Any:
-    """A Lightning callback that calibrates on the first training batch; fills `record`."""
+def thread_calibration_callback(decision: ThreadDecision, record: dict[str, Any], rounds: int = CALIBRATION_ROUNDS) -> Any:
+    """A Lightning callback: on the first batch, `same_numbers` (two passes, which also warm up);
+    when they agree, the next 2 x `rounds` training steps alternate 1 and N threads and are timed,
+    and `choose` keeps the faster. Those steps train the model as 1 thread would: nothing is
+    thrown away. Fills `record` (metrics.json) and logs the verdict."""
     import pytorch_lightning as pl
 
     class ThreadCalibration(pl.Callback):
-        done = False
+        def __init__(self) -> None:
+            self.schedule: list[int] | None = None
+            self.seconds: dict[int, list[float]] = {1: [], decision.threads: []}
+            self.started = 0.0
 
         def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
-            if self.done:
+            if self.schedule is None:
+                identical = same_numbers(pl_module, batch, lambda b: pl_module.compute_loss(b)[0], decision.threads)
+                record["identical"] = identical
+                self.schedule = [1, decision.threads] * rounds if identical else []
+                if not identical:
+                    self._finish(1, f"{decision.threads} threads round differently from 1 (another model): one thread, "
+                                    f"the same on every machine; num_threads={decision.threads} trades that for speed")
+            if self.schedule:
+                set_threads(self.schedule[0])
+                self.started = time.perf_counter()
+
+        def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            if not self.schedule:
                 return
-            self.done = True
-            result = calibrate(pl_module, batch, lambda b: pl_module.compute_loss(b)[0], decision.threads)
-            record.update(threads=result.threads, reason=result.reason, calibrate=True,
-                          seconds_per_pass={str(k): v for k, v in result.seconds.items()}, identical=result.identical)
-            log.info("threads: %d (%s)", result.threads, result.reason)
+            self.seconds[self.schedule.pop(0)].append(time.perf_counter() - self.started)
+            if not self.schedule:
+                self._finish(*choose(self.seconds, decision.threads, identical=True))
+
+        def _finish(self, threads: int, reason: str) -> None:
+            set_threads(threads)
+            record.update(threads=threads, reason=reason)
+            if any(self.seconds.values()):
+                record["seconds_per_step"] = {str(k): statistics.median(v) for k, v in self.seconds.items() if v}
+            log.info("threads: %d (%s)", threads, reason)
 
     return ThreadCalibration()

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from conftest import BIN, REPO, read_json
 
 from seqgen.errors import SeqgenError
 from seqgen.training import threads
-from seqgen.training.threads import calibrate, cgroup_cpu_quota, cpu_budget, decide, launcher_grant, local_ranks, parse_setting
+from seqgen.training.threads import cgroup_cpu_quota, cpu_budget, decide, launcher_grant, local_ranks, parse_setting
 
 NO_GRANT = (None, "")
 BIG = threads.SMALL_STEP_MACS * 10
@@ -158,33 +157,59 @@ class Carried(torch.nn.Module):
         self.drop = torch.nn.Dropout(0.5)
         self.carried = None
 
-    def loss(self, batch: torch.Tensor, sleep_with_one: float = 0.0, depends: bool = False) -> torch.Tensor:
-        if sleep_with_one and torch.get_num_threads() == 1:
-            time.sleep(sleep_with_one)  # makes 1 thread the slower one, whatever the machine does
+    def loss(self, batch: torch.Tensor, depends: bool = False) -> torch.Tensor:
         out = self.drop(self.linear(batch))
         self.carried = out.detach()
-        extra = 1e-3 * torch.get_num_threads() if depends else 0.0
-        return out.square().mean() + extra
+        return out.square().mean() + (1e-3 * torch.get_num_threads() if depends else 0.0)
 
 
-def test_calibration_leaves_the_model_the_random_state_and_attributes_as_they_were(one_thread_after: None) -> None:
+def test_the_bitwise_check_leaves_the_model_the_random_state_and_attributes_as_they_were(one_thread_after: None) -> None:
     torch.manual_seed(0)
     model, batch = Carried(), torch.randn(8, 64)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    result = calibrate(model, batch, model.loss, threads=2)
+    torch.set_num_threads(2)
+    assert threads.same_numbers(model, batch, model.loss, threads=2)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert torch.equal(rng, torch.get_rng_state()) and model.carried is None
+    assert torch.equal(rng, torch.get_rng_state()) and model.carried is None and torch.get_num_threads() == 2
     assert all(p.grad is None for p in model.parameters())
-    assert result.identical and result.threads in (1, 2) and torch.get_num_threads() == result.threads
+    assert not threads.same_numbers(model, batch, lambda b: model.loss(b, depends=True), threads=2)
 
 
-def test_calibration_keeps_more_threads_only_when_faster_and_bitwise_equal(one_thread_after: None) -> None:
-    model, batch = Carried(), torch.randn(8, 64)
-    faster = calibrate(model, batch, lambda b: model.loss(b, sleep_with_one=0.2), threads=2)
-    assert (faster.threads, faster.identical) == (2, True) and "train the same model" in faster.reason
-    rounding = calibrate(model, batch, lambda b: model.loss(b, sleep_with_one=0.2, depends=True), threads=2)
-    assert (rounding.threads, rounding.identical) == (1, False) and "num_threads=2 trades that for speed" in rounding.reason
+def test_more_threads_are_kept_only_when_faster_and_bitwise_equal() -> None:
+    fast_two = {1: [0.30, 0.31, 0.29], 2: [0.15, 0.16, 0.14]}
+    assert threads.choose(fast_two, 2, identical=True) == (2, "300.0 ms per step with 1 thread, 150.0 ms with 2: 2 threads are faster and train the same model")
+    kept, why = threads.choose(fast_two, 2, identical=False)
+    assert kept == 1 and "round differently" in why and "num_threads=2 trades that for speed" in why
+    close = {1: [0.30, 0.30, 0.30], 2: [0.28, 0.28, 0.28]}  # less than MIN_GAIN faster
+    assert threads.choose(close, 2, identical=True) == (1, "300.0 ms per step with 1 thread, 280.0 ms with 2: one thread is as fast")
+
+
+def trained_weights(cfg, run_dir: Path) -> tuple[dict, dict]:
+    from seqgen.training.run import train
+
+    result = train(cfg, run_dir)
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    return result, state
+
+
+def test_a_calibrated_run_trains_bitwise_the_model_of_one_thread(
+    tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path, monkeypatch: pytest.MonkeyPatch, one_thread_after: None
+) -> None:
+    """auto with 2 cores and (here) any model calibrated: the check passes, the timed steps alternate
+    1 and 2 threads, and the model is the one num_threads=1 trains."""
+    from conftest import tiny_train_cfg
+
+    monkeypatch.setattr(threads, "SMALL_STEP_MACS", 0)
+    monkeypatch.setattr(threads, "cpu_budget", lambda *a, **k: (2, "2 CPU(s) in the affinity mask"))
+    extra = ["trainer.max_steps=10", "test=false", "callbacks.samples=null", "data.datamodule.num_workers=0"]
+    auto, auto_state = trained_weights(tiny_train_cfg(tmp_path / "auto", tiny_text_data, tiny_text_file, [*extra, "num_threads=auto"]), tmp_path / "auto" / "run")
+    one, one_state = trained_weights(tiny_train_cfg(tmp_path / "one", tiny_text_data, tiny_text_file, [*extra, "num_threads=1"]), tmp_path / "one" / "run")
+    record = auto["threads"]
+    assert record["calibrate"] and record["identical"] and record["threads"] in (1, 2)
+    assert set(record["seconds_per_step"]) == {"1", "2"} and "ms per step with 1 thread" in record["reason"]
+    assert one["threads"]["reason"] == "num_threads=1 set explicitly"
+    assert auto_state.keys() == one_state.keys() and all(torch.equal(auto_state[k], one_state[k]) for k in one_state)
 
 
 # --- through the launchers -----------------------------------------------------------------------
