@@ -14,7 +14,7 @@ from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
 from seqgen.errors import friendly_errors
 from seqgen.families.base import family_of
 from seqgen.training.checkpoints import load_model
-from seqgen.training.threads import apply_thread_policy
+from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy
 
 
 # Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
@@ -26,7 +26,8 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "sample")
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
-    apply_thread_policy(cfg.num_threads, model, int(cfg.num_samples), {"accelerator": str(cfg.device)}, training=False)
+    apply_thread_policy(cfg.num_threads, model, int(cfg.num_samples), {"accelerator": str(cfg.device)}, training=False,
+                        small=SMALL_GENERATION_STEP_MACS)
     family = family_of(model)
     family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)
     out = run_dir()

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.families.base import get_family
-from seqgen.training.threads import apply_thread_policy, parse_setting
+from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy, parse_setting
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def run(cfg: DictConfig) -> None:
     quiet_libraries()
     validate(cfg)
     engine = build_engine(cfg)
-    apply_thread_policy(cfg.num_threads, engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False)
+    apply_thread_policy(cfg.num_threads, engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False,
+                        small=SMALL_GENERATION_STEP_MACS)
     app = create_app(engine)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("host=%s: the demo is reachable from other machines", cfg.host)

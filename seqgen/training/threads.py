@@ -50,6 +50,9 @@ AUTO = "auto"
 # Below this many multiply-adds per step (batch x parameters), a parallel region costs more to
 # start than it saves: one thread, no calibration (docs/benchmarks.md, thread policy).
 SMALL_STEP_MACS = 2_000_000
+# Generation (seqgen-sample, seqgen-serve) runs one time step at a time, with no whole-sequence
+# matrix product: each operation is far smaller than in training, so the bound is higher.
+SMALL_GENERATION_STEP_MACS = 50_000_000
 MIN_GAIN = 0.10  # N threads must be at least 10% faster than 1 to be kept
 CALIBRATION_ROUNDS = 3  # timed training steps per thread count
 OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -194,7 +197,9 @@ def step_work(model: Any, batch_size: int) -> int:
     return int(batch_size) * sum(p.numel() for p in model.parameters())
 
 
-def decide(setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool = True, training: bool = True) -> ThreadDecision:
+def decide(
+    setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool = True, training: bool = True, small: int = SMALL_STEP_MACS
+) -> ThreadDecision:
     explicit = parse_setting(setting)
     if explicit is not None:
         return ThreadDecision(explicit, f"num_threads={explicit} set explicitly")
@@ -203,8 +208,8 @@ def decide(setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool
         return ThreadDecision(1, f"{why}: one thread")
     if not on_cpu:
         return ThreadDecision(cores, f"the model runs on an accelerator; {why} feed it")
-    if work is not None and work < SMALL_STEP_MACS:
-        return ThreadDecision(1, f"small per-step work ({work:,} multiply-adds < {SMALL_STEP_MACS:,}): one thread")
+    if work is not None and work < small:
+        return ThreadDecision(1, f"small per-step work ({work:,} multiply-adds < {small:,}): one thread")
     if not training:
         return ThreadDecision(cores, f"{why}")
     return ThreadDecision(cores, f"{why}; calibrating 1 against {cores} threads on the first steps", calibrate=True)
@@ -218,14 +223,18 @@ def set_threads(threads: int) -> None:
 
 
 def apply_thread_policy(
-    setting: Any, model: Any = None, batch_size: int | None = None, trainer_cfg: Mapping[str, Any] | None = None, training: bool = True
+    setting: Any,
+    model: Any = None,
+    batch_size: int | None = None,
+    trainer_cfg: Mapping[str, Any] | None = None,
+    training: bool = True,
+    small: int = SMALL_STEP_MACS,
 ) -> ThreadDecision:
     """Decide (`decide`), set torch's thread count, log the choice; a calibration is the caller's."""
-    on_cpu = model is None or next((p.device.type for p in model.parameters()), "cpu") == "cpu"
-    if trainer_cfg is not None and str(trainer_cfg.get("accelerator", "cpu")) not in ("cpu",):
-        on_cpu = on_cpu and str(trainer_cfg.get("accelerator")) == "auto" and not _cuda_available()
+    accelerator = str((trainer_cfg or {}).get("accelerator", "cpu"))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not _cuda_available())
     work = step_work(model, batch_size) if model is not None and batch_size else None
-    decision = decide(setting, cpu_budget(local_ranks(trainer_cfg)), work, on_cpu=on_cpu, training=training)
+    decision = decide(setting, cpu_budget(local_ranks(trainer_cfg)), work, on_cpu=on_cpu, training=training, small=small)
     set_threads(1 if decision.calibrate else decision.threads)
     log.info("threads: %d (%s)", 1 if decision.calibrate else decision.threads, decision.reason)
     return decision

@@ -268,7 +268,7 @@ def test_trials_failing_on_the_same_user_error_stop_the_sweep_without_retries(tm
     retried (max_failures=2 would have run each three times), the error printed once."""
     cmd = sweep_command(tiny_text_data, tmp_path / "out", "sweep.num_samples=4", "sweep.metric=val/bits", "sweep.max_concurrent_trials=2",
                         corpus=tiny_text_file)
-    proc = run_sweep(cmd, tmp_path)
+    proc = run_sweep(cmd, tmp_path, timeout=400)
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("seqgen: error: sweep tiny_test stopped: ") and "'val/bits' was not logged" in errors[0]
@@ -311,3 +311,45 @@ def test_the_stop_rule_needs_the_same_error_and_no_result(tmp_path: Path) -> Non
     single = TrialEvents("val/bpc", 2, trials=1)
     ended(single, "h", "bad value")
     assert single.stop_all()
+
+
+# --- every sweep's documented command -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def documented_data(tmp_path_factory: pytest.TempPathFactory, embedded_text_data: Path) -> Path:
+    """One data folder with what the sweeps' headers prepare: the embedded corpus and a (tiny)
+    handwriting_hershey corpus."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "families" / "handwriting"))
+    from handwriting_helpers import prepare_tiny
+
+    root = prepare_tiny(tmp_path_factory.mktemp("documented"))
+    (root / "text_embedded").symlink_to(embedded_text_data / "text_embedded")
+    return root
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_sweeps_documented_command_can_start_its_trials(path: Path, tmp_path: Path, documented_data: Path) -> None:
+    """The commands in a definition's header: its trials' data is the data it prepares, and a trial
+    of `seqgen-sweep sweep=<name> ...` passes the check the sweep makes before it starts Ray."""
+    import re
+    import shlex
+
+    from conftest import compose_cfg
+
+    from seqgen.sweep.runner import check_trial_config
+
+    header = "\n".join(line.lstrip("# ") for line in path.read_text().splitlines() if line.startswith("#"))
+    header = header.replace("$PWD", str(tmp_path))
+    commands = [(kind, shlex.split(args)) for kind, args in re.findall(r"seqgen-(prepare|sweep) ([^\n&]*)", header)]
+    prepared = {arg.split("=", 1)[1] for kind, args in commands if kind == "prepare" for arg in args if arg.startswith("data=")}
+    sweeps = [args for kind, args in commands if kind == "sweep" and f"sweep={path.stem}" in args]
+    assert sweeps and prepared, f"{path.name}: its header shows no `seqgen-prepare data=...` and `seqgen-sweep sweep={path.stem}` commands"
+    for args in sweeps:
+        cfg = compose_cfg("sweep", tmp_path, [*quote_trial_overrides(args), f"paths.data_dir={documented_data}"])
+        spec = validate(cfg.sweep)
+        setup = TrialSetup(sweep_name=spec["name"], sweep_dir=str(tmp_path / "sweep"), metric=spec["metric"], base=list(spec["base"]),
+                           extra=[str(o) for o in cfg.get("trial_overrides") or []],
+                           paths={"root_dir": str(tmp_path), "data_dir": str(documented_data), "log_dir": str(tmp_path)})
+        trial = check_trial_config(spec, setup)
+        assert trial.data.name in prepared, f"{path.name}: trials train on {trial.data.name}, the header prepares {sorted(prepared)}"
