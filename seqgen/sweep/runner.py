@@ -55,6 +55,8 @@ def quiet_ray_environment(verbose: int) -> None:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # A local, single-user Ray: the note that token authentication is on is not actionable.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # A trial the sweep cancelled before it ran has no results to read; the summary lists it as such.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gpus_per_trial: float) -> None:
@@ -359,7 +361,9 @@ class TrialEvents(_TuneCallback, _TuneStopper):  # type: ignore[misc,valid-type]
         say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times; see {trial.path}/error.txt")
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        self.reported = True  # a trial trained and reported: the configuration works
+        # A trial reported its metric: the configuration works. (A trial that returns without a
+        # report still passes Tune's closing result through here, without the metric.)
+        self.reported = self.reported or self.metric in result
         return False
 
     def stop_all(self) -> bool:

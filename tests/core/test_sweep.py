@@ -304,6 +304,11 @@ def test_the_stop_rule_needs_the_same_error_and_no_result(tmp_path: Path) -> Non
     ended(different, "d", "another problem")
     assert not different.stop_all()
     reported = TrialEvents("val/bpc", 2, trials=8)
+    reported("x", {"training_iteration": 1, "done": True})  # Tune's closing result of a trial that never reported
+    ended(reported, "y", "bad value")
+    ended(reported, "z", "bad value")
+    assert reported.stop_all()
+    reported = TrialEvents("val/bpc", 2, trials=8)
     reported("e", {"val/bpc": 1.0})
     ended(reported, "f", "bad value")
     ended(reported, "g", "bad value")
