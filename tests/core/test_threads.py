@@ -4,7 +4,6 @@ that it leaves no trace. No timings are asserted."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import torch
 from torch.utils.data import IterableDataset
 
-from conftest import BIN, REPO, read_json
+from conftest import BIN, read_json
 
 from seqgen.errors import SeqgenError
 from seqgen.training import threads
