@@ -11,7 +11,8 @@
                                                   must give bitwise the same loss, gradients and
                                                   gradient norm; then the next training steps
                                                   alternate 1 and `budget` threads, timed, and
-                                                  `budget` is kept only when at least MIN_GAIN faster
+                                                  `budget` is kept only when at least MIN_GAIN faster;
+                                                  timed again every RECHECK_STEPS steps
              = budget (on a GPU)                  the CPU threads only feed the device
     N        = N                                  an explicit setting always wins
 
@@ -48,13 +49,14 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 # Below this many multiply-adds per step (batch x parameters), a parallel region costs more to
-# start than it saves: one thread, no calibration (docs/benchmarks.md, thread policy).
+# start than it saves: one thread, no calibration (docs/cluster.md, CPU threads).
 SMALL_STEP_MACS = 2_000_000
 # Generation (seqgen-sample, seqgen-serve) runs one time step at a time, with no whole-sequence
 # matrix product: each operation is far smaller than in training, so the bound is higher.
 SMALL_GENERATION_STEP_MACS = 50_000_000
 MIN_GAIN = 0.10  # N threads must be at least 10% faster than 1 to be kept
 CALIBRATION_ROUNDS = 3  # timed training steps per thread count
+RECHECK_STEPS = 200  # the timing is repeated this many steps after the last one
 OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -198,8 +200,10 @@ def step_work(model: Any, batch_size: int) -> int:
 
 
 def decide(
-    setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool = True, training: bool = True, small: int = SMALL_STEP_MACS
+    setting: Any, budget: tuple[int, str], work: int | None, on_cpu: bool = True, training: bool = True, small: int | None = None
 ) -> ThreadDecision:
+    """`small`: the per-step work below which one thread is used (SMALL_STEP_MACS by default)."""
+    small = SMALL_STEP_MACS if small is None else small
     explicit = parse_setting(setting)
     if explicit is not None:
         return ThreadDecision(explicit, f"num_threads={explicit} set explicitly")
@@ -228,7 +232,7 @@ def apply_thread_policy(
     batch_size: int | None = None,
     trainer_cfg: Mapping[str, Any] | None = None,
     training: bool = True,
-    small: int = SMALL_STEP_MACS,
+    small: int | None = None,
 ) -> ThreadDecision:
     """Decide (`decide`), set torch's thread count, log the choice; a calibration is the caller's."""
     accelerator = str((trainer_cfg or {}).get("accelerator", "cpu"))
@@ -321,24 +325,31 @@ def choose(seconds: dict[int, list[float]], threads: int, identical: bool) -> tu
 def thread_calibration_callback(decision: ThreadDecision, record: dict[str, Any], rounds: int = CALIBRATION_ROUNDS) -> Any:
     """A Lightning callback: on the first batch, `same_numbers` (two passes, which also warm up);
     when they agree, the next 2 x `rounds` training steps alternate 1 and N threads and are timed,
-    and `choose` keeps the faster. Those steps train the model as 1 thread would: nothing is
-    thrown away. Fills `record` (metrics.json) and logs the verdict."""
+    and `choose` keeps the faster. The same timing is repeated every RECHECK_STEPS steps, since
+    the other work on a shared machine comes and goes. The timed steps train the model as 1
+    thread would: nothing is thrown away. Fills `record` (metrics.json) and logs each verdict
+    that changes the count."""
     import pytorch_lightning as pl
 
     class ThreadCalibration(pl.Callback):
         def __init__(self) -> None:
             self.schedule: list[int] | None = None
-            self.seconds: dict[int, list[float]] = {1: [], decision.threads: []}
+            self.seconds: dict[int, list[float]] = {}
             self.started = 0.0
+            self.next_check = 0
 
         def on_train_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
             if self.schedule is None:
                 identical = same_numbers(pl_module, batch, lambda b: pl_module.compute_loss(b)[0], decision.threads)
                 record["identical"] = identical
-                self.schedule = [1, decision.threads] * rounds if identical else []
+                self.schedule = []
                 if not identical:
                     self._finish(1, f"{decision.threads} threads round differently from 1 (another model): one thread, "
                                     f"the same on every machine; num_threads={decision.threads} trades that for speed")
+                    self.next_check = -1  # never: the count is settled
+            if not self.schedule and self.next_check >= 0 and trainer.global_step >= self.next_check:
+                self.schedule = [1, decision.threads] * rounds
+                self.seconds = {1: [], decision.threads: []}
             if self.schedule:
                 set_threads(self.schedule[0])
                 self.started = time.perf_counter()
@@ -349,12 +360,15 @@ def thread_calibration_callback(decision: ThreadDecision, record: dict[str, Any]
             self.seconds[self.schedule.pop(0)].append(time.perf_counter() - self.started)
             if not self.schedule:
                 self._finish(*choose(self.seconds, decision.threads, identical=True))
+                self.next_check = trainer.global_step + RECHECK_STEPS
 
         def _finish(self, threads: int, reason: str) -> None:
             set_threads(threads)
-            record.update(threads=threads, reason=reason)
+            changed = record.get("threads") != threads or "checks" not in record
+            record.update(threads=threads, reason=reason, checks=record.get("checks", 0) + 1)
             if any(self.seconds.values()):
                 record["seconds_per_step"] = {str(k): statistics.median(v) for k, v in self.seconds.items() if v}
-            log.info("threads: %d (%s)", threads, reason)
+            if changed:
+                log.info("threads: %d (%s)", threads, reason)
 
     return ThreadCalibration()

@@ -196,16 +196,17 @@ def test_a_calibrated_run_trains_bitwise_the_model_of_one_thread(
     tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path, monkeypatch: pytest.MonkeyPatch, one_thread_after: None
 ) -> None:
     """auto with 2 cores and (here) any model calibrated: the check passes, the timed steps alternate
-    1 and 2 threads, and the model is the one num_threads=1 trains."""
+    1 and 2 threads (twice), and the model is the one num_threads=1 trains."""
     from conftest import tiny_train_cfg
 
     monkeypatch.setattr(threads, "SMALL_STEP_MACS", 0)
+    monkeypatch.setattr(threads, "RECHECK_STEPS", 1)  # timed again right after: steps 1-6, then 8-13
     monkeypatch.setattr(threads, "cpu_budget", lambda *a, **k: (2, "2 CPU(s) in the affinity mask"))
-    extra = ["trainer.max_steps=10", "test=false", "callbacks.samples=null", "data.datamodule.num_workers=0"]
+    extra = ["trainer.max_steps=14", "test=false", "callbacks.samples=null", "data.datamodule.num_workers=0"]
     auto, auto_state = trained_weights(tiny_train_cfg(tmp_path / "auto", tiny_text_data, tiny_text_file, [*extra, "num_threads=auto"]), tmp_path / "auto" / "run")
     one, one_state = trained_weights(tiny_train_cfg(tmp_path / "one", tiny_text_data, tiny_text_file, [*extra, "num_threads=1"]), tmp_path / "one" / "run")
     record = auto["threads"]
-    assert record["calibrate"] and record["identical"] and record["threads"] in (1, 2)
+    assert record["calibrate"] and record["identical"] and record["threads"] in (1, 2) and record["checks"] == 2, record
     assert set(record["seconds_per_step"]) == {"1", "2"} and "ms per step with 1 thread" in record["reason"]
     assert one["threads"]["reason"] == "num_threads=1 set explicitly"
     assert auto_state.keys() == one_state.keys() and all(torch.equal(auto_state[k], one_state[k]) for k in one_state)
