@@ -1,7 +1,7 @@
 """Training speed of each family's quick start next to other busy processes, per thread setting.
 
     .venv/bin/python benchmarks/contention.py [--families text handwriting_synthesis ...] [--seconds 40]
-        [--loads 0 1 2] [--settings auto 1 all spin]
+        [--loads 0 1 2] [--settings auto 1 all spin] [--rounds 1]
     .venv/bin/python benchmarks/contention.py --weights [--steps 30]   # does the thread count change the model?
 
 Speed: for every quick start, load (0, 1 or 2 competing processes that each keep a core busy with a
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,26 +136,32 @@ def busy_processes(count: int) -> list[subprocess.Popen]:
 
 
 def speed_table(args: argparse.Namespace) -> None:
-    print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; {args.seconds:g} s per run", flush=True)
+    print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs; {args.seconds:g} s per run, "
+          f"median of {args.rounds} round(s)", flush=True)
     print("| quick start | busy processes | " + " | ".join(f"{s} (steps/s)" for s in args.settings) + " | auto's threads | auto / best fixed |")
     print("|---|---:|" + "---:|" * len(args.settings) + "---|---:|")
     for family in args.families:
         for load in args.loads:
             busy = busy_processes(load)
             try:
-                rates, auto_threads = {}, ""
-                for setting in args.settings:
-                    record = measure(family, setting, args)
-                    rates[setting] = record["steps"] / record["seconds"]
-                    if setting == "auto":
-                        auto_threads = f"{record['threads']['threads']} ({'calibrated' if record['threads'].get('calibrate') else 'rule'})"
+                rates: dict[str, list[float]] = {s: [] for s in args.settings}
+                auto_threads = []
+                for _ in range(args.rounds):  # the settings alternate: each round sees the same machine
+                    for setting in args.settings:
+                        record = measure(family, setting, args)
+                        rates[setting].append(record["steps"] / record["seconds"])
+                        if setting == "auto":
+                            threads = record["threads"]
+                            auto_threads.append(f"{threads['threads']}{' (calibrated)' if threads.get('calibrate') else ''}")
             finally:
                 for proc in busy:
                     proc.kill()
                     proc.wait()
-            fixed = [rates[s] for s in rates if s != "auto"]
-            ratio = f"{rates['auto'] / max(fixed):.2f}" if "auto" in rates and fixed else "-"
-            print(f"| {family} | {load} | " + " | ".join(f"{rates[s]:.2f}" for s in args.settings) + f" | {auto_threads} | {ratio} |", flush=True)
+            rate = {s: statistics.median(v) for s, v in rates.items()}
+            fixed = [rate[s] for s in rate if s != "auto"]
+            ratio = f"{rate['auto'] / max(fixed):.2f}" if "auto" in rate and fixed else "-"
+            print(f"| {family} | {load} | " + " | ".join(f"{rate[s]:.2f}" for s in args.settings)
+                  + f" | {', '.join(auto_threads)} | {ratio} |", flush=True)
 
 
 def weights_table(args: argparse.Namespace) -> None:
@@ -184,6 +191,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=["auto", "1", "all", "spin"], choices=["auto", "1", "all", "spin"])
     parser.add_argument("--loads", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the settings, alternating; report the median")
     parser.add_argument("--weights", action="store_true", help="compare the models trained with 1 thread and every core")
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=REPO / "outputs" / "data")
