@@ -72,7 +72,7 @@ def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gp
         # OpenMP wait policy (seqgen/training/threads.py) through the job's runtime environment.
         ray.init(address=address, runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in OPENMP_ENV.items()}}, **kwargs)
         return
-    num_cpus = int(ray_cfg.get("num_cpus") or cpu_budget(grant=(None, ""))[0])  # the cores this process may use
+    num_cpus = int(ray_cfg.get("num_cpus") or cpu_budget(launcher=False)[0])  # the cores this process may use
     num_gpus = ray_cfg.get("num_gpus")
     if cpus_per_trial > num_cpus:
         raise SeqgenError(

@@ -92,19 +92,21 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _quota_v2(folder: Path) -> float | None:
-    text = _read(folder / "cpu.max")  # "max 100000" or "<quota> <period>"
-    if not text or text.startswith("max"):
+def _ratio(quota: str | None, period: str | None) -> float | None:
+    try:
+        value = int(quota or "") / int(period or "")
+    except (ValueError, ZeroDivisionError):  # "max", missing, unreadable
         return None
-    quota, period = text.split()[:2]
-    return int(quota) / int(period)
+    return value if value > 0 else None
+
+
+def _quota_v2(folder: Path) -> float | None:
+    text = _read(folder / "cpu.max") or ""  # "max 100000" or "<quota> <period>"
+    return _ratio(*(text.split() + ["", ""])[:2])
 
 
 def _quota_v1(folder: Path) -> float | None:
-    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
-    if not quota or not period or int(quota) <= 0:
-        return None
-    return int(quota) / int(period)
+    return _ratio(_read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us"))
 
 
 def cgroup_cpu_quota(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -161,18 +163,16 @@ def local_ranks(trainer_cfg: Mapping[str, Any] | None) -> int:
     return devices if isinstance(devices, int) and devices > 0 else 1
 
 
-def cpu_budget(
-    ranks: int = 1,
-    affinity: int | None = None,
-    quota: float | None = None,
-    grant: tuple[float | None, str] | None = None,
-    machine_cpus: int | None = None,
-) -> tuple[int, str]:
-    """(threads this process may use, why). Arguments default to what this process sees."""
-    affinity = affinity_cpus() if affinity is None else affinity
-    quota = cgroup_cpu_quota() if quota is None else quota
-    grant_cpus, grant_why = launcher_grant() if grant is None else grant
-    machine_cpus = (os.cpu_count() or affinity) if machine_cpus is None else machine_cpus
+def cpu_budget(ranks: int = 1, launcher: bool = True) -> tuple[int, str]:
+    """(threads this process may use, why), from what it sees; `launcher=False` leaves out a grant."""
+    grant = launcher_grant() if launcher else (None, "")
+    return budget_from(ranks, affinity_cpus(), cgroup_cpu_quota(), grant, os.cpu_count() or 1)
+
+
+def budget_from(ranks: int, affinity: int, quota: float | None, grant: tuple[float | None, str], machine_cpus: int) -> tuple[int, str]:
+    """The smallest of the affinity mask, the cgroup quota and the launcher's grant; divided among
+    DDP ranks when nothing pinned this process to its own cores."""
+    grant_cpus, grant_why = grant
     cores, why = affinity, f"{affinity} CPU(s) in the affinity mask"
     if quota is not None and quota < cores:
         cores, why = max(1, math.floor(quota)), f"cgroup CPU quota {quota:g}"

@@ -18,7 +18,7 @@ from conftest import BIN, read_json
 
 from seqgen.errors import SeqgenError
 from seqgen.training import threads
-from seqgen.training.threads import cgroup_cpu_quota, cpu_budget, decide, launcher_grant, local_ranks, parse_setting
+from seqgen.training.threads import budget_from, cgroup_cpu_quota, decide, launcher_grant, local_ranks, parse_setting
 
 NO_GRANT = (None, "")
 BIG = threads.SMALL_STEP_MACS * 10
@@ -45,19 +45,19 @@ def test_the_affinity_mask_bounds_the_threads_of_a_real_process() -> None:
 
 
 def test_budget_is_the_smallest_of_affinity_quota_and_grant() -> None:
-    assert cpu_budget(affinity=8, quota=None, grant=NO_GRANT, machine_cpus=8) == (8, "8 CPU(s) in the affinity mask")
-    assert cpu_budget(affinity=8, quota=2.5, grant=NO_GRANT, machine_cpus=8) == (2, "cgroup CPU quota 2.5")
-    assert cpu_budget(affinity=8, quota=0.5, grant=NO_GRANT, machine_cpus=8)[0] == 1
-    assert cpu_budget(affinity=8, quota=4, grant=(3.0, "Ray assigned 3 CPU(s)"), machine_cpus=8) == (3, "Ray assigned 3 CPU(s)")
-    assert cpu_budget(affinity=2, quota=None, grant=(4.0, "Ray assigned 4 CPU(s)"), machine_cpus=2)[0] == 2
+    assert budget_from(1, 8, None, NO_GRANT, 8) == (8, "8 CPU(s) in the affinity mask")
+    assert budget_from(1, 8, 2.5, NO_GRANT, 8) == (2, "cgroup CPU quota 2.5")
+    assert budget_from(1, 8, 0.5, NO_GRANT, 8)[0] == 1
+    assert budget_from(1, 8, 4, (3.0, "Ray assigned 3 CPU(s)"), 8) == (3, "Ray assigned 3 CPU(s)")
+    assert budget_from(1, 2, None, (4.0, "Ray assigned 4 CPU(s)"), 2)[0] == 2
 
 
 def test_ddp_ranks_divide_the_cores_unless_each_rank_is_pinned() -> None:
-    assert cpu_budget(ranks=4, affinity=16, quota=None, grant=NO_GRANT, machine_cpus=16) == (4, "16 CPU(s) in the affinity mask, shared by 4 DDP ranks")
-    assert cpu_budget(ranks=2, affinity=2, quota=None, grant=NO_GRANT, machine_cpus=2)[0] == 1
-    assert cpu_budget(ranks=3, affinity=2, quota=None, grant=NO_GRANT, machine_cpus=2)[0] == 1
+    assert budget_from(4, 16, None, NO_GRANT, 16) == (4, "16 CPU(s) in the affinity mask, shared by 4 DDP ranks")
+    assert budget_from(2, 2, None, NO_GRANT, 2)[0] == 1
+    assert budget_from(3, 2, None, NO_GRANT, 2)[0] == 1
     # A launcher that pinned this rank to 4 of 16 cores already gave it its share.
-    assert cpu_budget(ranks=4, affinity=4, quota=None, grant=NO_GRANT, machine_cpus=16)[0] == 4
+    assert budget_from(4, 4, None, NO_GRANT, 16)[0] == 4
     assert local_ranks({"strategy": "ddp", "devices": 4}) == 4
     assert local_ranks({"strategy": "ddp_spawn", "devices": [0, 1]}) == 2
     assert local_ranks({"strategy": "auto", "devices": 4}) == 1
