@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> dict:
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
     batch = OmegaConf.select(trained, "data.datamodule.eval_batch_size", default=None) or OmegaConf.select(trained, "data.datamodule.batch_size", default=1)
-    apply_thread_policy(cfg.num_threads, model, int(batch), {"accelerator": str(cfg.device)}, training=False)
+    apply_thread_policy(cfg.get("num_threads"), model, int(batch), {"accelerator": str(cfg.device)}, training=False)
     check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "sample")
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
-    apply_thread_policy(cfg.num_threads, model, int(cfg.num_samples), {"accelerator": str(cfg.device)}, training=False,
+    apply_thread_policy(cfg.get("num_threads"), model, int(cfg.num_samples), {"accelerator": str(cfg.device)}, training=False,
                         small=SMALL_GENERATION_STEP_MACS)
     family = family_of(model)
     family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)

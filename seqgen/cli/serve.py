@@ -82,7 +82,7 @@ def run(cfg: DictConfig) -> None:
     quiet_libraries()
     validate(cfg)
     engine = build_engine(cfg)
-    apply_thread_policy(cfg.num_threads, engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False,
+    apply_thread_policy(cfg.get("num_threads"), engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False,
                         small=SMALL_GENERATION_STEP_MACS)
     app = create_app(engine)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
