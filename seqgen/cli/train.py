@@ -23,10 +23,10 @@ from seqgen.validate import validate_config
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
     start(cfg, "train")
-    apply_runtime_env(cfg)
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     if cfg.get("resume") == "auto":
         validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides
+    apply_runtime_env(cfg)  # after resolve_run: a resumed run keeps its own num_threads (bit-identical resume)
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
         result = train(cfg, out, checkpoint=checkpoint)
     if not is_global_zero():

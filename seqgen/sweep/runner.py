@@ -26,6 +26,7 @@ from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_tr
 from seqgen.sweep.processes import end_recorded_processes, record_ray_processes, sigterm_as_interrupt
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
+from seqgen.sweep.trust import record_state, recording_state, verify_sweep_folder
 
 log = logging.getLogger(__name__)
 
@@ -210,11 +211,13 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
     resources = {"cpu": float(spec["resources_per_trial"].get("cpu") or 1), "gpu": float(spec["resources_per_trial"].get("gpu") or 0)}
     workers = ddp_workers(spec["resources_per_trial"])  # > 1: each trial trains DDP on that many Ray Train workers
     resuming = tune.Tuner.can_restore(str(sweep_dir))
+    if resuming:  # before Ray unpickles anything of the folder
+        verify_sweep_folder(sweep_dir, trust=bool(spec.get("trust_folder")))
     check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
     end_recorded_processes(sweep_dir)  # Ray processes left by a killed earlier command on this sweep
     init_ray(cfg.ray, spec.get("address"), resources["cpu"] * workers, resources["gpu"] * workers)
     record_ray_processes(sweep_dir)
-    with sigterm_as_interrupt():  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
+    with sigterm_as_interrupt(), recording_state(sweep_dir):  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
         results = _fit(cfg, spec, setup, sweep_dir, probe, resources, workers, resuming)
     return summarise(results, spec, setup, sweep_dir)
 
@@ -272,6 +275,7 @@ def _fit(
                     sync_config=tune.SyncConfig(sync_artifacts=True),
                 ),
             )
+        record_state(sweep_dir)  # the tuner.pkl the Tuner has just written
         return tuner.fit()
     finally:
         import ray
@@ -327,16 +331,10 @@ def _best_of(values: list[float], mode: str) -> float | None:
 
 def _lightning_checkpoint(run_dir: Path) -> str | None:
     """The trial's best Lightning checkpoint (usable by seqgen-eval / seqgen-sample)."""
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).exists():
-            return str(best)
-    candidates = sorted((run_dir / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if candidates:
-        return str(candidates[-1])
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else None
+    from seqgen.training.checkpoints import checkpoint_in_folder
+
+    found = checkpoint_in_folder(run_dir)
+    return str(found) if found is not None else None
 
 
 def trial_statuses(sweep_dir: Path) -> dict[str, str]:

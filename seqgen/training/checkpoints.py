@@ -35,18 +35,32 @@ def find_checkpoint(path: str | Path) -> Path:
         return path
     if not path.exists():
         raise SeqgenError(f"checkpoint {path} does not exist: pass ckpt=<run folder or .ckpt file>")
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    metrics = path / "metrics.json"
-    if metrics.exists():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).exists():
-            return Path(best)
+    found = checkpoint_in_folder(path)
+    if found is None:
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        raise SeqgenError(f"no checkpoint in {folder}: train first, or pass the .ckpt file itself")
+    return found
+
+
+def checkpoint_in_folder(run_dir: Path) -> Path | None:
+    """The run's best checkpoint (the one metrics.json names, else the newest best*.ckpt), else last.ckpt.
+
+    Always a file inside `run_dir`: metrics.json's `best_checkpoint` is an absolute path of the
+    machine that trained, so only its file name is used (a copied folder never points back to the
+    original's checkpoints).
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
+    try:
+        best = json.loads((run_dir / "metrics.json").read_text()).get("best_checkpoint")
+    except (OSError, ValueError, AttributeError):
+        best = None
+    if isinstance(best, str) and best and (folder / Path(best).name).is_file():
+        return folder / Path(best).name
     candidates = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
     if candidates:
         return candidates[-1]
-    if (folder / "last.ckpt").exists():
-        return folder / "last.ckpt"
-    raise SeqgenError(f"no checkpoint in {folder}: train first, or pass the .ckpt file itself")
+    return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else None
 
 
 def run_dir_of(ckpt: Path) -> Path:
@@ -54,11 +68,21 @@ def run_dir_of(ckpt: Path) -> Path:
 
 
 def run_config(ckpt: Path) -> DictConfig:
-    """The resolved config the checkpoint's run was trained with."""
+    """The resolved config the checkpoint's run was trained with, checked like a foreign file
+    (`seqgen.config_trust`: only seqgen's own classes, objects where objects belong, ranges)."""
+    from seqgen.config_trust import check_loaded_config
+
     path = run_dir_of(ckpt) / "config_resolved.yaml"
     if not path.exists():
         raise SeqgenError(f"{path} not found: the checkpoint must sit in a seqgen run folder (<run>/checkpoints/*.ckpt)")
-    return OmegaConf.load(path)  # type: ignore[return-value]
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as err:
+        raise SeqgenError(f"{path} is not a readable config ({' '.join(str(err).split())[:200]})") from None
+    if not isinstance(cfg, DictConfig):
+        raise SeqgenError(f"{path} is not a config mapping")
+    check_loaded_config(cfg, str(path))
+    return cfg
 
 
 def plain(value: Any) -> Any:

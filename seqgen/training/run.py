@@ -140,7 +140,6 @@ def _train(
     trainer_overrides: dict[str, Any] | None,
     checkpoint: Path | None,
 ) -> dict[str, Any]:
-    atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("float32_matmul_precision"):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -152,6 +151,8 @@ def _train(
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    # Written only now that every check passed: a refused resume leaves the run folder as it was.
+    atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
