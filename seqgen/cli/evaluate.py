@@ -16,6 +16,7 @@ from omegaconf import DictConfig, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
+from seqgen.eval.legibility import recognizer_for
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.families.base import family_of
 from seqgen.io import write_json
@@ -29,13 +30,14 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
+    recognizer = recognizer_for(model, cfg.recognizer, cfg.device) if cfg.get("recognizer") else None  # checked before any evaluation
     trained = run_config(ckpt)
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
-    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
+    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval", "data_dir")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -59,8 +61,8 @@ def run(cfg: DictConfig) -> dict:
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
-    if cfg.get("recognizer"):
-        result.update(legibility(cfg, model, datamodule, metrics, out))
+    if recognizer is not None:
+        result.update(legibility(cfg, model, recognizer, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
     log_eval_metrics(cfg, out, metrics)
     write_json(out / "metrics.json", result)
@@ -69,11 +71,10 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
+def legibility(cfg: DictConfig, model: Any, recognizer: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
     """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
-    from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
+    from seqgen.eval.legibility import legibility_of_model, write_legibility
 
-    recognizer = load_recognizer(cfg.recognizer, cfg.device)
     result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
     metrics.update(result.metrics("test", float(cfg.select_bias)))
     return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}

@@ -207,6 +207,16 @@ def check_alphabet(writer_chars: Iterable[str], reader_chars: Iterable[str]) -> 
         )
 
 
+def recognizer_for(model: Any, path: str | Path, device: Any = "cpu") -> Any:
+    """The recogniser at `path`, checked against the generative `model` before any evaluation runs:
+    the model's family writes text, `path` holds a recogniser, and it reads every character the
+    model writes."""
+    writer_of(model)  # a family that cannot write text is refused here, naming it
+    recognizer = load_recognizer(path, device)
+    check_alphabet(list(getattr(model, "vocab", ()) or ()), recognizer.vocab)
+    return recognizer
+
+
 def load_recognizer(path: str | Path, device: Any = "cpu") -> Any:
     """A recogniser run folder or checkpoint -> its module (refuses other families)."""
     from seqgen.training.checkpoints import load_model
@@ -246,7 +256,7 @@ def legibility_of_model(
     seed: int = 0,
 ) -> LegibilityResult:
     """Legibility of a generative model on the texts of `lines` real lines of `split`."""
-    check_alphabet(getattr(model, "vocab", ()), getattr(recognizer, "vocab", ()))
+    check_alphabet(list(getattr(model, "vocab", ()) or ()), getattr(recognizer, "vocab", ()))
     hparams = getattr(model, "hparams", {}) or {}
     texts, raw = real_lines(datamodule, split, int(lines), hparams.get("max_text_chars"))
     return evaluate_legibility(writer_of(model, seed), recognizer.read, texts, biases, raw)

@@ -13,7 +13,7 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, Timer
 
-from seqgen.io import atomic_path
+from seqgen.io import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints are written atomically (`seqgen.io.atomic_path`): a kill mid-write never corrupts one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        # Into a file object, so that a failed write (full disk) keeps its OSError under torch's
+        # "unexpected pos" error, and atomic_open names the folder and the reason.
+        with atomic_open(path, "wb") as handle:
+            torch.save(checkpoint, handle)
 
 
 class Throughput(Callback):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -108,9 +109,24 @@ def checkpoint_meta(model: Any) -> dict[str, Any]:
     return {"family": type(model).family, "class": type(model).__qualname__, "format": FORMAT}
 
 
+def readable_checkpoint(path: Path) -> bool:
+    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
+    central directory or a CRC. Nothing is unpickled here."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, read with weights_only=True; SeqgenError for anything else."""
     path = Path(path)
+    if not readable_checkpoint(path):
+        # torch's own message for such files advises re-saving them with torch.save: not what a user can do
+        size = path.stat().st_size if path.exists() else 0
+        what = "an empty file" if size == 0 else f"not a complete checkpoint archive ({size} bytes: truncated, another format or an old torch.save file)"
+        raise SeqgenError(f"{path} is {what}: pass a .ckpt written by seqgen-train, or the run folder")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as err:
@@ -121,7 +137,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "checkpoints written by seqgen before this format or by other tools cannot be loaded: retrain the model"
         ) from None
     except Exception as err:
-        raise SeqgenError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise SeqgenError(f"{path} is not a readable checkpoint ({type(err).__name__}: {first}): pass a .ckpt written by seqgen-train") from None
     meta = state.get("seqgen") if isinstance(state, dict) else None
     if not isinstance(meta, dict) or "family" not in meta or "class" not in meta:
         raise SeqgenError(f"{path} is not a seqgen checkpoint (no 'seqgen' entry naming its family and class)")

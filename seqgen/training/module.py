@@ -26,6 +26,11 @@ class SeqModule(pl.LightningModule):
     family: str = "base"
     monitor: str = "val/loss"
     unit_name: str = "items"
+    data_families: tuple[str, ...] = ()  # the families whose prepared data it trains on; () = its own
+
+    @classmethod
+    def reads_families(cls) -> tuple[str, ...]:
+        return cls.data_families or (cls.family,)
 
     def __init__(self, optim: DictConfig | dict | None = None, max_nonfinite_steps: int = 25) -> None:
         super().__init__()

@@ -17,28 +17,17 @@ with a clear error before any training state is built).
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from seqgen.errors import SeqgenError, find_user_error
-from seqgen.training.checkpoints import read_checkpoint
+from seqgen.training.checkpoints import read_checkpoint, readable_checkpoint
 
 LAST_CKPT = "last.ckpt"
 
 log = logging.getLogger(__name__)
-
-
-def readable_checkpoint(path: Path) -> bool:
-    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
-    central directory or a CRC. Nothing is unpickled here."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
-        return False
 
 
 def resume_checkpoint(run_dir: Path) -> Path | None:

@@ -47,10 +47,30 @@ def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
 
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
     model_cfg, _ = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # minus model.recognizer
+    check_model_data(model_cfg.get("_target_"), data_info)
     model = instantiate(model_cfg, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
     if not isinstance(model, SeqModule):
         raise SeqgenError(f"model._target_ {cfg.model._target_} is not a seqgen model")
     return model
+
+
+def check_model_data(target: Any, data_info: dict[str, Any]) -> None:
+    """Refuse a model of one family on another family's data before building it (a KeyError or
+    TypeError from deep inside the model's constructor otherwise)."""
+    from hydra.utils import get_class
+
+    try:
+        cls = get_class(str(target))
+    except Exception as err:
+        raise SeqgenError(f"model._target_={target!r} cannot be imported ({err}): pick a model= config") from None
+    if not (isinstance(cls, type) and issubclass(cls, SeqModule)):
+        raise SeqgenError(f"model._target_ {target} is not a seqgen model")
+    data_family = data_info.get("family")
+    if data_family is not None and data_family not in cls.reads_families():
+        raise SeqgenError(
+            f"model {cls.__name__} is a '{cls.family}' model and cannot train on '{data_family}' data: "
+            f"pick a model= and a data= of the same family (a '{data_family}' model, or '{cls.family}' data)"
+        )
 
 
 def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) -> list[pl.Callback]:
@@ -145,7 +165,7 @@ def _train(
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     datamodule = build_datamodule(cfg)
     if checkpoint:
-        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume")
+        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume", "data.datamodule.data_dir")
     model = build_model(cfg, datamodule.info)
     model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):

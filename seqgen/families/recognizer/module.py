@@ -38,6 +38,7 @@ class HandwritingRecognizer(SeqModule):
     """Bidirectional LSTM + CTC over the characters of the handwriting data's vocabulary."""
 
     family = "recognizer"
+    data_families = ("handwriting",)
     monitor = "val/cer"
     unit_name = "points"
 
