@@ -6,7 +6,9 @@ names (``_target_: os.system`` runs a shell command), so every config that seqge
 (`config_resolved.yaml` for `seqgen-eval`, `recognizer=`, sampling; `.hydra/overrides.yaml` for
 `resume=`) is checked here before anything is built from it:
 
-* every `_target_` must be on the allow-list (`allowed_target`): a target named in seqgen's shipped
+* every `_target_` must be on the allow-list (`allowed_target`), unless the file is one this user's
+  seqgen wrote and nobody changed since (`seqgen.provenance`: a run's own callbacks keep working
+  on `resume=`): a target named in seqgen's shipped
   configs (conf/), or a class under seqgen, torch.optim or Lightning's callbacks and loggers that
   is a module, data module, callback, logger, optimizer or learning-rate scheduler. The name is
   checked against those prefixes before anything is imported, so no foreign module is loaded;
@@ -154,11 +156,13 @@ def _flatten_sections(plain: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield f"{key}.{child}", inner
 
 
-def check_loaded_config(cfg: Any, source: str) -> None:
-    """A config read from disk: targets on the allow-list, objects where objects belong, values in range."""
+def check_loaded_config(cfg: Any, source: str, own: bool = False) -> None:
+    """A config read from disk: targets on the allow-list (unless `own`: a file this user's seqgen
+    wrote, `seqgen.provenance.written_here`), objects where objects belong, values in range."""
     from seqgen.validate import validate_config
 
-    check_targets(cfg, source)
+    if not own:
+        check_targets(cfg, source)
     check_objects(cfg, source)
     if isinstance(cfg, DictConfig):  # ranges, as on the command line
         try:

@@ -17,7 +17,7 @@ from seqgen.training.checkpoints import load_model
 
 
 # Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
-PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "task_name", "paths", "hydra"})
+PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "max_memory_gb", "task_name", "paths", "hydra"})
 
 
 @friendly_errors
@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> dict:
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
     family = family_of(model)
-    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)
+    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS, model)
     out = run_dir()
     result = family.generate(model, cfg, out)
     finished("sampling", out)

@@ -94,15 +94,33 @@ class Family:
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
 
-    def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
-        """Refuse sampling options that belong to other families (silently ignored before)."""
+    def sample_options_for(self, model: Any) -> frozenset[str]:
+        """The sampling options that apply to this `model` (a family with several kinds of model
+        narrows `sample_options`, e.g. a handwriting prediction model writes no given text)."""
+        return self.sample_options
+
+    # options that cannot be given together (a family lists its pairs: text or phonemes)
+    exclusive_options: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    def check_sample_options(self, cfg: Any, all_options: frozenset[str], model: Any = None) -> None:
+        """Refuse sampling options that do not apply to this model (silently ignored before):
+        another family's, another kind of model's, empty ones, and exclusive ones given together."""
         given = {key for key in all_options if cfg.get(key) is not None}
-        foreign = sorted(given - self.sample_options)
+        applicable = self.sample_options_for(model) if model is not None else self.sample_options
+        foreign = sorted(given - applicable)
         if foreign:
-            mine = ", ".join(sorted(self.sample_options)) or "none"
+            mine = ", ".join(sorted(applicable)) or "none"
+            kind = f"{getattr(model, 'kind', '')} " if model is not None and getattr(model, "kind", None) else ""
             raise SeqgenError(
-                f"{', '.join(foreign)} do(es) not apply to a {self.name} model; its sampling options are: {mine}"
+                f"{', '.join(foreign)} do(es) not apply to a {self.name} {kind}model; its sampling options are: {mine}"
             )
+        for key in sorted(given):
+            if isinstance(cfg.get(key), str) and not cfg.get(key).strip():
+                raise SeqgenError(f"{key} is empty: give a value (e.g. {key}=\"...\") or leave {key} out for the default")
+        for group in self.exclusive_options:
+            both = [key for key in group if key in given]
+            if len(both) > 1:
+                raise SeqgenError(f"{' and '.join(both)} were both given: pass only one of {', '.join(group)}")
 
 
 # Family name -> module that defines `FAMILY`. Imported lazily: a command pays only for its family.

@@ -60,8 +60,8 @@ async def read_json(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks) or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RequestError(400, "the request body is not valid JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise RequestError(400, "the request body is not valid JSON (or nested too deeply)") from None
 
 
 def sse(event: str, data: Any) -> str:

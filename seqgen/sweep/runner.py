@@ -46,6 +46,10 @@ def quiet_ray_environment(verbose: int) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Frequent small checkpoints of tiny models trigger a "snapshotting is a bottleneck" warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # A failed trial is one line (TrialEvents: the reason), not a traceback wall per attempt;
+    # the whole traceback stays in the trial's error.txt.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete": the summary says it
     if verbose == 0:  # Ray's new console output prints a header even when silent; the legacy one does not
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # A local, single-user Ray: the note that token authentication is on is not actionable.
@@ -310,7 +314,10 @@ class TrialEvents(_TuneCallback):  # type: ignore[misc,valid-type]
         say(f"trial {trial.trial_id} started: {params}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed; retrying from its last checkpoint (attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})")
+        say(
+            f"trial {trial.trial_id} failed{_reason(trial)}; retrying from its last checkpoint "
+            f"(attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})"
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         value = (trial.last_result or {}).get(self.metric)
@@ -318,7 +325,17 @@ class TrialEvents(_TuneCallback):  # type: ignore[misc,valid-type]
         say(f"trial {trial.trial_id} done after {trial.last_result.get('training_iteration', 0)} validations: {shown}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times; see {trial.path}/error.txt")
+        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times{_reason(trial)}; traceback: {trial.path}/error.txt")
+
+
+def _reason(trial: Any) -> str:
+    """`: <message>` of the SeqgenError that ended a trial (from its error.txt), or nothing."""
+    try:
+        text = Path(trial.error_file).read_text(errors="replace") if trial.error_file else ""
+    except OSError:
+        return ""
+    lines = [line.split("SeqgenError: ", 1)[1] for line in text.splitlines() if "SeqgenError: " in line]
+    return f": {lines[-1].strip()}" if lines else ""
 
 
 # --- summary --------------------------------------------------------------------------------------

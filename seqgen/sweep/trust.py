@@ -7,10 +7,9 @@ A `tuner.pkl` written by someone else runs its payload on restore, so before Ray
 
 * the folder, and every state file in it, is owned by the current user and is not group- or
   world-writable (nobody else could have put a file there), and
-* every state file has a digest that seqgen recorded when Ray wrote it (`StateRecord`): the record
-  `.seqgen-state.json` is signed with an HMAC whose key (`state_key`) lives in the user's own
-  config folder (`$XDG_CONFIG_HOME/seqgen/state.key`, mode 0600), so a record copied along with
-  a folder from elsewhere, or forged, does not verify.
+* every state file has a digest that seqgen recorded when Ray wrote it (`seqgen.provenance`: a
+  record signed with a key only this user has, so a record copied along with a folder from
+  elsewhere, or forged, does not verify).
 
 `sweep.trust_folder=true` skips both checks for a folder the user vouches for (e.g. copied from
 their own other machine). Digests are recorded each time Tune saves its state, before Ray copies
@@ -26,36 +25,17 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
-import hmac
-import json
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from seqgen.errors import SeqgenError
-from seqgen.io import atomic_write, sha256_file
+from seqgen.provenance import RECORD, read_record, record_files, written_here
 
-RECORD = ".seqgen-state.json"
 # Files some library unpickles (or cloudpickle-decodes) when a sweep is restored or summarised.
 STATE_PATTERNS = ("*.pkl", "experiment_state-*.json", "*-state-*.json", "search_gen_state-*.json")
 TRUST_HINT = "if the folder is yours and you trust its contents, pass sweep.trust_folder=true"
-
-
-def state_key() -> bytes:
-    """This user's secret for signing records (created on first use, readable by the user only)."""
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "seqgen"
-    path = base / "state.key"
-    if not path.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        fresh = atomic_write(base / f".state.key.{os.getpid()}", secrets.token_hex(32))
-        os.chmod(fresh, 0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(fresh, path)  # first writer wins: two processes never sign with two keys
-        fresh.unlink()
-    return path.read_text().strip().encode()
 
 
 def state_files(root: Path) -> Iterator[Path]:
@@ -65,37 +45,11 @@ def state_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _sign(files: dict[str, list[str]]) -> str:
-    payload = json.dumps(files, sort_keys=True).encode()
-    return hmac.new(state_key(), payload, hashlib.sha256).hexdigest()
-
-
-def read_record(sweep_dir: Path) -> dict[str, list[str]] | None:
-    """The accepted digests per state file, or None when there is no valid signed record."""
-    path = Path(sweep_dir) / RECORD
-    try:
-        record = json.loads(path.read_text())
-        files = record["files"]
-        valid = isinstance(files, dict) and hmac.compare_digest(str(record["hmac"]), _sign(files))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return files if valid else None
-
-
 def record_state(sweep_dir: Path, roots: Iterable[Path] = ()) -> None:
-    """Add the digests of the state files under the sweep folder (and `roots`, e.g. Tune's staging
-    folder whose files Ray is about to copy into it) to the signed record."""
-    sweep_dir = Path(sweep_dir)
-    files = read_record(sweep_dir) or {}
-    for root in (sweep_dir, *roots):
-        if not Path(root).is_dir():
-            continue
-        for path in state_files(Path(root)):
-            digest = sha256_file(path)
-            accepted = files.setdefault(path.relative_to(root).as_posix(), [])
-            if digest not in accepted:
-                accepted.append(digest)
-    atomic_write(sweep_dir / RECORD, json.dumps({"files": files, "hmac": _sign(files)}, indent=1, sort_keys=True) + "\n")
+    """Record the digests of the state files under the sweep folder (and `roots`, e.g. Tune's
+    staging folder whose files Ray is about to copy into it, under the same relative names)."""
+    found = [(path.relative_to(root).as_posix(), path) for root in (Path(sweep_dir), *roots) if Path(root).is_dir() for path in state_files(Path(root))]
+    record_files(Path(sweep_dir), found)
 
 
 def _owned_privately(path: Path, what: str) -> None:
@@ -130,7 +84,7 @@ def verify_sweep_folder(sweep_dir: Path, trust: bool = False) -> None:
                 f"{sweep_dir} holds pickled Ray state ({rel}) but no valid record ({RECORD}) of what seqgen wrote there, "
                 f"as this user on this machine: it is not restored, since unpickling runs code; {TRUST_HINT}"
             )
-        if sha256_file(path) not in record.get(rel, []):
+        if not written_here(sweep_dir, rel, record):
             raise SeqgenError(
                 f"{path} is not the file seqgen recorded when Ray wrote it (digest differs, or seqgen never wrote it): "
                 f"the sweep is not restored, since unpickling runs code; {TRUST_HINT}"

@@ -70,8 +70,10 @@ def run_dir_of(ckpt: Path) -> Path:
 
 def run_config(ckpt: Path) -> DictConfig:
     """The resolved config the checkpoint's run was trained with, checked like a foreign file
-    (`seqgen.config_trust`: only seqgen's own classes, objects where objects belong, ranges)."""
+    (`seqgen.config_trust`: only seqgen's own classes unless this user's seqgen wrote it, objects
+    where objects belong, ranges)."""
     from seqgen.config_trust import check_loaded_config
+    from seqgen.provenance import written_here
 
     path = run_dir_of(ckpt) / "config_resolved.yaml"
     if not path.exists():
@@ -82,7 +84,7 @@ def run_config(ckpt: Path) -> DictConfig:
         raise SeqgenError(f"{path} is not a readable config ({' '.join(str(err).split())[:200]})") from None
     if not isinstance(cfg, DictConfig):
         raise SeqgenError(f"{path} is not a config mapping")
-    check_loaded_config(cfg, str(path))
+    check_loaded_config(cfg, str(path), own=written_here(path.parent, path.name))
     return cfg
 
 

@@ -83,11 +83,12 @@ def _recompose(run_dir: Path, overrides: list[str]) -> DictConfig:
 
     Re-composing (not merging into the saved YAML) lets a resume change config groups too.
     The saved overrides come from a file (the folder may be someone else's): the config they
-    compose to on their own is checked first (`seqgen.config_trust`: only seqgen's classes, objects
-    where objects belong), so a planted `+callbacks.x._target_=os.system` never
+    compose to on their own is checked first (`seqgen.config_trust`: only seqgen's classes unless
+    this user's seqgen wrote the file, `seqgen.provenance`; objects where objects belong), so a planted `+callbacks.x._target_=os.system` never
     reaches `instantiate`. Needs Hydra's global state (inside a Hydra app, or `initialize_config_dir`).
     """
     from seqgen.config_trust import check_objects, check_targets
+    from seqgen.provenance import written_here
 
     saved_path = run_dir / ".hydra" / "overrides.yaml"
     if not saved_path.exists():
@@ -97,7 +98,8 @@ def _recompose(run_dir: Path, overrides: list[str]) -> DictConfig:
     # the saved overrides this command does not replace: what the folder alone decides
     from_file = {key: o for key, o in saved.items() if key not in given}
     untrusted = _compose_train(list(from_file.values()), saved_path)
-    check_targets(untrusted, str(saved_path))
+    if not written_here(run_dir, ".hydra/overrides.yaml"):  # a folder from elsewhere, or edited
+        check_targets(untrusted, str(saved_path))
     check_objects(untrusted, str(saved_path))  # its ranges are validated with this command's values (cli/train.py)
     cfg = _compose_train([*from_file.values(), *given.values()], saved_path)
     with open_dict(cfg):

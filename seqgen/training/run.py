@@ -21,6 +21,7 @@ from seqgen.errors import SeqgenError
 from seqgen.training.checkpoints import read_checkpoint
 from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
+from seqgen.provenance import record_files
 from seqgen.training.module import SeqModule
 from seqgen.training.resume import resume_checkpoint
 from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 # "temporary failure, try again". Schedulers requeue on it (cluster/slurm/train.sbatch; Kubernetes
 # podFailurePolicy onExitCodes [75]); `resume=auto` then continues from the checkpoint.
 PREEMPTED_EXIT_CODE = 75
+# The run folder's files that name classes to build: eval reads the first, resume=<run> the second.
+RUN_CONFIG_FILES = ("config_resolved.yaml", ".hydra/overrides.yaml")
 
 
 def build_datamodule(cfg: DictConfig) -> ShardDataModule:
@@ -173,6 +176,9 @@ def _train(
     trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
     # Written only now that every check passed: a refused resume leaves the run folder as it was.
     atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    # Signed digests of the files that decide what a later eval or resume builds (seqgen.provenance):
+    # this user's own run may name its own classes there; a copied or edited folder only seqgen's.
+    record_files(run_dir, [(name, run_dir / name) for name in RUN_CONFIG_FILES])
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)

@@ -141,6 +141,17 @@ def _unescape(text: str) -> str:
     return text
 
 
+def read_text_file(path: Path) -> str:
+    """An IAM-OnDB text file: UTF-8 when it decodes as UTF-8 (transcriptions a user wrote, accents,
+    CJK), else ISO-8859-1, the corpus's own encoding (every byte string decodes as latin-1, so a
+    latin-1 file with accents, which is not valid UTF-8, is read as latin-1)."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def read_transcriptions(ascii_file: str | Path) -> dict[str, str]:
     """Parse one ascii/<...>/<form>.txt -> {line_id: text}, line ids like ``a01-000u-01`` (1-based).
 
@@ -149,7 +160,7 @@ def read_transcriptions(ascii_file: str | Path) -> dict[str, str]:
     """
     path = Path(ascii_file)
     try:
-        raw = path.read_text(encoding="latin-1")
+        raw = read_text_file(path)
     except OSError as err:
         raise SeqgenError(f"{path}: cannot read ({err.strerror})") from None
     lines = raw.splitlines()
@@ -174,9 +185,10 @@ def read_split_ids(root: str | Path, split: str) -> set[str]:
     if path is None:
         raise SeqgenError(
             f"IAM-OnDB split list {name} not found under {root}; put trainset.txt, testset_v.txt, "
-            "testset_t.txt, testset_f.txt there or set the split to null to read every line"
+            "testset_t.txt, testset_f.txt there, or pass data.corpus.split=random to split the forms at random "
+            "(data.corpus.fractions) without lists"
         )
-    ids = {ln.strip() for ln in path.read_text(encoding="latin-1").splitlines()}
+    ids = {ln.strip() for ln in read_text_file(path).splitlines()}
     return {i for i in ids if i and not i.startswith("#")}
 
 
@@ -186,7 +198,7 @@ def _read_writers(root: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
-    for ln in path.read_text(encoding="latin-1").splitlines():
+    for ln in read_text_file(path).splitlines():
         toks = ln.split()
         if len(toks) >= 2 and not ln.startswith("#"):
             out[toks[0]] = toks[1]

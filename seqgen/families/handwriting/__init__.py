@@ -24,6 +24,10 @@ class HandwritingFamily(Family):
     module_paths = ("seqgen.families.handwriting.module:HandwritingPrediction", "seqgen.families.handwriting.module:HandwritingSynthesis")
     sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars"})
 
+    def sample_options_for(self, model: Any) -> frozenset[str]:
+        # a prediction model writes freely: no text to write, no transcription to check
+        return self.sample_options if getattr(model, "kind", None) == "synthesis" else self.sample_options - {"text"}
+
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.handwriting.generate import sample_command
 

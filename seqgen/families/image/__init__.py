@@ -42,12 +42,16 @@ class ImageFamily(Family):
         """`seqgen-sample ckpt=<run> num_samples=16 temperature=1.0`: samples.png + samples.npy."""
         from seqgen.families.image.figures import to_unit, save_grid
         from seqgen.families.image.generate import sample_images
+        from seqgen.sampling.budget import check_request
 
         model = self._density(model, "be sampled from")
         count = int(cfg.get("num_samples") or 16)
         temperature = float(cfg.get("temperature") or 1.0)
         if count < 1 or temperature <= 0:
             raise SeqgenError(f"num_samples={count} must be >= 1 and temperature={temperature} > 0")
+        # the images (int64) and one row of logits per image while sampling
+        per_image = model.height * model.width * 8 + model.width * int(model.levels) * 4
+        check_request(cfg, f"num_samples={count} images of {model.height}x{model.width}", count, per_image, "num_samples")
         generator = torch.Generator(device=next(model.parameters()).device).manual_seed(int(cfg.get("seed") or 0))
         start = time.perf_counter()
         images = sample_images(model, count, temperature, generator)

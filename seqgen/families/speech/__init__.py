@@ -24,6 +24,7 @@ class SpeechFamily(Family):
     name = "speech"
     module_paths = ("seqgen.families.speech.module:SpeechSynthesis",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"text", "phonemes", "speaker", "style", "bias", "num_samples", "max_frames"})
+    exclusive_options = (("text", "phonemes"),)
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.speech.generate import sample_command

@@ -139,6 +139,8 @@ def resolve_prime(model: Any, index: Any) -> dict[str, Any] | None:
     if index is None or str(index).lower() in ("none", "null", ""):
         return None
     try:
+        if int(index) < 0:  # not Python's count from the end
+            raise IndexError(index)
         prime = model.primes[int(index)]
     except (ValueError, IndexError) as err:
         raise SeqgenError(f"style={index}: give the index of a real utterance, 0..{len(model.primes) - 1}") from err
@@ -155,6 +157,9 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
 
     out_dir = Path(out_dir)
     prime = resolve_prime(model, cfg.get("style"))
+    if cfg.get("speaker") is not None and str(cfg.speaker) not in model.table.speakers:
+        known = ", ".join(model.table.speakers[:20]) or "none"
+        raise SeqgenError(f"speaker={cfg.speaker} is not a training speaker of this model; its speakers are: {known}")
     speaker = str(cfg.get("speaker") or (prime["speaker"] if prime else (model.table.speakers or ["unknown"])[0]))
     if cfg.get("phonemes"):
         sentences = [p.split() for p in str(cfg.phonemes).split("|")]

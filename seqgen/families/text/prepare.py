@@ -94,6 +94,23 @@ def _streams(chunks: Iterator[np.ndarray], chunk_length: int, full_only: bool) -
         yield buffer
 
 
+def check_split_sizes(corpus: Any, counts: dict[str, int], segment_length: int) -> None:
+    """Refuse, before writing anything, a corpus too small to give every split a stream: training
+    needs one segment plus the symbol it predicts, evaluation two symbols."""
+    needed = {"train": segment_length + 1, "valid": 2, "test": 2}
+    short = [split for split in SPLITS if counts.get(split, 0) < needed[split]]
+    if short:
+        split = short[0]
+        fraction = counts[split] / max(1, sum(counts.values()))
+        at_least = math.ceil(needed[split] / fraction) if fraction > 0 else None
+        total = f" (the whole text: at least ~{at_least} symbols at this split)" if at_least else ""
+        raise SeqgenError(
+            f"corpus '{getattr(corpus, 'name', corpus)}' is too small: its '{split}' split has {counts[split]} symbols, "
+            f"at least {needed[split]} are needed{total}; use a larger text, or lower data.datamodule.segment_length "
+            "or change data.corpus.split"
+        )
+
+
 def prepare_text(
     corpus: Any,
     out_dir: str,
@@ -119,7 +136,6 @@ def prepare_text(
             f"corpus '{getattr(corpus, 'name', corpus)}' has {train_bytes} training symbols, "
             f"fewer than one segment ({segment_length + 1}): use a larger text or lower data.datamodule.segment_length"
         )
-    chunk_length = min(chunk_length, train_bytes - 1)
     for split in SPLITS:
         if split not in sources or sources[split].nbytes == 0:
             raise SeqgenError(f"the '{split}' split is empty: use a larger corpus or change data.corpus.split")
@@ -134,6 +150,9 @@ def prepare_text(
             seen[codes] = True
             n += len(codes)
         counts[split] = n
+    check_split_sizes(corpus, counts, segment_length)
+    # in symbols, not bytes: a UTF-8 text has fewer characters than bytes (a stream must fit)
+    chunk_length = min(chunk_length, counts["train"] - 1)
     vocabulary = Vocabulary(np.flatnonzero(seen).tolist(), vocab)
     if len(vocabulary) > MAX_SYMBOLS:
         raise SeqgenError(
