@@ -38,10 +38,16 @@ STATE_PATTERNS = ("*.pkl", "experiment_state-*.json", "*-state-*.json", "search_
 TRUST_HINT = "if the folder is yours and you trust its contents, pass sweep.trust_folder=true"
 
 
+# Pickles Ray writes but never reads back (JsonLoggerCallback's copy of a trial's params).
+WRITE_ONLY = ("params.pkl",)
+
+
 def state_files(root: Path) -> Iterator[Path]:
     """The files under `root` that Ray unpickles (see STATE_PATTERNS)."""
     for path in sorted(Path(root).rglob("*")):
-        if path.is_file() and not path.is_symlink() and any(fnmatch.fnmatchcase(path.name, p) for p in STATE_PATTERNS):
+        if path.name in WRITE_ONLY or not path.is_file() or path.is_symlink():
+            continue
+        if any(fnmatch.fnmatchcase(path.name, p) for p in STATE_PATTERNS):
             yield path
 
 

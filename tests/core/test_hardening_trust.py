@@ -14,20 +14,16 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from conftest import CONF, tiny_train_cfg
+from conftest import CONF
 from seqgen.config_trust import allowed_target, check_objects, check_targets
 from seqgen.errors import SeqgenError
 from seqgen.training.checkpoints import find_checkpoint
 from seqgen.training.run import train
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> Path:
-    """One finished tiny text run (10 steps)."""
-    tmp = tmp_path_factory.mktemp("trusted")
-    cfg = tiny_train_cfg(tmp, tiny_text_data, tiny_text_file, ["trainer.max_steps=10", "test=false", "logger=none"])
-    train(cfg, Path(cfg.paths.output_dir))
-    return Path(cfg.paths.output_dir)
+@pytest.fixture
+def trained(finished_text_run: Path) -> Path:
+    return finished_text_run
 
 
 def _copy(run: Path, tmp: Path) -> Path:

@@ -22,12 +22,10 @@ from seqgen.errors import SeqgenError
 from seqgen.training.run import train
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> dict:
-    tmp = tmp_path_factory.mktemp("walls")
-    cfg = tiny_train_cfg(tmp, tiny_text_data, tiny_text_file, ["trainer.max_steps=10", "test=false", "logger=none"])
-    train(cfg, Path(cfg.paths.output_dir))
-    return {"run": Path(cfg.paths.output_dir), "data": Path(cfg.data.datamodule.data_dir)}
+@pytest.fixture
+def trained(finished_text_run: Path) -> dict:
+    data = OmegaConf.load(finished_text_run / "config_resolved.yaml").data.datamodule.data_dir
+    return {"run": finished_text_run, "data": Path(data)}
 
 
 # ------------------------------------------------------------- shard members
@@ -54,23 +52,24 @@ def test_shard_members_outside_the_shard_are_refused_named_and_counted(trained: 
 
     data = tmp_path / "data"
     shutil.copytree(trained["data"], data)
-    tests = sorted(data.glob("test-*.tar"))
+    tests, valids = sorted(data.glob("test-*.tar")), sorted(data.glob("valid-*.tar"))
     link = tarfile.TarInfo("test-00000000.tokens.npy")
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     _plant(tests[0], link, data)
     climbing = tarfile.TarInfo("../../escape.tokens.npy")
     climbing.size = 4
-    _plant(tests[-1], climbing, data)
-    good, bad = verify_shards(data, split_shards(data, "test"))
+    _plant(valids[0], climbing, data)
+    _, bad = verify_shards(data, split_shards(data, "test"))
     assert any(tests[0].name in b and "link to '/etc/passwd'" in b for b in bad), bad
-    assert any(tests[-1].name in b and "outside the shard" in b for b in bad), bad
+    _, bad = verify_shards(data, split_shards(data, "valid"))
+    assert any(valids[0].name in b and "outside the shard" in b for b in bad), bad
     out = tmp_path / "eval"
     out.mkdir()
     monkeypatch.setattr(evaluate, "run_dir", lambda: out)
     # the compression report and the test loader read the same shards: no KeyError from the link
     evaluate.run.__wrapped__(OmegaConf.create({"ckpt": str(trained["run"]), "data_dir": str(data), "device": "cpu", "recognizer": None}))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert {tests[0].name, tests[-1].name} <= {s.split(":")[0] for s in metrics["skipped_shards"]}
+    assert {tests[0].name, valids[0].name} <= {s.split(":")[0] for s in metrics["skipped_shards"]}
 
 
 def test_manifest_entries_cannot_name_files_outside_the_data_folder(tmp_path: Path) -> None:
