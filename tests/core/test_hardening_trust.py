@@ -56,8 +56,9 @@ def test_eval_refuses_a_planted_target_and_runs_nothing(trained: Path, tmp_path:
     run = _copy(trained, tmp_path)
     marker = tmp_path / "MARKER"
     config = yaml.safe_load((run / "config_resolved.yaml").read_text())
-    config["data"]["datamodule"] = {"_target_": "os.system", "command": f"touch {marker}"}
+    config["data"]["datamodule"] = {"_target_": "os.system", "_args_": [f"touch {marker}"]}
     (run / "config_resolved.yaml").write_text(yaml.safe_dump(config))
+    (run / "metrics.json").unlink()  # (before, a copy's metrics.json led back to the original's files)
     with pytest.raises(SeqgenError, match=r"config_resolved\.yaml: data\.datamodule\._target_='os\.system' is refused"):
         _evaluate(run, tmp_path / "eval", monkeypatch)
     assert not marker.exists()
@@ -71,7 +72,7 @@ def test_resume_refuses_a_planted_override_and_runs_nothing(trained: Path, tmp_p
     run = _copy(trained, tmp_path)
     marker = tmp_path / "MARKER"
     saved = run / ".hydra" / "overrides.yaml"
-    planted = ["+callbacks.evil._target_=os.system", f"+callbacks.evil.command='touch {marker}'"]
+    planted = ["+callbacks.evil._target_=os.system", f"+callbacks.evil._args_=['touch {marker}']"]
     saved.write_text(yaml.safe_dump([*yaml.safe_load(saved.read_text()), *planted]))
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
