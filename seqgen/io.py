@@ -1,8 +1,10 @@
 """The one way seqgen writes files: atomically (temp file in the same folder, fsync, rename).
 
 A reader never sees a half-written file: a crash, a kill or a full disk leaves either the old
-file or the new one, never a truncated mix. Every file the platform writes goes through here:
-shards, manifests, checkpoints, figures, reports, samples, audio, sweep summaries.
+file or the new one, never a truncated mix. A write that fails (full disk, read-only or unwritable
+folder) raises one `SeqgenError` naming the file, its folder, the reason and that the old file is
+intact. Every file the platform writes goes through here: shards, manifests, checkpoints,
+figures, reports, samples, audio, sweep summaries.
 
     atomic_write(path, "text")                   # str or bytes
     write_json(path, {"a": 1})
@@ -57,7 +59,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
     except OSError as err:
-        raise (write_failure(err, path) or err) from err
+        failure = write_failure(err, path)
+        if failure is None:
+            raise
+        raise failure from err
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_UMASK)
