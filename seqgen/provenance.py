@@ -16,33 +16,44 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Iterable
 
+from seqgen.errors import SeqgenError
 from seqgen.io import atomic_write, sha256_file
 
 RECORD = ".seqgen-record.json"
 
+log = logging.getLogger(__name__)
 
-def state_key() -> bytes:
-    """This user's secret for signing records (created on first use, readable by the user only)."""
+
+def state_key() -> bytes | None:
+    """This user's secret for signing records (created on first use, readable by the user only);
+    None where it cannot be created (a read-only home): nothing is then trusted as this user's."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "seqgen"
     path = base / "state.key"
-    if not path.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        fresh = atomic_write(base / f".state.key.{os.getpid()}", secrets.token_hex(32))
-        os.chmod(fresh, 0o600)
-        with contextlib.suppress(FileExistsError):
-            os.link(fresh, path)  # the first writer wins: two processes never sign with two keys
-        fresh.unlink()
-    return path.read_text().strip().encode()
+    try:
+        if not path.exists():
+            base.mkdir(parents=True, exist_ok=True)
+            fresh = atomic_write(base / f".state.key.{os.getpid()}", secrets.token_hex(32))
+            os.chmod(fresh, 0o600)
+            with contextlib.suppress(FileExistsError):
+                os.link(fresh, path)  # the first writer wins: two processes never sign with two keys
+            fresh.unlink()
+        return path.read_text().strip().encode() or None
+    except (OSError, SeqgenError) as err:
+        log.warning("no key to sign what seqgen writes (%s): run and sweep folders count as someone else's", err)
+        return None
 
 
-def _sign(files: dict[str, list[str]]) -> str:
-    payload = json.dumps(files, sort_keys=True).encode()
-    return hmac.new(state_key(), payload, hashlib.sha256).hexdigest()
+def _sign(files: dict[str, list[str]]) -> str | None:
+    key = state_key()
+    if key is None:
+        return None
+    return hmac.new(key, json.dumps(files, sort_keys=True).encode(), hashlib.sha256).hexdigest()
 
 
 def read_record(folder: Path) -> dict[str, list[str]] | None:
@@ -50,7 +61,8 @@ def read_record(folder: Path) -> dict[str, list[str]] | None:
     try:
         record = json.loads((Path(folder) / RECORD).read_text())
         files = record["files"]
-        valid = isinstance(files, dict) and hmac.compare_digest(str(record["hmac"]), _sign(files))
+        signature = _sign(files) if isinstance(files, dict) else None
+        valid = signature is not None and hmac.compare_digest(str(record["hmac"]), signature)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return files if valid else None
@@ -59,6 +71,8 @@ def read_record(folder: Path) -> dict[str, list[str]] | None:
 def record_files(folder: Path, paths: Iterable[tuple[str, Path]]) -> None:
     """Add the digests of `paths` ((relative name in `folder`, file to digest)) to the record."""
     folder = Path(folder)
+    if state_key() is None:
+        return  # unsigned: the folder is checked like anyone else's later (safe, only less convenient)
     files = read_record(folder) or {}
     for rel, path in paths:
         if Path(path).is_file():
