@@ -186,14 +186,14 @@ def _family_rules(cfg: DictConfig) -> list[Rule]:
     rules: list[Rule] = []
     if not names:
         return rules
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     for name in sorted(names):
         try:
             family = get_family(name)
         except (SeqgenError, ImportError):
             continue  # an unknown family is refused with its own message where it is used
-        rules.extend(getattr(family, "config_rules", ()) or ())
+        rules.extend(family.config_rules)
     return rules
 
 

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
 from seqgen._config import config_dir
 

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -17,9 +16,9 @@ from omegaconf import DictConfig, open_dict
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import family_of
+from seqgen.core.family import family_of
 from seqgen.io import write_json
-from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
+from seqgen.core.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
 
@@ -59,24 +58,13 @@ def run(cfg: DictConfig) -> dict:
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
-    if cfg.get("recognizer"):
-        result.update(legibility(cfg, model, datamodule, metrics, out))
+    result.update(family_of(model).evaluate(model, cfg, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
     log_eval_metrics(cfg, out, metrics)
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result
-
-
-def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
-    """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
-    from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
-
-    recognizer = load_recognizer(cfg.recognizer, cfg.device)
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
-    metrics.update(result.metrics("test", float(cfg.select_bias)))
-    return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
 def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> None:

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqgen.errors import SeqgenError
-from seqgen.training.checkpoints import read_checkpoint
+from seqgen.core.checkpoints import read_checkpoint
 
 LAST_CKPT = "last.ckpt"
 

@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.prepare import (
+from seqgen.families.handwriting.iam import SkipReport
+from seqgen.families.handwriting.prepare import (
     LINE_SCALE_FACTOR,
     OUTLIER_SCALE,
     SPLITS,
@@ -38,7 +38,7 @@ def load_splits(corpus: Any, report: SkipReport) -> dict[str, list[Line]]:
 
 
 def _hershey_splits(self, report: SkipReport) -> dict[str, list[Line]]:
-    from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
+    from seqgen.families.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
     fonts = self.fonts or DEFAULT_FONTS
     texts = self.texts()
@@ -63,13 +63,13 @@ def _hershey_splits(self, report: SkipReport) -> dict[str, list[Line]]:
 
 
 def _iam_read(self, split_ids: set[str] | None, report: SkipReport) -> list[Line]:
-    from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
+    from seqgen.families.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
 
     return list(iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report))
 
 
 def _iam_splits(self, report: SkipReport) -> dict[str, list[Line]]:
-    from seqgen.data.handwriting.iam import read_split_ids
+    from seqgen.families.handwriting.iam import read_split_ids
 
     lists = self.lists or self.PRESETS.get(self.split)
     if lists is None:  # random split by form

@@ -13,7 +13,7 @@ import numpy as np
 
 from conftest import SHARED, iam_stroke_xml
 
-from seqgen.data.handwriting.linestore import LineStore
+from seqgen.families.handwriting.linestore import LineStore
 from seqgen.data.handwriting.strokes import Line
 
 REAL_LINE = SHARED / "real-samples" / "iam-ondb" / "lineStrokes" / "a01-000u-01.xml"

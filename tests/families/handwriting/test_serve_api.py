@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -279,8 +278,37 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
     from seqgen.serve.engine import Engine, Limits
 
+    class PredictionLike:  # a handwriting model that writes no given text
+        family = "handwriting"
+
     with pytest.raises(SeqgenError, match="synthesis checkpoint"):
-        Engine(SimpleNamespace(kind="prediction"), Limits())
+        Engine(PredictionLike(), Limits())
+
+
+def test_the_shipped_defaults_build_the_app(tiny_synthesis_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`seqgen-serve ckpt=<run>` (hence `make demo`) with conf/serve.yaml as shipped: `styles_dir: auto`
+    is the handwriting family's `default_styles_dir` (paths.styles_dir, SEQGEN_STYLES)."""
+    from conftest import SHARED, compose_cfg
+    from seqgen.cli.serve import build_engine, styles_folder, validate
+    from seqgen.core.family import get_family
+
+    monkeypatch.delenv("SEQGEN_STYLES", raising=False)
+    cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
+    assert cfg.styles_dir == "auto"
+    validate(cfg)
+    client = TestClient(create_app(build_engine(cfg)))  # no styles beside tmp_path: the demo runs without
+    info = client.get("/api/info").json()
+    assert [style["id"] for style in info["styles"] if style["id"].startswith("real:")] == []
+    assert write(client, text="ab")[1][-1][0] == "done"
+
+    family = get_family("handwriting")
+    assert family.default_styles_dir(cfg) == tmp_path / ".." / "shared" / "real-samples" / "iam-ondb" / "styles"
+    folder = SHARED / "real-samples" / "iam-ondb" / "styles"
+    if any(folder.glob("style-*-strokes.npy")):
+        monkeypatch.setenv("SEQGEN_STYLES", str(folder))
+        cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
+        assert styles_folder(cfg.styles_dir, family, cfg) == folder
+        assert client.get("/api/status").status_code == 200
 
 
 @pytest.mark.slow

@@ -46,8 +46,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.linestore import LineStore
+from seqgen.families.handwriting.iam import SkipReport
+from seqgen.families.handwriting.linestore import LineStore
 from seqgen.data.handwriting.strokes import Line, NormStats
 from seqgen.data.shards import ShardWriter, encode_array, write_meta
 from seqgen.data.spill import scratch_dir
@@ -152,13 +152,13 @@ class HersheyCorpus:
         self.text_max_bytes = int(text_max_bytes)
         self.seed = int(seed)
         self.fonts = tuple(fonts) if fonts else None
-        from seqgen.data.handwriting.hershey import points_per_char_range
+        from seqgen.families.handwriting.hershey import points_per_char_range
 
         self.points_per_char = points_per_char_range(points_per_char, "data.corpus.points_per_char") if points_per_char else None
         self.name = name
 
     def texts(self) -> list[str]:
-        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
+        from seqgen.families.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
         from seqgen.data.text.corpora import EmbeddedCorpus
 
         prose = EmbeddedCorpus(max_bytes=self.text_max_bytes).text().decode("utf-8", errors="replace")
@@ -177,7 +177,7 @@ class HersheyCorpus:
 
     def split_lines(self, report: SkipReport, store: LineStore) -> dict[str, Indices]:
         """Render every line into `store`; returns each split's line indices (in rendering order)."""
-        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
+        from seqgen.families.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
         fonts = self.fonts or DEFAULT_FONTS
         texts = self.texts()
@@ -215,7 +215,7 @@ class HersheyCorpus:
 
 
 class IamOnDbCorpus:
-    """IAM-OnDB from its original layout under `root` (see `seqgen.data.handwriting.iam`).
+    """IAM-OnDB from its original layout under `root` (see `seqgen.families.handwriting.iam`).
 
     split: ``paper`` (train = trainset + testset_t + testset_f, valid = test = testset_v: Graves 2013),
     ``standard`` (train = trainset, valid = testset_v, test = testset_f), or ``random`` (no split
@@ -251,7 +251,7 @@ class IamOnDbCorpus:
         self.name = name
 
     def _read(self, split_ids: set[str] | None, report: SkipReport, store: LineStore) -> Indices:
-        from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
+        from seqgen.families.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
 
         lines = iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report)
         return array("q", (store.add(line) for line in lines))
@@ -262,7 +262,7 @@ class IamOnDbCorpus:
         Splits given by the same lists share one reading (``paper``: valid and test are the same
         lines, stored once).
         """
-        from seqgen.data.handwriting.iam import read_split_ids
+        from seqgen.families.handwriting.iam import read_split_ids
 
         lists = self.lists or self.PRESETS.get(self.split)
         if lists is None:  # random split by form

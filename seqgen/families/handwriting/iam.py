@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from seqgen.data.handwriting.strokes import Line, clean_offsets, remove_outlier_points, strokes_to_offsets
+from seqgen.data.handwriting.strokes import Line, clean_offsets, read_line_strokes, remove_outlier_points, strokes_to_offsets
 from seqgen.errors import SeqgenError
 
 logger = logging.getLogger(__name__)
@@ -97,42 +96,6 @@ class SkipReport:
             "repairs": dict(self.repairs),
             "repaired": {k: list(v) for k, v in self.repaired.items()},
         }
-
-
-def read_line_strokes(xml_path: str | Path) -> list[np.ndarray]:
-    """Parse one lineStrokes XML file -> strokes, each (n, 3) float64 (x, y up, time), exactly as stored.
-
-    y is negated (the whiteboard's y grows down); no point is dropped or added. Raises SeqgenError
-    naming the file when it is not well-formed XML or has no StrokeSet/Point data.
-    """
-    path = Path(xml_path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as err:
-        raise SeqgenError(f"{path}: malformed IAM-OnDB XML ({err}); re-extract lineStrokes-all.tar.gz") from None
-    except OSError as err:
-        raise SeqgenError(f"{path}: cannot read ({err.strerror})") from None
-    stroke_set = root.find("StrokeSet") if root.tag != "StrokeSet" else root
-    if stroke_set is None:
-        stroke_set = root.find(".//StrokeSet")
-    if stroke_set is None:
-        raise SeqgenError(f"{path}: no <StrokeSet> element; expected an IAM-OnDB lineStrokes file")
-    strokes: list[np.ndarray] = []
-    for s_el in stroke_set.iter("Stroke"):
-        pts = []
-        for p in s_el.iter("Point"):
-            try:
-                x = float(p.attrib["x"])
-                y = float(p.attrib["y"])
-                t = float(p.attrib.get("time", "nan"))
-            except (KeyError, ValueError) as err:
-                raise SeqgenError(f"{path}: bad <Point> attributes {dict(p.attrib)} ({err})") from None
-            pts.append((x, -y, t))
-        if pts:
-            strokes.append(np.asarray(pts, dtype=np.float64))
-    if not strokes:
-        raise SeqgenError(f"{path}: no <Point> data in any <Stroke>")
-    return strokes
 
 
 def _unescape(text: str) -> str:

@@ -53,12 +53,35 @@ def run_dir_of(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
+# `_target_`s that a saved run config may name at a place they have left (old path -> new path),
+# so that runs trained before a move can still be evaluated.
+MOVED_TARGETS: dict[str, str] = {
+    f"seqgen.data.handwriting.{module}.{name}": f"seqgen.families.handwriting.{module}.{name}"
+    for module, name in (("datamodule", "HandwritingDataModule"), ("prepare", "prepare_handwriting"),
+                         ("prepare", "HersheyCorpus"), ("prepare", "IamOnDbCorpus"))
+}
+
+
 def run_config(ckpt: Path) -> DictConfig:
-    """The resolved config the checkpoint's run was trained with."""
+    """The resolved config the checkpoint's run was trained with (moved `_target_`s updated)."""
     path = run_dir_of(ckpt) / "config_resolved.yaml"
     if not path.exists():
         raise SeqgenError(f"{path} not found: the checkpoint must sit in a seqgen run folder (<run>/checkpoints/*.ckpt)")
-    return OmegaConf.load(path)  # type: ignore[return-value]
+    cfg = OmegaConf.load(path)
+    _update_targets(cfg)
+    return cfg  # type: ignore[return-value]
+
+
+def _update_targets(node: Any) -> None:
+    if isinstance(node, DictConfig):
+        target = node.get("_target_")
+        if isinstance(target, str) and target in MOVED_TARGETS:
+            node["_target_"] = MOVED_TARGETS[target]
+        for value in node.values():
+            _update_targets(value)
+    elif isinstance(node, ListConfig):
+        for value in node:
+            _update_targets(value)
 
 
 def plain(value: Any) -> Any:
@@ -109,7 +132,7 @@ def load_model(ckpt: str | Path, family: str | None = None) -> Any:
 
     `family`: refuse checkpoints of any other family (a clear error instead of a confusing one).
     """
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     ckpt = find_checkpoint(ckpt)
     state = read_checkpoint(ckpt)
