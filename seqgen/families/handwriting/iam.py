@@ -187,6 +187,70 @@ def fill_missing_readings(stroke: np.ndarray, dt: float, factor: float = 2.5) ->
     return np.concatenate(pieces, axis=0), added
 
 
+def _index(root: Path, split_ids: set[str] | None, rep: SkipReport) -> tuple[dict[str, Path], dict[str, str], list[str]]:
+    """The lineStrokes files and the transcriptions of the split, and every line id either names (sorted)."""
+    strokes_dir, ascii_dir = root / "lineStrokes", root / "ascii"
+    hint = (
+        "extract lineStrokes-all.tar.gz and ascii-all.tar.gz from IAM-OnDB "
+        "(https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database) into it"
+    )
+    if not strokes_dir.is_dir():
+        raise SeqgenError(f"IAM-OnDB: {strokes_dir} is not a folder; {hint}")
+    if not ascii_dir.is_dir():
+        raise SeqgenError(f"IAM-OnDB: {ascii_dir} is not a folder; {hint}")
+    xml_files: dict[str, Path] = {}
+    for p in strokes_dir.rglob("*.xml"):
+        xml_files[p.stem] = p
+    texts: dict[str, str] = {}
+    for p in sorted(ascii_dir.rglob("*.txt")):
+        form = p.stem
+        if split_ids is not None and not _in_split(form + "-01", form, split_ids):
+            continue
+        try:
+            texts.update(read_transcriptions(p))
+        except SeqgenError as err:
+            rep.add(MALFORMED_ASCII, form, str(err))
+    ids = set()
+    for lid in xml_files:
+        m = _LINE_ID.match(lid)
+        if _in_split(lid, m.group("form") if m else lid, split_ids):
+            ids.add(lid)
+    return xml_files, texts, sorted(ids | set(texts))
+
+
+def _fill_gaps(strokes: list[np.ndarray], rep: SkipReport) -> list[np.ndarray]:
+    """Readings the tablet missed, interpolated at the line's median sampling interval."""
+    gaps = np.concatenate([np.diff(s[:, 2]) for s in strokes if len(s) > 1] or [np.zeros(0)])
+    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    dt = float(np.median(gaps)) if len(gaps) else float("nan")
+    filled = []
+    for s in strokes:
+        s2, added = fill_missing_readings(s, dt)
+        if added:
+            rep.repairs["interpolated_points"] = rep.repairs.get("interpolated_points", 0) + added
+        filled.append(s2)
+    return filled
+
+
+def _clean_offsets(lid: str, strokes: list[np.ndarray], max_step: float, rep: SkipReport) -> np.ndarray | None:
+    """Wild points removed (a few are repaired, many mean a broken line), then `clean_offsets`; None: skipped."""
+    n_points = sum(len(s) for s in strokes)
+    strokes, wild = remove_outlier_points(strokes, max_step)
+    if wild and (wild > max(2, 0.05 * n_points) or not strokes):
+        rep.add(OUTLIER_LINE, lid, f"{wild} of {n_points} points far outside the line (corrupt coordinates)")
+        return None
+    if wild:
+        rep.repair(OUTLIER_POINTS, lid, wild, "points far outside the line removed")
+    counts: dict[str, int] = {}
+    offsets = clean_offsets(strokes_to_offsets(strokes), max_step, report=counts)
+    if offsets is None:
+        rep.add(OUTLIER_LINE, lid, f"over-long steps or too few points (max_step={max_step})")
+        return None
+    for k, v in counts.items():
+        rep.repairs[k] = rep.repairs.get(k, 0) + v
+    return offsets
+
+
 def iter_iam_lines(
     root: str | Path,
     split_ids: set[str] | None = None,
@@ -204,40 +268,10 @@ def iter_iam_lines(
     else the form id.
     """
     root = Path(root)
-    strokes_dir = root / "lineStrokes"
-    ascii_dir = root / "ascii"
-    hint = (
-        "extract lineStrokes-all.tar.gz and ascii-all.tar.gz from IAM-OnDB "
-        "(https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database) into it"
-    )
-    if not strokes_dir.is_dir():
-        raise SeqgenError(f"IAM-OnDB: {strokes_dir} is not a folder; {hint}")
-    if not ascii_dir.is_dir():
-        raise SeqgenError(f"IAM-OnDB: {ascii_dir} is not a folder; {hint}")
     rep = report if report is not None else SkipReport()
+    xml_files, texts, ids = _index(root, split_ids, rep)
     writers = _read_writers(root)
-
-    xml_files: dict[str, Path] = {}
-    for p in strokes_dir.rglob("*.xml"):
-        xml_files[p.stem] = p
-    texts: dict[str, str] = {}
-    for p in sorted(ascii_dir.rglob("*.txt")):
-        form = p.stem
-        if split_ids is not None and not _in_split(form + "-01", form, split_ids):
-            continue
-        try:
-            texts.update(read_transcriptions(p))
-        except SeqgenError as err:
-            rep.add(MALFORMED_ASCII, form, str(err))
-
-    ids = set()
-    for lid in xml_files:
-        m = _LINE_ID.match(lid)
-        form = m.group("form") if m else lid
-        if _in_split(lid, form, split_ids):
-            ids.add(lid)
-    ids |= set(texts)
-    for lid in sorted(ids):
+    for lid in ids:
         m = _LINE_ID.match(lid)
         form = m.group("form") if m else lid
         text = texts.get(lid)
@@ -256,31 +290,9 @@ def iter_iam_lines(
         except SeqgenError as err:
             rep.add(MALFORMED_XML, lid, str(err))
             continue
-        if interpolate:
-            gaps = np.concatenate([np.diff(s[:, 2]) for s in strokes if len(s) > 1] or [np.zeros(0)])
-            gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
-            dt = float(np.median(gaps)) if len(gaps) else float("nan")
-            filled = []
-            for s in strokes:
-                s2, added = fill_missing_readings(s, dt)
-                if added:
-                    rep.repairs["interpolated_points"] = rep.repairs.get("interpolated_points", 0) + added
-                filled.append(s2)
-            strokes = filled
-        n_points = sum(len(s) for s in strokes)
-        strokes, wild = remove_outlier_points(strokes, max_step)
-        if wild and (wild > max(2, 0.05 * n_points) or not strokes):  # a few stray points are repaired, many mean a broken line
-            rep.add(OUTLIER_LINE, lid, f"{wild} of {n_points} points far outside the line (corrupt coordinates)")
-            continue
-        if wild:
-            rep.repair(OUTLIER_POINTS, lid, wild, "points far outside the line removed")
-        counts: dict[str, int] = {}
-        offsets = clean_offsets(strokes_to_offsets(strokes), max_step, report=counts)
+        offsets = _clean_offsets(lid, _fill_gaps(strokes, rep) if interpolate else strokes, max_step, rep)
         if offsets is None:
-            rep.add(OUTLIER_LINE, lid, f"over-long steps or too few points (max_step={max_step})")
             continue
-        for k, v in counts.items():
-            rep.repairs[k] = rep.repairs.get(k, 0) + v
         rep.kept += 1
         yield Line(offsets=offsets, text=text, writer=writers.get(form, form), source="iam-ondb", line_id=lid)
     logger.info("IAM-OnDB %s: %s", root, rep.summary())
