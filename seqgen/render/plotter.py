@@ -340,12 +340,13 @@ def read_gcode(text: str, options: GcodeOptions, page_height: float) -> GcodeDra
             words = dict((w[0].upper(), float(w[1:])) for w in line.split() if re.fullmatch(r"[A-Za-z]-?\d+(\.\d+)?", w))
             if words.get("G") not in (0.0, 1.0):
                 continue
-            target = np.array([words.get("X", pos[0]), words.get("Y", pos[1])])
-            if down:
-                current.append(target)
-            else:
-                drawing.travel_mm += float(np.hypot(*(target - pos)))
-            pos = target
+            if "X" in words or "Y" in words:
+                target = np.array([words.get("X", pos[0]), words.get("Y", pos[1])])
+                if down:
+                    current.append(target)
+                else:
+                    drawing.travel_mm += float(np.hypot(*(target - pos)))
+                pos = target
             new_down = (words["Z"] <= options.z_down + 1e-9) if (options.pen == "z" and "Z" in words) else down
         if new_down and not down:
             current = [pos.copy()]

@@ -3,6 +3,8 @@
     module.py    HandwritingPrediction / HandwritingSynthesis: mixture NLL, SSE, forward
     nets.py      PredictionNet, SynthesisNet (LSTM stack, Gaussian window, mixture head)
     generate.py  sampling (bias, priming with styles, end-of-text rule), `seqgen-sample`, previews
+    layout.py    pages: wrapping, baseline and x-height from the strokes, alignment (`write_page`)
+    pages.py     a page's files (SVG / PNG / PDF, plotter SVG, G-code) and its quality report
     figures.py   end-of-run samples, alignments, output densities, real lines side by side
     report.py    handwriting.md: nats and SSE next to the paper's tables
 
@@ -22,7 +24,7 @@ class HandwritingFamily(Family):
     name = "handwriting"
     # lazy: `prepare` imports no Lightning (~0.25 GB of memory)
     module_paths = ("seqgen.families.handwriting.module:HandwritingPrediction", "seqgen.families.handwriting.module:HandwritingSynthesis")
-    sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars"})
+    sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars", "layout", "gcode"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.handwriting.generate import sample_command

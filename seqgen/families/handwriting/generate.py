@@ -396,11 +396,21 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
 
     prediction: num_samples lines, bias, optional style prime, max_points (at most model.sample_points).
     synthesis: text ("a|b": lines), bias, style (+ style_text), max_points, unknown_chars, num_samples
-    (each line is written num_samples times), seed.
+    (each line is written num_samples times), seed. With layout.page or layout.width: the text is
+    free text ("|" separates paragraphs) written onto a page (`pages.page_command`).
     """
     from seqgen.families.handwriting.figures import write_figures
 
+    from seqgen.families.handwriting.pages import layout_requested, page_command
+
+    page = layout_requested(cfg.get("layout"))
+    if not page and any(v is not None for v in dict(cfg.get("gcode") or {}).values()):
+        raise SeqgenError("gcode.* options apply to a page: give layout.page=A4 or layout.width=40ch as well")
+    if page and model.kind != "synthesis":
+        raise SeqgenError("a page (layout.*) is written from a text: use a handwriting synthesis run")
     prime = prime_from(model, cfg)
+    if page:
+        return announce_files(page_command(model, cfg, Path(out_dir), prime))
     if model.kind == "prediction":
         length = min(int(cfg.get("max_points") or model.hparams.sample_points), int(model.hparams.sample_points))
         samples = predict(model, int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), prime, int(cfg.seed), True)

@@ -284,21 +284,30 @@ class LineMetrics:
         return math.degrees(math.atan(self.slope))
 
 
-def core_band(strokes: Sequence[np.ndarray], slope: float, threshold: float = 0.2) -> tuple[float, float]:
-    """The band of y - slope x that holds the body of the letters: around the densest height of
-    the horizontal projection profile (points every h / 60 along the strokes), every bin with at
-    least `threshold` of the peak's ink."""
+def column_spans(strokes: Sequence[np.ndarray], slope: float, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest ink (y - slope x) of each inked column `width` wide (strokes resampled every width / 2)."""
+    pts = np.concatenate([_resample(s, width / 2) for s in strokes], axis=0)
+    x, y = pts[:, 0], pts[:, 1] - slope * pts[:, 0]
+    column = np.floor((x - x.min()) / width).astype(int)
+    lows = np.full(column.max() + 1, np.inf)
+    highs = np.full(column.max() + 1, -np.inf)
+    np.minimum.at(lows, column, y)
+    np.maximum.at(highs, column, y)
+    inked = np.isfinite(lows)
+    return lows[inked], highs[inked]
+
+
+def core_band(strokes: Sequence[np.ndarray], slope: float, threshold: float = 0.5) -> tuple[float, float]:
+    """The band of y - slope x that holds the body of the letters: the heights spanned by at least
+    `threshold` of the ink's columns (h / 30 wide, each from its lowest to its highest ink).
+    Ascenders and descenders span few columns, the x-height band nearly all."""
     allp = np.concatenate(strokes, axis=0)
-    spacing = max(float(np.ptp(allp[:, 1])), 1e-9) / 60
-    pts = np.concatenate([_resample(s, spacing) for s in strokes], axis=0)
-    y = pts[:, 1] - slope * pts[:, 0]
-    edges = np.arange(y.min(), y.max() + 2 * spacing, spacing)
-    hist = np.convolve(np.histogram(y, edges)[0].astype(float), np.ones(3) / 3, mode="same")
-    peak = int(np.argmax(hist))
-    dense = hist >= threshold * hist[peak]
-    low = peak - int(np.argmin(dense[peak::-1])) + 1 if not dense[: peak + 1].all() else 0
-    high = peak + int(np.argmin(dense[peak:])) - 1 if not dense[peak:].all() else len(hist) - 1
-    return float(edges[low]), float(edges[high + 1])
+    height = max(float(np.ptp(allp[:, 1] - slope * allp[:, 0])), 1e-9)
+    lows, highs = column_spans(strokes, slope, height / 30)
+    levels = np.linspace(lows.min(), highs.max(), 121)
+    cover = ((lows[None, :] <= levels[:, None]) & (levels[:, None] <= highs[None, :])).sum(1)
+    dense = np.nonzero(cover >= threshold * cover.max())[0]
+    return float(levels[dense[0]]), float(levels[dense[-1]])
 
 
 def line_metrics(strokes: Sequence[np.ndarray]) -> LineMetrics:
@@ -389,29 +398,70 @@ class NormalisedLine:
         return NormalisedLine(strokes, self.words, self.scale, self.angle, self.dx, self.dy, self.word_dy, word_dx, self.speeds)
 
 
+def word_baseline(strokes: Sequence[np.ndarray], minima: np.ndarray, line_baseline: float, x_height: float) -> tuple[float, np.ndarray]:
+    """The baseline of one word of a levelled line, and the minima it rests on.
+
+    The word's x-height band is where an x-height-tall window, moved up to 0.6 x-heights from the
+    line's baseline, overlaps most of the word's ink columns (an ascender or a descender loop
+    covers few of them); its lower edge is refined by the biweight location of the minima near it.
+    """
+    lows, highs = column_spans(strokes, 0.0, 0.1 * x_height)
+    bottoms = line_baseline + x_height * np.linspace(-0.6, 0.6, 61)
+    overlap = np.clip(np.minimum(highs[None, :], bottoms[:, None] + x_height) - np.maximum(lows[None, :], bottoms[:, None]), 0, None)
+    score = overlap.sum(1)
+    bottom = float(bottoms[np.flatnonzero(score >= score.max() - 1e-9)].mean())
+    near = minima[np.abs(minima[:, 1] - bottom) < 0.2 * x_height]
+    return (robust_location(near[:, 1], floor=0.03 * x_height) if len(near) else bottom), near
+
+
+def _level(strokes: Sequence[np.ndarray], angle: float, scale: float) -> list[np.ndarray]:
+    c, s = math.cos(-angle), math.sin(-angle)
+    return [np.stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]], axis=1) * scale for p in strokes]
+
+
+def word_baselines_of(level: Sequence[np.ndarray], words: np.ndarray, baseline: float, x_height: float) -> tuple[np.ndarray, float]:
+    """Each word's baseline, and the slope left within the words (one slope, an intercept per word,
+    least squares over the minima the words rest on): words written at different heights bias the
+    line's own fit, not this one."""
+    low, _, (low_of, _) = extrema(level)
+    bases = np.zeros(int(words.max()) + 1 if len(words) else 1)
+    sxy = sxx = 0.0
+    for w in range(len(bases)):
+        members = np.nonzero(words == w)[0]
+        bases[w], near = word_baseline([level[k] for k in members], low[np.isin(low_of, members)], baseline, x_height)
+        if len(near) >= 2:
+            dx, dy = near[:, 0] - near[:, 0].mean(), near[:, 1] - near[:, 1].mean()
+            sxy, sxx = sxy + float(dx @ dy), sxx + float(dx @ dx)
+    return bases, (sxy / sxx if sxx > 0 else 0.0)
+
+
 def normalise_line(strokes: Sequence[np.ndarray], n_words: int, x_height_mm: float, word_baselines: bool = True) -> NormalisedLine:
     """Level the baseline, scale to `x_height_mm`, optionally put every word on the baseline (module doc, step 4)."""
     strokes = [np.asarray(s, dtype=np.float64) for s in strokes if len(s)]
     metrics = line_metrics(strokes)
     angle = math.atan(metrics.slope)
     scale = x_height_mm / metrics.x_height
-    c, s = math.cos(-angle), math.sin(-angle)
-    level = [np.stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]], axis=1) * scale for p in strokes]
+    level = _level(strokes, angle, scale)
     # the baseline through (0, intercept) maps to y = intercept * cos(angle) * scale after the rotation
     baseline = metrics.intercept * math.cos(angle) * scale
     words = word_of_strokes(level, n_words, min_gap=0.15 * x_height_mm)
     word_dy = np.zeros(int(words.max()) + 1 if len(words) else 1)
     if word_baselines:
-        low, _, (low_of, _) = extrema(level)
-        for w in range(len(word_dy)):
-            mine = low[np.isin(low_of, np.nonzero(words == w)[0]), 1] - baseline
-            mine = mine[mine > -0.5 * x_height_mm]  # descenders are not the baseline
-            word_dy[w] = -robust_location(mine, floor=0.03 * x_height_mm) if len(mine) else 0.0
+        bases, slope = word_baselines_of(level, words, baseline, x_height_mm)
+        if abs(slope) > 1e-4:  # level again by the words' own slope (once: the window moves with it)
+            angle += math.atan(slope)
+            level = _level(strokes, angle, scale)
+            baseline = metrics.intercept * math.cos(angle) * scale
+            bases, _ = word_baselines_of(level, words, baseline, x_height_mm)
+        word_dy = baseline - bases
     dx = -min(float(p[:, 0].min()) for p in level)
     dy = -baseline
     placed = [p + (dx, dy + word_dy[w]) for p, w in zip(level, words)]
+    # words written at different heights widen the line's band: measure the x-height again, words aligned
+    factor = x_height_mm / line_metrics(placed).x_height if word_baselines else 1.0
     speeds = [np.hypot(*np.diff(p, axis=0).T) for p in strokes]
-    return NormalisedLine(placed, words, scale, angle, dx, dy, word_dy, speeds=speeds)
+    return NormalisedLine([p * factor for p in placed], words, scale * factor, angle, dx * factor, dy * factor,
+                          word_dy * factor, speeds=speeds)
 
 
 # --------------------------------------------------------------------------------------- placing
