@@ -6,7 +6,7 @@ Steps (`write_page`):
    paragraph are spaces); words are filled greedily into lines of at most W characters, where
    W = ``layout.width`` in characters (``40ch``) or, for a width in millimetres (``120mm``),
    W = width / (x-height * advance), with `advance` the writer's width per character in x-heights
-   (measured on the model's training-writer lines, `advance_ratio`). A word longer than W is split
+   (measured on the model's training-writer lines, `writer_metrics`). A word longer than W is split
    (``layout.overflow``: ``hyphen`` = W - 1 characters and a hyphen, ``char`` = W characters), never cut.
 2. **Write** every line in one batch (`generate.write`: bias, style, seed).
 3. **Measure each line from its strokes** (`line_metrics`; strokes are first resampled every
@@ -25,7 +25,8 @@ Steps (`write_page`):
    ``line_spacing`` x-heights apart, ``paragraph_spacing`` lines more between paragraphs, inside the
    margins. A text longer than the page, or a width wider than the page, is an error before
    anything is sampled; lines that came out wider than the text width (the advance is an average)
-   shrink the whole page's writing uniformly, with a warning.
+   shrink the whole page's writing uniformly, and a line whose ink reaches more than 3 x-heights
+   above or 2 below its baseline (strokes gone astray) shrinks on its own, each with a warning.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ OVERFLOWS = ("hyphen", "char")
 TUKEY_C = 4.685
 MAX_JUSTIFY_GAP = 4.0  # x-heights added per word gap at most; a looser line stays left-aligned
 DEFAULT_ADVANCE = 1.6  # width per character in x-heights, when the model kept no writer lines
+MAX_RISE, MAX_DROP = 3.0, 2.0  # x-heights a line's ink may reach above / below its baseline
 
 
 # --------------------------------------------------------------------------------------- options
@@ -485,7 +487,7 @@ def _aligned(line: NormalisedLine, align: str, last: bool, text_width: float, x_
 def place_lines(lines: Sequence[NormalisedLine], layout: Sequence[TextLine], options: LayoutOptions, text_width: float) -> Page:
     """Lines on the page: alignment, baselines `line_spacing` apart, margins (module doc, step 5)."""
     width, height = options.page_mm
-    top, _, bottom, left = options.margins
+    top, _, _, left = options.margins
     widest = max((line.width for line in lines), default=0.0)
     shrink = min(1.0, text_width / widest) if widest > 0 else 1.0
     if shrink < 1.0:
@@ -499,19 +501,28 @@ def place_lines(lines: Sequence[NormalisedLine], layout: Sequence[TextLine], opt
     for k, (line, text_line) in enumerate(zip(lines, layout)):
         if k and text_line.paragraph != layout[k - 1].paragraph:
             baseline += options.paragraph_spacing * pitch
-        scaled = NormalisedLine([s * shrink for s in line.strokes], line.words, line.scale * shrink, line.angle,
-                                line.dx * shrink, line.dy * shrink, line.word_dy * shrink, speeds=line.speeds)
+        factor = shrink * _fit_height(line, options.x_height)
+        scaled = NormalisedLine([s * factor for s in line.strokes], line.words, line.scale * factor, line.angle,
+                                line.dx * factor, line.dy * factor, line.word_dy * factor, speeds=line.speeds)
         aligned, offset = _aligned(scaled, options.align, text_line.last, text_width, x_height)
         strokes.append([np.stack([left + offset + s[:, 0], baseline - s[:, 1]], axis=1) for s in aligned.strokes])
         speeds.append(aligned.speeds)
         baseline += pitch
     page = Page(width, height, strokes, speeds, [t.text for t in layout])
-    if page.bounds()[3] > height - bottom + 1.5 * x_height:
-        raise SeqgenError(
-            f"the text needs {len(layout)} lines: more than the {page_capacity(options)} that fit on the {options.page} page; "
-            "use a larger page, a smaller layout.x_height or layout.line_spacing, or less text"
-        )
+    page.check_inside()
     return page
+
+
+def _fit_height(line: NormalisedLine, x_height: float) -> float:
+    """1, or less for a line whose ink reaches further than MAX_RISE x-heights above its baseline or
+    MAX_DROP below (strokes gone astray would run into the neighbouring lines)."""
+    top = max(float(s[:, 1].max()) for s in line.strokes)
+    bottom = -min(float(s[:, 1].min()) for s in line.strokes)
+    factor = min(1.0, MAX_RISE * x_height / max(top, 1e-9), MAX_DROP * x_height / max(bottom, 1e-9))
+    if factor < 1.0:
+        log.warning("a line reaches %.1f x-heights above and %.1f below its baseline: scaled by %.2f to keep to its place",
+                    top / x_height, bottom / x_height, factor)
+    return factor
 
 
 def page_capacity(options: LayoutOptions) -> int:
@@ -524,17 +535,19 @@ def page_capacity(options: LayoutOptions) -> int:
 # --------------------------------------------------------------------------------------- writing
 
 
-def advance_ratio(model: Any) -> float:
-    """Width per character in x-heights of the model's writers (its training-writer lines, raw units)."""
-    ratios = []
+def writer_metrics(model: Any) -> tuple[float, float]:
+    """The model's writers measured on its training-writer lines (raw units): width per character in
+    x-heights (to wrap a width in mm), and the median x-height (0 when the model kept no lines)."""
+    ratios, heights = [], []
     for entry in getattr(model, "train_styles", None) or []:
         raw = model.norm.invert(np.asarray(entry["offsets"], dtype=np.float32))
         strokes = offsets_to_strokes(raw)
         if not strokes or len(entry["text"]) < 4:
             continue
         allp = np.concatenate(strokes, axis=0)
-        ratios.append(float(np.ptp(allp[:, 0])) / len(entry["text"]) / line_metrics(strokes).x_height)
-    return float(np.median(ratios)) if ratios else DEFAULT_ADVANCE
+        heights.append(line_metrics(strokes).x_height)
+        ratios.append(float(np.ptp(allp[:, 0])) / len(entry["text"]) / heights[-1])
+    return (float(np.median(ratios)), float(np.median(heights))) if ratios else (DEFAULT_ADVANCE, 0.0)
 
 
 def line_chars(options: LayoutOptions, advance: float) -> tuple[int, float]:
@@ -623,7 +636,7 @@ def write_page(model: Any, text: str, options: LayoutOptions, bias: float = 0.0,
     text = known_characters(text, model.vocab, unknown_chars)
     if options.overflow == "hyphen" and "-" not in model.vocab:
         raise SeqgenError("the model cannot write '-': use layout.overflow=char to split long words without a hyphen")
-    lines, text_width = lay_out_text(text, options, advance_ratio(model), int(model.hparams.max_text_chars))
+    lines, text_width = lay_out_text(text, options, writer_metrics(model)[0], int(model.hparams.max_text_chars))
     samples = write(model, [line.text for line in lines], bias, prime, None, "error", seed)
     page, normalised = page_from_offsets(samples.offsets, lines, options, text_width)
     return WrittenPage(page, lines, samples, normalised, options)
