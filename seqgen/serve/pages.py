@@ -56,7 +56,7 @@ def wrap_for_page(body: Any, vocab: set[str], max_chars: int, advance: float) ->
             text = known_characters(text, sorted(vocab), "drop")
         if options.width is not None and parse_width(options.width)[1] == "ch" and parse_width(options.width)[0] > max_chars:
             raise SeqgenError(f"layout.width={options.width}: at most {max_chars} characters per line")
-        lines, text_width = lay_out_text(text, options, advance, max_chars)
+        lines, text_width, options = lay_out_text(text, options, advance, max_chars)
     except SeqgenError as err:
         raise RequestError(400, str(err), field="layout") from None
     return {**body, "text": "\n".join(line.text for line in lines)}, PageRequest(options, lines, text_width)

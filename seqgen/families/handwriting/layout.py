@@ -23,14 +23,15 @@ Steps (`write_page`):
 5. **Place** the line: left, right, centre, or justified (word gaps stretched to the text width;
    never the last line of a paragraph, nor by more than 4 x-heights per gap), baselines
    ``line_spacing`` x-heights apart, ``paragraph_spacing`` lines more between paragraphs, inside the
-   margins. A text longer than the page, or a width wider than the page, is an error before
-   anything is sampled; lines that came out wider than the text width (the advance is an average)
-   shrink the whole page's writing uniformly, and a line whose ink reaches more than 3 x-heights
-   above or 2 below its baseline (strokes gone astray) shrinks on its own, each with a warning.
+   margins. A text longer than the page, or a width in mm wider than the page, is an error before
+   anything is sampled (a width in characters lowers the x-height to fit, down to 1 mm); lines that came out wider than the text width (the advance is an average)
+   shrink the whole page's writing uniformly, and a line whose ink reaches more than 5 x-heights
+   above or 3.5 below its baseline (strokes gone astray) shrinks on its own, each with a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -50,7 +51,7 @@ OVERFLOWS = ("hyphen", "char")
 TUKEY_C = 4.685
 MAX_JUSTIFY_GAP = 4.0  # x-heights added per word gap at most; a looser line stays left-aligned
 DEFAULT_ADVANCE = 1.6  # width per character in x-heights, when the model kept no writer lines
-MAX_RISE, MAX_DROP = 3.0, 2.0  # x-heights a line's ink may reach above / below its baseline
+MAX_RISE, MAX_DROP = 5.0, 3.5  # x-heights a line's ink may reach above / below its baseline (strays beyond shrink it)
 
 
 # --------------------------------------------------------------------------------------- options
@@ -416,7 +417,7 @@ def word_baseline(strokes: Sequence[np.ndarray], minima: np.ndarray, line_baseli
     return (robust_location(near[:, 1], floor=0.03 * x_height) if len(near) else bottom), near
 
 
-def _level(strokes: Sequence[np.ndarray], angle: float, scale: float) -> list[np.ndarray]:
+def level_strokes(strokes: Sequence[np.ndarray], angle: float, scale: float) -> list[np.ndarray]:
     c, s = math.cos(-angle), math.sin(-angle)
     return [np.stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]], axis=1) * scale for p in strokes]
 
@@ -443,7 +444,7 @@ def normalise_line(strokes: Sequence[np.ndarray], n_words: int, x_height_mm: flo
     metrics = line_metrics(strokes)
     angle = math.atan(metrics.slope)
     scale = x_height_mm / metrics.x_height
-    level = _level(strokes, angle, scale)
+    level = level_strokes(strokes, angle, scale)
     # the baseline through (0, intercept) maps to y = intercept * cos(angle) * scale after the rotation
     baseline = metrics.intercept * math.cos(angle) * scale
     words = word_of_strokes(level, n_words, min_gap=0.15 * x_height_mm)
@@ -452,7 +453,7 @@ def normalise_line(strokes: Sequence[np.ndarray], n_words: int, x_height_mm: flo
         bases, slope = word_baselines_of(level, words, baseline, x_height_mm)
         if abs(slope) > 1e-4:  # level again by the words' own slope (once: the window moves with it)
             angle += math.atan(slope)
-            level = _level(strokes, angle, scale)
+            level = level_strokes(strokes, angle, scale)
             baseline = metrics.intercept * math.cos(angle) * scale
             bases, _ = word_baselines_of(level, words, baseline, x_height_mm)
         word_dy = baseline - bases
@@ -550,28 +551,39 @@ def writer_metrics(model: Any) -> tuple[float, float]:
     return (float(np.median(ratios)), float(np.median(heights))) if ratios else (DEFAULT_ADVANCE, 0.0)
 
 
-def line_chars(options: LayoutOptions, advance: float) -> tuple[int, float]:
-    """Characters per line and the text width in mm; SeqgenError when the width exceeds the page."""
+MIN_X_HEIGHT = 1.0  # mm: a width in characters may shrink the writing to fit the page, not below this
+
+
+def line_chars(options: LayoutOptions, advance: float) -> tuple[int, float, LayoutOptions]:
+    """Characters per line, the text width in mm, and the options (a width in characters that would
+    not fit the page at the x-height lowers the x-height, with a warning); SeqgenError when no
+    x-height of at least MIN_X_HEIGHT fits, or a width in mm exceeds the page."""
     room = options.text_width_mm
     if options.width is None:
-        return max(int(room / (options.x_height * advance)), 2), room
+        return max(int(room / (options.x_height * advance)), 2), room, options
     value, unit = parse_width(options.width)
     if unit == "mm":
         if value > room + 1e-6:
             raise SeqgenError(f"layout.width={options.width} is wider than the {room:g} mm between the page's margins")
-        return max(int(value / (options.x_height * advance)), 2), value
+        return max(int(value / (options.x_height * advance)), 2), value, options
     needed = value * options.x_height * advance
-    if needed > room:
+    if needed <= room:
+        return int(value), needed, options
+    fitted = room / (value * advance)
+    if fitted < MIN_X_HEIGHT:
         raise SeqgenError(
-            f"layout.width={options.width} at an x-height of {options.x_height:g} mm needs about {needed:.0f} mm; the page has "
-            f"{room:g} mm between its margins: fewer characters, a smaller layout.x_height or a larger page"
+            f"layout.width={options.width} needs about {value * MIN_X_HEIGHT * advance:.0f} mm even at an x-height of "
+            f"{MIN_X_HEIGHT:g} mm; the page has {room:g} mm between its margins: fewer characters or a larger page"
         )
-    return int(value), needed
+    log.warning("layout.width=%s at an x-height of %g mm needs about %.0f mm, the page has %g mm: x-height %.2f mm",
+                options.width, options.x_height, needed, room, fitted)
+    return int(value), room, dataclasses.replace(options, x_height=fitted)
 
 
-def lay_out_text(text: str, options: LayoutOptions, advance: float, max_chars: Optional[int] = None) -> tuple[list[TextLine], float]:
-    """Wrap `text` for the page -> its lines and the text width in mm; checks the page's length."""
-    chars, text_width = line_chars(options, advance)
+def lay_out_text(text: str, options: LayoutOptions, advance: float, max_chars: Optional[int] = None) -> tuple[list[TextLine], float, LayoutOptions]:
+    """Wrap `text` for the page -> its lines, the text width in mm and the options to set it with
+    (`line_chars`); checks that the lines fit on the page."""
+    chars, text_width, options = line_chars(options, advance)
     if max_chars is not None and chars > max_chars:
         chars = max_chars
     lines = wrap_text(text, chars, options.overflow)
@@ -582,7 +594,7 @@ def lay_out_text(text: str, options: LayoutOptions, advance: float, max_chars: O
             f"the text needs {len(lines)} lines at {chars} characters per line: more than the {fits} that fit on the "
             f"{options.page} page; use a larger page, a smaller layout.x_height or layout.line_spacing, or less text"
         )
-    return lines, text_width
+    return lines, text_width, options
 
 
 def page_from_offsets(offsets: Sequence[np.ndarray], lines: Sequence[TextLine], options: LayoutOptions, text_width: float) -> tuple[Page, list[NormalisedLine]]:
@@ -636,7 +648,7 @@ def write_page(model: Any, text: str, options: LayoutOptions, bias: float = 0.0,
     text = known_characters(text, model.vocab, unknown_chars)
     if options.overflow == "hyphen" and "-" not in model.vocab:
         raise SeqgenError("the model cannot write '-': use layout.overflow=char to split long words without a hyphen")
-    lines, text_width = lay_out_text(text, options, writer_metrics(model)[0], int(model.hparams.max_text_chars))
+    lines, text_width, options = lay_out_text(text, options, writer_metrics(model)[0], int(model.hparams.max_text_chars))
     samples = write(model, [line.text for line in lines], bias, prime, None, "error", seed)
     page, normalised = page_from_offsets(samples.offsets, lines, options, text_width)
     return WrittenPage(page, lines, samples, normalised, options)

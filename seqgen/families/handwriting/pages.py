@@ -5,8 +5,11 @@ Quality of a page (`page_quality`, measured from the strokes as they lie on the 
 
 * x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line);
 * baseline deviation = the largest distance, over every word of every line, between the word's
-  baseline (the biweight location of its lowest points, descenders excluded) and the line's ruled
-  baseline, in x-heights.
+  baseline and the line's (both as `layout.py` estimates them), in x-heights.
+
+These use the estimators the layout itself uses, so on the page they are near 0 by construction;
+the figures that test the layout against known truth are in
+tests/families/handwriting/test_page_layout.py (lines built from font glyphs).
 
 Both are also given for the lines as the model wrote them (`raw_*`: each line scaled to the
 page's x-height by the page's common scale, not by its own), the baseline to beat.
@@ -23,7 +26,7 @@ import numpy as np
 
 from seqgen.data.handwriting.strokes import offsets_to_strokes
 from seqgen.families.handwriting.layout import (
-    LayoutOptions, NormalisedLine, WrittenPage, extrema, line_metrics, robust_location, word_of_strokes,
+    LayoutOptions, WrittenPage, level_strokes, line_metrics, word_baselines_of, word_of_strokes,
 )
 from seqgen.io import write_json
 from seqgen.render.page import Page, save_figure, save_page
@@ -38,17 +41,15 @@ def layout_requested(layout: Optional[Mapping[str, Any]]) -> bool:
 
 
 def word_baseline_deviation(lines: Sequence[Sequence[np.ndarray]], words: Sequence[np.ndarray], x_height: float) -> float:
-    """Largest |word baseline - line baseline| in x-heights; strokes y up, one line per entry."""
+    """Largest |word baseline - line baseline| in x-heights, each line levelled by its own fit
+    (`layout.word_baselines_of`); strokes y up, one line per entry."""
     worst = 0.0
     for strokes, word in zip(lines, words):
         metrics = line_metrics(strokes)
-        low, _, (low_of, _) = extrema(strokes)
-        residual = (low[:, 1] - (metrics.slope * low[:, 0] + metrics.intercept)) / x_height
-        for w in np.unique(word):
-            mine = residual[np.isin(low_of, np.nonzero(word == w)[0])]
-            mine = mine[mine > -0.5]
-            if len(mine):
-                worst = max(worst, abs(robust_location(mine, floor=0.03)))
+        angle = math.atan(metrics.slope)
+        baseline = metrics.intercept * math.cos(angle)
+        bases, _ = word_baselines_of(level_strokes(strokes, angle, 1.0), np.asarray(word), baseline, x_height)
+        worst = max(worst, float(np.abs(bases - baseline).max()) / x_height)
     return worst
 
 

@@ -256,7 +256,7 @@ async function write() {
     text: $("text").value, style: $("style").value, bias: parseFloat($("bias").value),
     seed: parseInt($("seed").value || "0", 10), unknown_chars: $("drop").checked ? "drop" : "error",
     layout: {
-      width: `${$("page-width").value}${$("width-unit").value}`, align: $("align").value, page: $("page-size").value,
+      width: `${$("page-width").value}${$("width-unit").value}`, align: $("text-align").value, page: $("page-size").value,
       ink: $("ink").value, speed_width: $("speed-width").checked ? 1 : 0,
     },
   };

@@ -162,13 +162,16 @@ def test_alignment_and_margins(align: str) -> None:
 
 
 def test_page_refusals_before_anything_is_written() -> None:
-    opts = LayoutOptions.from_mapping({"page": "A6", "width": "30ch"})
+    opts = LayoutOptions.from_mapping({"page": "A6", "width": "60ch"})
     with pytest.raises(SeqgenError, match="needs about"):
         lay_out_text("word " * 20, opts, advance=1.6)
+    # 30 characters do not fit at 3 mm: the x-height is lowered to fit the 65 mm between the margins
+    _, width, fitted = lay_out_text("word " * 20, LayoutOptions.from_mapping({"page": "A6", "width": "30ch"}), advance=1.6)
+    assert width == 65.0 and fitted.x_height == pytest.approx(65 / (30 * 1.6))
     small = LayoutOptions.from_mapping({"page": "A6", "width": "20ch", "x_height": 2.0})
     with pytest.raises(SeqgenError, match="fit on the A6 page"):
         lay_out_text("word " * 400, small, advance=1.6)
-    lines, width = lay_out_text("word " * 30, LayoutOptions.from_mapping({"width": "100mm"}), advance=2.0)
+    lines, width, _ = lay_out_text("word " * 30, LayoutOptions.from_mapping({"width": "100mm"}), advance=2.0)
     assert width == 100.0 and max(len(line.text) for line in lines) <= 100 / (3.0 * 2.0)
     for bad, message in (({"width": "40"}, "40ch"), ({"align": "middle"}, "align"), ({"page": "B7"}, "page"),
                          ({"margins": [200]}, "no room"), ({"overflow": "cut"}, "overflow"), ({"x_height": -1}, "x_height"),
