@@ -64,7 +64,7 @@ def main() -> None:
     model = load_model(args.synthesis, family="handwriting")
     reader = load_recognizer(args.recognizer)
     options = LayoutOptions.from_mapping({"width": args.width, "align": args.align})
-    print(f"# synthesis step {model.global_step if hasattr(model, 'global_step') else '?'}, bias {args.bias}, width {args.width}, {args.align}")
+    print(f"# {args.synthesis}, bias {args.bias}, width {args.width}, {args.align}")
     print("| seed | lines | CER page | CER as written for the page | CER written separately | x-height spread page / as written | "
           "word baselines page / as written (x-heights) | pen-up travel / written order | CPU s |")
     print("|---|---|---|---|---|---|---|---|---|")
