@@ -19,7 +19,9 @@ Steps (`write_page`):
    x-height is ``layout.x_height`` mm, split it into its words at the largest horizontal gaps
    between strokes (as many words as the text has) and, with ``layout.word_baselines``, move each
    word vertically onto the baseline (the biweight location of that word's minima, descenders
-   excluded): the lines of a page look written by one hand on ruled paper.
+   excluded): the lines of a page look written by one hand on ruled paper. The model writes at
+   one size, so a line whose scale comes out more than 1.5x off the page's median is a failed
+   estimate (a scribbled line): it is set at the nearest scale within that range, with a warning.
 5. **Place** the line: left, right, centre, or justified (word gaps stretched to the text width;
    never the last line of a paragraph, nor by more than 4 x-heights per gap), baselines
    ``line_spacing`` x-heights apart, ``paragraph_spacing`` lines more between paragraphs, inside the
@@ -51,6 +53,7 @@ OVERFLOWS = ("hyphen", "char")
 TUKEY_C = 4.685
 MAX_JUSTIFY_GAP = 4.0  # x-heights added per word gap at most; a looser line stays left-aligned
 DEFAULT_ADVANCE = 1.6  # width per character in x-heights, when the model kept no writer lines
+OUTLIER_SCALE = 1.5  # a line scaled more than this off the page's median is set within it (a failed estimate)
 MAX_RISE, MAX_DROP = 5.0, 3.5  # x-heights a line's ink may reach above / below its baseline (strays beyond shrink it)
 
 
@@ -605,7 +608,24 @@ def page_from_offsets(offsets: Sequence[np.ndarray], lines: Sequence[TextLine], 
         if not strokes:
             raise SeqgenError(f"the line {line.text!r} came out without strokes: write it again with another seed")
         normalised.append(normalise_line(strokes, len(line.text.split()), options.x_height, options.word_baselines))
+    normalised = _tame_outliers(normalised)
     return place_lines(normalised, lines, options, text_width), normalised
+
+
+def _tame_outliers(lines: list[NormalisedLine], spread: float = OUTLIER_SCALE) -> list[NormalisedLine]:
+    """Lines whose scale is more than `spread` times off the page's median: the x-height estimate
+    failed (a scribbled line), so the line is set at the nearest scale within the range instead."""
+    median = float(np.median([line.scale for line in lines]))
+    out = []
+    for line in lines:
+        factor = float(np.clip(line.scale, median / spread, median * spread)) / line.scale
+        if factor != 1.0:
+            log.warning("a line's x-height estimate is %.2fx the page's median: set at %.2fx instead", median / line.scale,
+                        median / (line.scale * factor))
+            line = NormalisedLine([s * factor for s in line.strokes], line.words, line.scale * factor, line.angle,
+                                  line.dx * factor, line.dy * factor, line.word_dy * factor, speeds=line.speeds)
+        out.append(line)
+    return out
 
 
 def page_line_offsets(page: Page, line: int, mm_per_unit: float) -> np.ndarray:

@@ -208,3 +208,29 @@ def test_write_page_with_a_model_and_the_seqgen_sample_command(tiny_synthesis_mo
     # a width without its unit is refused before anything is written, naming the two forms
     with pytest.raises(SeqgenError, match="40ch"):
         write_page(tiny_synthesis_model, "ab", LayoutOptions.from_mapping({"width": 6}))
+
+
+def test_page_options_belong_to_handwriting_only() -> None:
+    from omegaconf import OmegaConf
+
+    from seqgen.families.base import get_family
+
+    cfg = OmegaConf.create({"layout": {"width": "40ch", "page": None}, "gcode": {"pen": None}, "temperature": None})
+    get_family("handwriting").check_sample_options(cfg, frozenset(cfg.keys()))
+    with pytest.raises(SeqgenError, match="layout do"):
+        get_family("text").check_sample_options(cfg, frozenset(cfg.keys()))
+    unset = OmegaConf.create({"layout": {"width": None}, "gcode": {"pen": None}})
+    get_family("text").check_sample_options(unset, frozenset(unset.keys()))  # all null: not given
+
+
+def test_a_scribbled_line_is_set_at_the_page_scale() -> None:
+    rng = np.random.default_rng(3)
+    texts = TEXTS[:4]
+    offsets = [strokes_to_offsets(s, origin=(0, 0)) for s, *_ in _untidy_lines(rng, texts)]
+    scribble = np.cumsum(rng.normal(0, 1, size=(200, 2)), axis=0) * 40  # no letters at all
+    offsets[2] = strokes_to_offsets([scribble], origin=(0, 0))
+    layout = [TextLine(t, 0, k == 3) for k, t in enumerate(texts)]
+    _, normalised = page_from_offsets(offsets, layout, LayoutOptions.from_mapping({"x_height": 2.0}), 170.0)
+    scales = [n.scale for n in normalised]
+    median = float(np.median(scales))
+    assert all(median / 1.5 - 1e-9 <= s <= median * 1.5 + 1e-9 for s in scales)
