@@ -9,26 +9,32 @@ Steps (`write_page`):
    (measured on the model's training-writer lines, `writer_metrics`). A word longer than W is split
    (``layout.overflow``: ``hyphen`` = W - 1 characters and a hyphen, ``char`` = W characters), never cut.
 2. **Write** every line in one batch (`generate.write`: bias, style, seed).
-3. **Measure each line from its strokes** (`line_metrics`; strokes are first resampled every
-   ``h0 / 40`` along their path, h0 = the line's ink height, so slow and fast pens weigh the same):
-   the *baseline* y = a x + b is fitted through the local minima of y by iteratively reweighted
-   least squares with Tukey's biweight (c = 4.685 robust standard deviations), so descenders
-   (g, p, y) fall out as outliers; the *x-height* is the biweight location of the heights of the
-   local maxima above that baseline (ascenders and capitals fall out the same way).
+3. **Measure each line from its strokes** (`line_metrics`; strokes resampled along their path,
+   so slow and fast pens weigh the same). A first baseline y = a x + b is fitted through the local
+   minima of y by iteratively reweighted least squares with Tukey's biweight (c = 4.685 robust
+   standard deviations). The *core band* (`core_band`) is the range of heights spanned by at
+   least half of the ink's columns (each column from its lowest to its highest ink): ascenders,
+   descender loops and capitals span few columns. The baseline is fitted again through the
+   minima near the band's lower edge only (joins half-way up and descenders left out), and the
+   *x-height* is the biweight location of the maxima near its upper edge.
 4. **Normalise**: rotate the line by -atan(a) (the baseline becomes level), scale it so its
    x-height is ``layout.x_height`` mm, split it into its words at the largest horizontal gaps
    between strokes (as many words as the text has) and, with ``layout.word_baselines``, move each
-   word vertically onto the baseline (the biweight location of that word's minima, descenders
-   excluded): the lines of a page look written by one hand on ruled paper. The model writes at
-   one size, so a line whose scale comes out more than 1.5x off the page's median is a failed
-   estimate (a scribbled line): it is set at the nearest scale within that range, with a warning.
+   word vertically onto the baseline (`word_baseline`: where an x-height-tall window overlaps most
+   of the word's ink columns, refined by its minima), level the line again by the slope left
+   within the words (one slope, an intercept per word), and measure the x-height once more with
+   the words aligned (words at different heights widen the line's band): the lines of a page look
+   written by one hand on ruled paper. The model writes at one size, so a line whose scale comes
+   out more than 1.5x off the page's median is a failed estimate (a scribbled line): it is set at
+   the nearest scale within that range, with a warning.
 5. **Place** the line: left, right, centre, or justified (word gaps stretched to the text width;
    never the last line of a paragraph, nor by more than 4 x-heights per gap), baselines
    ``line_spacing`` x-heights apart, ``paragraph_spacing`` lines more between paragraphs, inside the
    margins. A text longer than the page, or a width in mm wider than the page, is an error before
-   anything is sampled (a width in characters lowers the x-height to fit, down to 1 mm); lines that came out wider than the text width (the advance is an average)
-   shrink the whole page's writing uniformly, and a line whose ink reaches more than 5 x-heights
-   above or 3.5 below its baseline (strokes gone astray) shrinks on its own, each with a warning.
+   anything is sampled (a width in characters lowers the x-height to fit, down to 1 mm); lines
+   that came out wider than the text width (the advance is an average) shrink the whole page's
+   writing uniformly, and a line whose ink reaches more than 5 x-heights above or 3.5 below its
+   baseline (strokes gone astray) shrinks on its own, each with a warning.
 """
 
 from __future__ import annotations
