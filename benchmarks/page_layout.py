@@ -65,9 +65,9 @@ def main() -> None:
     reader = load_recognizer(args.recognizer)
     options = LayoutOptions.from_mapping({"width": args.width, "align": args.align})
     print(f"# {args.synthesis}, bias {args.bias}, width {args.width}, {args.align}")
-    print("| seed | lines | CER page | CER as written for the page | CER written separately | x-height spread page / as written | "
+    print("| seed | lines | CER page | CER as written for the page | CER written separately | lines within 10% of the x-height | x-height spread page / as written | "
           "word baselines page / as written (x-heights) | pen-up travel / written order | CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     totals = {"page": [], "raw": [], "separate": []}
     for seed in range(args.seeds):
         started = time.process_time()
@@ -87,6 +87,7 @@ def main() -> None:
         report = json.loads(Path(files["page_json"]).read_text())
         print(
             f"| {seed} | {len(texts)} | {100 * cer['page']:.1f}% | {100 * cer['raw']:.1f}% | {100 * cer['separate']:.1f}% | "
+            f"{100 * quality['lines_within_10pct']:.0f}% | "
             f"{100 * quality['x_height_spread']:.1f}% / {100 * quality['raw_x_height_spread']:.1f}% | "
             f"{quality['baseline_deviation']:.3f} / {quality['raw_baseline_deviation']:.3f} | "
             f"{report['travel_mm']:.0f} / {report['travel_written_mm']:.0f} mm ({100 * report['travel_saved']:.0f}% saved) | "

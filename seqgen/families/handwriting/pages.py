@@ -3,7 +3,8 @@ the G-code read back and drawn, and `page.json` (line heights, baselines, pen-up
 
 Quality of a page (`page_quality`, measured from the strokes as they lie on the page):
 
-* x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line);
+* x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line),
+  and the fraction of the lines within 10% of the page's median x-height;
 * baseline deviation = the largest distance, over every word of every line, between the word's
   baseline and the line's (both as `layout.py` estimates them), in x-heights.
 
@@ -62,13 +63,16 @@ def page_quality(written: WrittenPage) -> dict[str, float]:
     page, options = written.page, written.options
     placed = [[np.stack([s[:, 0], -s[:, 1]], axis=1) for s in line] for line in page.lines]  # y up again
     words = [n.words for n in written.normalised]
-    x_height = float(np.median([line_metrics(p).x_height for p in placed]))
+    heights = [line_metrics(p).x_height for p in placed]
+    x_height = float(np.median(heights))
     scale = written.mm_per_unit
     raw = [[s * scale for s in offsets_to_strokes(o)] for o in written.samples.offsets]
     raw_words = [word_of_strokes(r, len(t.text.split()), 0.15 * options.x_height) for r, t in zip(raw, written.lines)]
     return {
         "x_height_mm": x_height,
-        "x_height_spread": _spread([line_metrics(p).x_height for p in placed]),
+        "x_height_spread": _spread(heights),
+        "x_heights_mm": [float(h) for h in heights],
+        "lines_within_10pct": float(np.mean([abs(h / x_height - 1) <= 0.10 for h in heights])),
         "baseline_deviation": word_baseline_deviation(placed, words, x_height),
         "raw_x_height_spread": _spread([line_metrics(r).x_height for r in raw]),
         "raw_baseline_deviation": word_baseline_deviation(raw, raw_words, x_height),
@@ -98,7 +102,8 @@ def save_written_page(written: WrittenPage, out_dir: Path, gcode: GcodeOptions, 
     files["page_json"] = write_json(out_dir / f"{stem}.json", report)
     print(f"page: {len(written.lines)} lines on {options.page}; {plan.summary()}")
     print(
-        f"page: x-height {quality['x_height_mm']:.2f} mm, spread {100 * quality['x_height_spread']:.1f}% "
+        f"page: x-height {quality['x_height_mm']:.2f} mm, {100 * quality['lines_within_10pct']:.0f}% of the lines within 10% of it, "
+        f"spread {100 * quality['x_height_spread']:.1f}% "
         f"(as written: {100 * quality['raw_x_height_spread']:.1f}%); word baselines within "
         f"{100 * quality['baseline_deviation']:.1f}% of the x-height (as written: {100 * quality['raw_baseline_deviation']:.1f}%)"
     )
