@@ -105,7 +105,7 @@ def test_svg_has_one_polyline_per_pen_stroke(client: TestClient, tiny_synthesis_
     "body, status, needle",
     [
         ({"text": "a" * 200}, 400, "at most"),
-        ({"text": "ab\n" * 20}, 400, "too many"),
+        ({"text": "ab\n" * 50}, 400, "too many"),
         ({"text": "   \n "}, 400, "nothing to write"),
         ({"text": 5}, 400, "must be a string"),
         ({"text": "ab", "bias": "high"}, 400, "bias"),
