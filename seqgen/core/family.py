@@ -117,7 +117,7 @@ class Family:
 
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families."""
-        given = {key for key in all_options if cfg.get(key) is not None}
+        given = {key for key in all_options if _given(cfg.get(key))}
         foreign = sorted(given - self.sample_options)
         if foreign:
             mine = ", ".join(sorted(self.sample_options)) or "none"
@@ -140,6 +140,13 @@ class Family:
         """The folder of real styles to prime with when the config says `styles_dir: auto`
         (the demo); None: the family has none."""
         return None
+
+
+def _given(value: Any) -> bool:
+    """An option is given when it is set; a group of options (layout.*) when any of them is."""
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return any(_given(v) for _, v in value.items())
+    return value is not None
 
 
 # Family name -> module that defines `FAMILY`. Imported lazily: a command pays only for its family.

@@ -11,6 +11,7 @@
          event: line_end {line, ended, points, seconds}
          event: done     {id}   |   event: error {error}
     GET  /api/jobs/{id}.svg|.png?stroke_width=W        the written lines
+    GET  /api/jobs/{id}/page.svg|.png|.pdf|.gcode|.json, /page-plotter.svg   the page (requests with `layout`, seqgen/serve/pages.py)
     GET  /api/jobs/{id}/alignment/{line}.png           window weights phi(t, u) of one line
     GET  /api/status                                   running / waiting / completed / cancelled counts
 
@@ -39,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from seqgen.errors import SeqgenError
 from seqgen.serve.engine import Engine, Job, RequestError, WriteRequest
+from seqgen.serve.pages import PAGE_KINDS, page_event, render_page, wrap_for_page
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,9 @@ class DemoRoutes:
 
     async def write(self, request: Request) -> Response:
         body = await read_json(request, MAX_JSON_BYTES)
+        body, page = wrap_for_page(body, self.engine.vocab_set, self.engine.limits.max_chars, self.engine.advance)
         req = WriteRequest.parse(body, self.engine.vocab_set, self.engine.limits)
+        req.page = page
         self.engine.style_for(req.style)  # an unknown style is refused before the stream starts
         self.engine.admit()
         return StreamingResponse(self.stream(request, req), media_type="text/event-stream",
@@ -169,7 +173,7 @@ class DemoRoutes:
                     loop.call_soon_threadsafe(slots.release)  # the slot is free once the thread is done
                     emit("_end", {})
 
-            yield sse("job", {"id": job.id, "lines": req.lines})
+            yield sse("job", {"id": job.id, "lines": req.lines, **page_event(req.page, self.engine.x_height)})
             worker = threading.Thread(target=work, name=f"seqgen-serve-{job.id}", daemon=True)
             worker.start()
             ended = False
@@ -213,6 +217,13 @@ class DemoRoutes:
         media = "image/svg+xml" if kind == "svg" else "image/png"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="handwriting.{kind}"'})
 
+    async def page_download(self, request: Request) -> Response:
+        job = self.engine.job(request.path_params["job"])
+        kind = request.path_params["kind"]
+        data = await asyncio.to_thread(render_page, job, kind)
+        name = "handwriting-plotter.svg" if kind == "plotter.svg" else f"handwriting-page.{kind}"
+        return Response(data, media_type=PAGE_KINDS[kind], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
     async def alignment(self, request: Request) -> Response:
         job = self.engine.job(request.path_params["job"])
         data = await asyncio.to_thread(self.engine.render_alignment, job, int(request.path_params["line"]))
@@ -239,6 +250,8 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         Route("/api/check", demo.check, methods=["POST"]),
         Route("/api/styles", demo.upload, methods=["POST"]),
         Route("/api/write", demo.write, methods=["POST"]),
+        Route("/api/jobs/{job}/page.{kind}", demo.page_download),
+        Route("/api/jobs/{job}/page-{kind}", demo.page_download),
         Route("/api/jobs/{job}.{kind}", demo.download),
         Route("/api/jobs/{job}/alignment/{line:int}.png", demo.alignment),
         Route("/api/status", demo.status),

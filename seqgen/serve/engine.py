@@ -65,7 +65,7 @@ class RequestError(Exception):
 class Limits:
     """Bounds on what one request may ask (validated in `seqgen.cli.serve`)."""
 
-    max_lines: int = 6
+    max_lines: int = 40
     max_chars: int = 80
     max_concurrent: int = 2
     max_queue: int = 8
@@ -92,6 +92,7 @@ class WriteRequest:
     bias: float
     seed: int
     style: str
+    page: Optional[Any] = None  # `seqgen.serve.pages.PageRequest` when the text is laid out on a page
 
     @classmethod
     def parse(cls, body: Any, vocab: set[str], limits: Limits, unknown: str = "error") -> "WriteRequest":
@@ -208,6 +209,10 @@ class Engine:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._slots: Optional[asyncio.Semaphore] = None
+        from seqgen.families.handwriting.layout import writer_metrics
+
+        # width per character in x-heights (to wrap text in mm) and the writers' x-height (raw units)
+        self.advance, self.x_height = writer_metrics(model)
 
     # --- styles ----------------------------------------------------------------------------------
     def _add_style(self, key: str, style: Style) -> None:

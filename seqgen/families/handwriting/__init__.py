@@ -9,6 +9,8 @@
     legibility.py  legibility with a recogniser run (`seqgen-eval recognizer=`, `model.recognizer=`)
     iam.py, hershey.py   the corpora: IAM-OnDB's original layout, synthetic Hershey-font writers
     prepare.py, linestore.py, datamodule.py   corpus -> line shards (flat memory) -> batches
+    layout.py      pages: wrapping, baseline and x-height from the strokes, alignment (`write_page`)
+    pages.py       a page's files (SVG / PNG / PDF, plotter SVG, G-code) and its quality report
 
 The pen-stroke format (offsets, reading and writing strokes, user style files, the line batch)
 is shared in seqgen/data/handwriting/: the recogniser and the demo read it too.
@@ -26,7 +28,7 @@ class HandwritingFamily(Family):
     name = "handwriting"
     # lazy: `prepare` imports no Lightning (docs/benchmarks.md: prepare's memory)
     module_paths = ("seqgen.families.handwriting.module:HandwritingPrediction", "seqgen.families.handwriting.module:HandwritingSynthesis")
-    sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars"})
+    sample_options = frozenset({"text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars", "layout", "gcode"})
     callback_keys = frozenset({"recognizer", "legibility"})
 
     def callbacks(self, cfg: Any) -> list[Any]:

@@ -39,6 +39,16 @@ def announce_files(files: dict[str, Path]) -> dict[str, str]:
     return {key: str(path) for key, path in files.items()}
 
 
+def page_requested(cfg: Any) -> bool:
+    """True when `cfg` asks for a page (layout.page or layout.width); gcode.* alone is refused."""
+    from seqgen.families.handwriting.pages import layout_requested
+
+    page = layout_requested(cfg.get("layout"))
+    if not page and any(v is not None for v in dict(cfg.get("gcode") or {}).values()):
+        raise SeqgenError("gcode.* options apply to a page: give layout.page=A4 or layout.width=40ch as well")
+    return page
+
+
 class PredictionKind:
     """Unconditional handwriting: lines of `sample_points` points, optionally primed with a style."""
 
@@ -51,6 +61,8 @@ class PredictionKind:
 
     def sample(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample`: num_samples lines, bias, optional style prime, max_points (at most model.sample_points)."""
+        if page_requested(cfg):
+            raise SeqgenError("a page (layout.*) is written from a text: use a handwriting synthesis run")
         length = min(int(cfg.get("max_points") or model.hparams.sample_points), int(model.hparams.sample_points))
         samples = predict(model, int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), self.prime(model, cfg), int(cfg.seed), True)
         return announce_files(write_figures(model, samples, Path(out_dir), "samples"))
@@ -97,8 +109,13 @@ class SynthesisKind(PredictionKind):
 
     def sample(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample`: text ("a|b": lines), bias, style (+ style_text), max_points, unknown_chars,
-        num_samples (each line is written num_samples times), seed."""
+        num_samples (each line is written num_samples times), seed. With layout.page or layout.width:
+        the text is free text ("|" separates paragraphs) written onto a page (`pages.page_command`)."""
         prime = self.prime(model, cfg)
+        if page_requested(cfg):
+            from seqgen.families.handwriting.pages import page_command
+
+            return announce_files(page_command(model, cfg, Path(out_dir), prime))
         raw = cfg.get("text")
         lines = [t for t in str(raw).split("|")] if raw is not None else list(model.hparams.sample_texts or DEFAULT_TEXTS)
         texts = [t for t in lines for _ in range(max(int(cfg.get("num_samples") or 1), 1))]
