@@ -158,14 +158,9 @@ def _flatten_sections(plain: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 def check_loaded_config(cfg: Any, source: str, own: bool = False) -> None:
     """A config read from disk: targets on the allow-list (unless `own`: a file this user's seqgen
-    wrote, `seqgen.provenance.written_here`), objects where objects belong, values in range."""
-    from seqgen.validate import validate_config
-
+    wrote, `seqgen.provenance.written_here`), objects where objects belong. Its value ranges are
+    the reading command's to check (`seqgen.validate.validate_loaded`: this module is a shared
+    layer and imports no platform code)."""
     if not own:
         check_targets(cfg, source)
     check_objects(cfg, source)
-    if isinstance(cfg, DictConfig):  # ranges, as on the command line
-        try:
-            validate_config(cfg, "")
-        except SeqgenError as err:
-            raise SeqgenError(f"{source}: {err}") from None

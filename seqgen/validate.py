@@ -222,14 +222,14 @@ def _family_rules(cfg: DictConfig) -> list[Rule]:
     rules: list[Rule] = []
     if not names:
         return rules
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     for name in sorted(names):
         try:
             family = get_family(name)
         except (SeqgenError, ImportError):
             continue  # an unknown family is refused with its own message where it is used
-        rules.extend(getattr(family, "config_rules", ()) or ())
+        rules.extend(family.config_rules)
     return rules
 
 
@@ -319,6 +319,15 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         if not chosen.check(value) and not (isinstance(value, list) and value and all(chosen.check(v) for v in value)):
             where = f" ({command})" if command else ""
             raise SeqgenError(f"{key}={_show(value)} is out of range{where}: must be {chosen.valid}")
+
+
+def validate_loaded(cfg: DictConfig, source: str) -> None:
+    """`validate_config` for a config read from a run folder (`source`), as strict as the command
+    line; the error names the file."""
+    try:
+        validate_config(cfg, "")
+    except SeqgenError as err:
+        raise SeqgenError(f"{source}: {err}") from None
 
 
 def _is_duration_rule(r: Rule) -> bool:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 import pytorch_lightning as pl
@@ -16,13 +15,13 @@ from omegaconf import DictConfig, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
-from seqgen.eval.legibility import recognizer_for
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import family_of
+from seqgen.core.family import family_of
 from seqgen.io import write_json
-from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
+from seqgen.core.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config, run_dir_of
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
+from seqgen.validate import validate_loaded
 
 
 @friendly_errors
@@ -30,8 +29,10 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
-    recognizer = recognizer_for(model, cfg.recognizer, cfg.device) if cfg.get("recognizer") else None  # checked before any evaluation
+    family = family_of(model)
+    family.check_evaluate(model, cfg)  # e.g. recognizer=: checked before any evaluation
     trained = run_config(ckpt)
+    validate_loaded(trained, str(run_dir_of(ckpt) / "config_resolved.yaml"))  # ranges, as on the command line
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
@@ -57,27 +58,17 @@ def run(cfg: DictConfig) -> dict:
         result["errors"] = errors
     write_json(out / "metrics.json", result)  # always written, also if the report fails below
     try:
-        result.update(family_of(model).report(model, out, datamodule, metrics) or {})
+        result.update(family.report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
-    if recognizer is not None:
-        result.update(legibility(cfg, model, recognizer, datamodule, metrics, out))
+    result.update(family.evaluate(model, cfg, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
     log_eval_metrics(cfg, out, metrics)
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result
-
-
-def legibility(cfg: DictConfig, model: Any, recognizer: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
-    """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
-    from seqgen.eval.legibility import legibility_of_model, write_legibility
-
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
-    metrics.update(result.metrics("test", float(cfg.select_bias)))
-    return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
 def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> None:

@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
 from seqgen.errors import friendly_errors
-from seqgen.families.base import family_of
-from seqgen.training.checkpoints import load_model
+from seqgen.core.family import family_of
+from seqgen.core.checkpoints import load_model
 
 
 # Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.

@@ -1,7 +1,7 @@
 """Which data a run was trained on: corpus keys for data folders, content fingerprints, checks.
 
-Two corpora prepared under one config name used to share one folder (`data/text_file`): training
-on file A after preparing file B silently trained on B. Now:
+Two corpora prepared under one config name must not share one folder (`data/text_file`), or
+training on file A after preparing file B would silently train on B:
 
 * a corpus given by a path is prepared into ``<data_dir>/<name>/<stem>-<key>``, where the key
   (`corpus_key`, the `seqgen_corpus_key` resolver) hashes the resolved path and, for every file,

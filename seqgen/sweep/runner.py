@@ -348,7 +348,7 @@ def _best_of(values: list[float], mode: str) -> float | None:
 
 def _lightning_checkpoint(run_dir: Path) -> str | None:
     """The trial's best Lightning checkpoint (usable by seqgen-eval / seqgen-sample)."""
-    from seqgen.training.checkpoints import checkpoint_in_folder
+    from seqgen.core.checkpoints import checkpoint_in_folder
 
     found = checkpoint_in_folder(run_dir)
     return str(found) if found is not None else None

@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from seqgen.core.checkpoints import read_checkpoint, readable_checkpoint
 from seqgen.errors import SeqgenError, find_user_error
-from seqgen.training.checkpoints import read_checkpoint, readable_checkpoint
 
 LAST_CKPT = "last.ckpt"
 

@@ -10,22 +10,22 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from seqgen.data.datamodule import ShardDataModule
+from seqgen.core.checkpoints import read_checkpoint
+from seqgen.core.datamodule import ShardDataModule
+from seqgen.core.family import family_of, get_family
+from seqgen.core.module import SeqModule
 from seqgen.data.identity import check_data_identity, data_identity
 from seqgen.errors import SeqgenError
-from seqgen.training.checkpoints import read_checkpoint
-from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
 from seqgen.provenance import record_files
-from seqgen.training.module import SeqModule
-from seqgen.training.resume import resume_checkpoint
 from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
-from seqgen.training.loggers import build_loggers
+from seqgen.training.loggers import build_loggers, log_media
+from seqgen.training.resume import resume_checkpoint
 from seqgen.training.run_lock import run_folder_lock
 from seqgen.validate import validate_config
 
@@ -45,29 +45,33 @@ def build_datamodule(cfg: DictConfig) -> ShardDataModule:
     return datamodule
 
 
-def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
-    from seqgen.eval.legibility import split_model_config
+def model_class(cfg: DictConfig) -> type[SeqModule]:
+    """The configured model's class (`model._target_`, a `SeqModule` subclass), imported, not built."""
+    target = str(cfg.model.get("_target_"))
+    try:
+        cls = get_class(target)
+    except Exception as err:  # Hydra wraps the import error
+        raise SeqgenError(f"model._target_={target} cannot be imported ({err}); pick a model= config") from None
+    if not (isinstance(cls, type) and issubclass(cls, SeqModule)):
+        raise SeqgenError(f"model._target_ {target} is not a seqgen model")
+    return cls
 
+
+def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
+    """The configured module; `model.*` keys of the family's callbacks (`Family.callback_keys`) are not its arguments."""
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    model_cfg, _ = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # minus model.recognizer
-    check_model_data(model_cfg.get("_target_"), data_info)
+    cls = model_class(cfg)
+    check_model_data(cls, data_info)
+    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in get_family(cls.family).callback_keys}
     model = instantiate(model_cfg, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
     if not isinstance(model, SeqModule):
         raise SeqgenError(f"model._target_ {cfg.model._target_} is not a seqgen model")
     return model
 
 
-def check_model_data(target: Any, data_info: dict[str, Any]) -> None:
+def check_model_data(cls: type[SeqModule], data_info: dict[str, Any]) -> None:
     """Refuse a model of one family on another family's data before building it (a KeyError or
     TypeError from deep inside the model's constructor otherwise)."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(str(target))
-    except Exception as err:
-        raise SeqgenError(f"model._target_={target!r} cannot be imported ({err}): pick a model= config") from None
-    if not (isinstance(cls, type) and issubclass(cls, SeqModule)):
-        raise SeqgenError(f"model._target_ {target} is not a seqgen model")
     data_family = data_info.get("family")
     if data_family is not None and data_family not in cls.reads_families():
         raise SeqgenError(
@@ -77,7 +81,9 @@ def check_model_data(target: Any, data_info: dict[str, Any]) -> None:
 
 
 def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) -> list[pl.Callback]:
-    callbacks = []
+    """The family's callbacks first (metrics they log, e.g. val/cer, are there for the checkpoint and
+    sweep callbacks to read), then the configured ones."""
+    callbacks = list(family_of(model).callbacks(cfg))
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None or (name == "progress" and not cfg.trainer.get("enable_progress_bar", True)):
             continue
@@ -87,11 +93,6 @@ def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) 
             callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
         else:
             callbacks.append(instantiate(cb_cfg))
-    from seqgen.eval.legibility import split_model_config
-
-    _, legibility = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # model.recognizer=<run>
-    if legibility is not None:
-        callbacks.insert(0, legibility)  # logs val/cer before the checkpoint and sweep callbacks read it
     return callbacks
 
 
@@ -215,13 +216,21 @@ def _train(
         write_json(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
         if not preempted:
             try:
-                result.update(family_of(model).figures(model, run_dir, datamodule, metrics) or {})
+                result.update(end_of_run_figures(trainer, model, run_dir, datamodule, metrics))
             except SeqgenError as err:
                 result["report_error"] = str(err)
                 log.warning("end-of-run report skipped: %s", err)
             result["skipped_shards"] = datamodule.skipped_shards
             write_json(run_dir / "metrics.json", result)
     return result
+
+
+def end_of_run_figures(trainer: pl.Trainer, model: SeqModule, run_dir: Path, datamodule: ShardDataModule, metrics: dict[str, float]) -> dict[str, Any]:
+    """The family's figures and report (metrics.json entries); its media files go to the loggers."""
+    family = family_of(model)
+    figures = family.figures(model, run_dir, datamodule, metrics)
+    log_media(trainer.loggers, {f"{family.name}/{k}": v for k, v in figures.items() if isinstance(v, Path)}, trainer.global_step)
+    return {key: str(value) if isinstance(value, Path) else value for key, value in figures.items()}
 
 
 def apply_runtime_env(cfg: DictConfig) -> None:

@@ -28,7 +28,7 @@ def _iam_tree(root: Path, texts: dict[str, bytes]) -> Path:
 
 
 def test_iam_transcriptions_in_utf8_and_latin1_are_read_as_written(tmp_path: Path) -> None:
-    from seqgen.data.handwriting.iam import SkipReport, iter_iam_lines
+    from seqgen.families.handwriting.iam import SkipReport, iter_iam_lines
 
     written = {"a01-000u": "café déjà vu 東京 😀", "a01-001u": "naïve Zürich"}
     root = _iam_tree(tmp_path / "iam", {"a01-000u": written["a01-000u"].encode("utf-8"), "a01-001u": written["a01-001u"].encode("latin-1")})
@@ -37,8 +37,8 @@ def test_iam_transcriptions_in_utf8_and_latin1_are_read_as_written(tmp_path: Pat
 
 
 def test_the_missing_split_list_hint_works_when_followed(tmp_path: Path) -> None:
-    from seqgen.data.handwriting.iam import read_split_ids
-    from seqgen.data.handwriting.prepare import IamOnDbCorpus, prepare_handwriting
+    from seqgen.families.handwriting.iam import read_split_ids
+    from seqgen.families.handwriting.prepare import IamOnDbCorpus, prepare_handwriting
 
     root = _iam_tree(tmp_path / "iam", {f"a01-{i:03d}u": b"the quick brown fox" for i in range(10)})
     with pytest.raises(SeqgenError) as err:
@@ -82,7 +82,7 @@ def test_a_tiny_text_is_refused_at_prepare_with_the_minimum(tmp_path: Path) -> N
 
 
 def test_options_that_do_not_apply_are_refused(tmp_path: Path) -> None:
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
     from seqgen.families.speech.generate import sample_command
 
     for command, overrides, needle in (

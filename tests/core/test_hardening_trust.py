@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from conftest import CONF
 from seqgen.config_trust import allowed_target, check_objects, check_targets
 from seqgen.errors import SeqgenError
-from seqgen.training.checkpoints import find_checkpoint
+from seqgen.core.checkpoints import find_checkpoint
 from seqgen.training.run import train
 
 

@@ -101,7 +101,7 @@ def test_absurd_sample_requests_are_refused_before_allocating(monkeypatch: pytes
     import torch
 
     from seqgen.families.atari import generate as atari_generate
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     allocated = []
     monkeypatch.setattr(torch, "zeros", lambda *a, **k: allocated.append(a))
@@ -158,7 +158,7 @@ def test_a_foreign_recognizer_is_refused_before_evaluation(trained: dict, tmp_pa
     # a text model given as the model to read (it cannot write), and as the recogniser
     with pytest.raises(SeqgenError, match="text models cannot write text"):
         evaluate.run.__wrapped__(cfg)
-    from seqgen.eval.legibility import load_recognizer
+    from seqgen.families.handwriting.legibility import load_recognizer
 
     with pytest.raises(SeqgenError, match=r"is a 'text' checkpoint but this needs a 'recognizer' model"):
         load_recognizer(trained["run"])
@@ -170,7 +170,7 @@ def test_a_foreign_recognizer_is_refused_before_evaluation(trained: dict, tmp_pa
 def test_files_that_are_not_checkpoints_get_seqgens_advice_not_torchs(tmp_path: Path) -> None:
     import torch
 
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     (tmp_path / "empty.ckpt").write_bytes(b"")
     (tmp_path / "random.ckpt").write_bytes(bytes(range(256)) * 40)

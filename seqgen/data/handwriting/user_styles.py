@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import read_line_strokes
-from seqgen.data.handwriting.strokes import Line, strokes_to_offsets
+from seqgen.data.handwriting.strokes import Line, read_line_strokes, strokes_to_offsets
 from seqgen.errors import SeqgenError
 
 logger = logging.getLogger(__name__)

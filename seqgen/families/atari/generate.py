@@ -78,7 +78,7 @@ def write_rollouts(model: Any, clips: FrameBatch, out_dir: Path, length: int, ac
 
 
 def clips_for(ckpt: str, count: int) -> FrameBatch:
-    from seqgen.training.checkpoints import find_checkpoint, run_config
+    from seqgen.core.checkpoints import find_checkpoint, run_config
 
     trained = run_config(find_checkpoint(ckpt))
     datamodule = AtariDataModule(str(trained.data.datamodule.data_dir))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 from seqgen.io import atomic_path, atomic_write
 
 
@@ -63,7 +63,7 @@ class ImageFamily(Family):
         print(f"[seqgen] {count} images of {model.height}x{model.width} in {seconds:.2f} s ({count / seconds:.1f} images/s): {png}")
         return {"samples": str(png), "samples_npy": str(out_dir / "samples.npy"), "images_per_sec": count / seconds}
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
         from seqgen.families.image.figures import sample_grid
 
         if not self._is_density(model):
@@ -76,7 +76,7 @@ class ImageFamily(Family):
 
         extra: dict[str, Any] = {}
         if self._is_density(model):
-            extra["samples_png"] = str(sample_grid(model, Path(run_dir) / "samples.png", 64))
+            extra["samples_png"] = sample_grid(model, Path(run_dir) / "samples.png", 64)
         extra.update(self.report(model, run_dir, datamodule, metrics))
         return extra
 
@@ -85,7 +85,7 @@ class ImageFamily(Family):
         from seqgen.families.image.figures import completion_figure, first_test_images
 
         out_dir = Path(out_dir)
-        info = getattr(datamodule, "info", {}) or {}
+        info = datamodule.info
         lines = [f"# {type(model).__name__} on {info.get('corpus', '?')} ({info.get('height')}x{info.get('width')}, {info.get('levels')} levels)", ""]
         extra: dict[str, Any] = {}
         if self._is_density(model):

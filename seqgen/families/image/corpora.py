@@ -299,4 +299,4 @@ class AmatCorpus:
 
 
 def describe(corpus: Any) -> str:
-    return str(getattr(corpus, "name", type(corpus).__name__))
+    return str(corpus.name)

@@ -182,3 +182,49 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     for path in files.values():
         print(f"wrote {path}")
     return files
+
+
+def compare_with_real(model: Any, utterance: dict[str, Any], out_dir: Path, stem: str, bias: float, seed: int = 0) -> dict[str, Path]:
+    """Generate the utterance's symbols in its speaker's voice; write spectrograms, alignment, both WAVs
+    (the real one is its features through Griffin-Lim, so the two differ only in the model, not in
+    the vocoder)."""
+    from seqgen.families.speech.figures import alignment_png, spectrogram_png
+
+    table = model.table
+    symbols = [table.symbols[int(i) - 1] for i in utterance["symbols"]]  # ids 1..V (0 = padding)
+    sample = synthesise(model, [symbols], [utterance["speaker_name"]], bias=bias, seed=seed)[0]
+    real = np.asarray(utterance["frames"])
+    features = Features(model.spec)
+    out_dir = Path(out_dir)
+    real_sample = SpeechSample(real, np.zeros((len(real), 1)), symbols, utterance["speaker_name"], True)
+    files = {
+        f"{stem}-spectrograms": spectrogram_png(
+            model, [(f"real: {utterance['text']!r} ({utterance['speaker_name']})", real), ("generated", sample.frames)],
+            out_dir / f"{stem}-spectrograms.png"),
+        f"{stem}-alignment": alignment_png(sample, out_dir / f"{stem}-alignment.png"),
+        f"{stem}-generated": sample_wav(model, sample, out_dir / f"{stem}-generated.wav", features),
+        f"{stem}-real": sample_wav(model, real_sample, out_dir / f"{stem}-real.wav", features),
+    }
+    return files
+
+
+def preview(model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    """During training: one sentence of a real primes' speaker, spectrogram + alignment + WAV."""
+    from seqgen.families.speech.figures import alignment_png, spectrogram_png
+
+    if not model.primes:
+        return {}
+    prime = model.primes[0]
+    symbols = prime["phones"] if model.table.units == "phonemes" else list(" ".join(prime["text"].lower().split()))
+    try:
+        model.table.encode(symbols)
+    except Exception:
+        return {}
+    sample = synthesise(model, [symbols], [prime["speaker"]], bias=float(model.hparams.preview_bias), seed=model.global_step,
+                        max_frames=min(int(model.hparams.max_sample_frames), 4 * len(prime["frames"])))[0]
+    out_dir = Path(out_dir)
+    return {
+        "samples/spectrogram": spectrogram_png(model, [("real", np.asarray(prime["frames"], np.float32)), ("generated", sample.frames)], out_dir / f"{tag}.png"),
+        "samples/alignment": alignment_png(sample, out_dir / f"{tag}-alignment.png"),
+        "samples/audio": sample_wav(model, sample, out_dir / f"{tag}.wav"),
+    }

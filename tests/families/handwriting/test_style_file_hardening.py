@@ -41,7 +41,7 @@ def test_load_prime_refuses_non_finite_and_deeply_nested_styles(tmp_path: Path) 
 
 def test_sampling_refuses_hostile_styles_and_options_that_do_not_apply(tiny_synthesis_model, tmp_path: Path) -> None:  # noqa: F811
     from seqgen.cli.sample import PLATFORM_OPTIONS
-    from seqgen.families.base import family_of
+    from seqgen.core.family import family_of
 
     model = tiny_synthesis_model
     family = family_of(model)
@@ -58,7 +58,9 @@ def test_sampling_refuses_hostile_styles_and_options_that_do_not_apply(tiny_synt
             sample(style=str(path), style_text="ab")
     with pytest.raises(SeqgenError, match="text is empty"):
         sample(text="")
-    prediction = type("Prediction", (), {"kind": "prediction"})()
+    from seqgen.families.handwriting.module import HandwritingPrediction
+
+    prediction = HandwritingPrediction.__new__(HandwritingPrediction)  # its class is what decides (kinds.kind_of)
     with pytest.raises(SeqgenError, match="text do\\(es\\) not apply to a handwriting prediction model"):
         family.check_sample_options(OmegaConf.create({"text": "ab"}), frozenset({"text"}), prediction)
 

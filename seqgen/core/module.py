@@ -109,7 +109,7 @@ class SeqModule(pl.LightningModule):
     # --- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain types only: checkpoints are read back with torch.load(weights_only=True).
-        from seqgen.training.checkpoints import checkpoint_meta, plain
+        from seqgen.core.checkpoints import checkpoint_meta, plain
 
         checkpoint["seqgen"] = checkpoint_meta(self)
         if "hyper_parameters" in checkpoint:

@@ -68,10 +68,20 @@ def run_dir_of(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
+# `_target_`s that a saved run config may name at a place they have left (old path -> new path),
+# so that runs trained before a move can still be evaluated.
+MOVED_TARGETS: dict[str, str] = {
+    f"seqgen.data.handwriting.{module}.{name}": f"seqgen.families.handwriting.{module}.{name}"
+    for module, name in (("datamodule", "HandwritingDataModule"), ("prepare", "prepare_handwriting"),
+                         ("prepare", "HersheyCorpus"), ("prepare", "IamOnDbCorpus"))
+}
+
+
 def run_config(ckpt: Path) -> DictConfig:
-    """The resolved config the checkpoint's run was trained with, checked like a foreign file
-    (`seqgen.config_trust`: only seqgen's own classes unless this user's seqgen wrote it, objects
-    where objects belong, ranges)."""
+    """The resolved config the checkpoint's run was trained with (moved `_target_`s updated), checked
+    like a foreign file (`seqgen.config_trust`: only seqgen's own classes unless this user's seqgen
+    wrote it, objects where objects belong). Its value ranges are checked by the command that reads
+    it (`seqgen.validate.validate_loaded`)."""
     from seqgen.config_trust import check_loaded_config
     from seqgen.provenance import written_here
 
@@ -84,8 +94,21 @@ def run_config(ckpt: Path) -> DictConfig:
         raise SeqgenError(f"{path} is not a readable config ({' '.join(str(err).split())[:200]})") from None
     if not isinstance(cfg, DictConfig):
         raise SeqgenError(f"{path} is not a config mapping")
+    _update_targets(cfg)  # a run trained before a move names the old place, which no longer imports
     check_loaded_config(cfg, str(path), own=written_here(path.parent, path.name))
     return cfg
+
+
+def _update_targets(node: Any) -> None:
+    if isinstance(node, DictConfig):
+        target = node.get("_target_")
+        if isinstance(target, str) and target in MOVED_TARGETS:
+            node["_target_"] = MOVED_TARGETS[target]
+        for value in node.values():
+            _update_targets(value)
+    elif isinstance(node, ListConfig):
+        for value in node:
+            _update_targets(value)
 
 
 def plain(value: Any) -> Any:
@@ -152,7 +175,7 @@ def load_model(ckpt: str | Path, family: str | None = None) -> Any:
 
     `family`: refuse checkpoints of any other family (a clear error instead of a confusing one).
     """
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     ckpt = find_checkpoint(ckpt)
     state = read_checkpoint(ckpt)
