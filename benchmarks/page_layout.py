@@ -54,7 +54,7 @@ def main() -> None:
 
     from torchmetrics.functional.text import char_error_rate
 
-    from seqgen.eval.legibility import load_recognizer
+    from seqgen.families.handwriting.legibility import load_recognizer
     from seqgen.families.handwriting.generate import write
     from seqgen.families.handwriting.layout import LayoutOptions, page_line_offsets, write_page
     from seqgen.families.handwriting.pages import page_quality, save_written_page
