@@ -143,3 +143,19 @@ def iam_stroke_xml(strokes: Any, dt: float = 0.02, gap: float = 0.3) -> str:
         t += gap
     out += ["  </StrokeSet>", "</WhiteboardCaptureSession>"]
     return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="session")
+def finished_text_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> Path:
+    """One finished tiny text run (10 steps: best and last checkpoints, no test split, no logger).
+    Shared by the test modules: copy it before changing anything in it."""
+    from seqgen.training.run import train
+
+    tmp = tmp_path_factory.mktemp("finished_text_run")
+    overrides = [*TINY_TRAIN, f"data.corpus.path={tiny_text_file}", f"paths.data_dir={tiny_text_data}", "trainer.max_steps=10", "test=false", "logger=none"]
+    cfg = tiny_train_cfg(tmp, tiny_text_data, tiny_text_file, overrides[len(TINY_TRAIN):])
+    run = Path(cfg.paths.output_dir)
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))  # as seqgen-train's Hydra writes it
+    train(cfg, run)
+    return run

@@ -27,6 +27,7 @@ from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_tr
 from seqgen.sweep.processes import end_recorded_processes, record_ray_processes, sigterm_as_interrupt
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
 from seqgen.sweep.trial import USER_ERROR_FILE, TrialSetup, read_user_error, run_trial, trial_config, trial_dirname
+from seqgen.sweep.trust import record_state, recording_state, verify_sweep_folder
 from seqgen.training.run import build_datamodule
 from seqgen.training.threads import OPENMP_ENV, cpu_budget
 
@@ -51,6 +52,10 @@ def quiet_ray_environment(verbose: int) -> None:
     # A trial that ends on a user error reports no metric, which Tune's strict check turns into a
     # crash of the whole sweep; the trials check the metric themselves (TuneReportCheckpoint).
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # A failed trial is one line (TrialEvents: the reason), not a traceback wall per attempt;
+    # the whole traceback stays in the trial's error.txt.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete": the summary says it
     if verbose == 0:  # Ray's new console output prints a header even when silent; the legacy one does not
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # A local, single-user Ray: the note that token authentication is on is not actionable.
@@ -220,11 +225,13 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
     resources = {"cpu": float(spec["resources_per_trial"].get("cpu") or 1), "gpu": float(spec["resources_per_trial"].get("gpu") or 0)}
     workers = ddp_workers(spec["resources_per_trial"])  # > 1: each trial trains DDP on that many Ray Train workers
     resuming = tune.Tuner.can_restore(str(sweep_dir))
+    if resuming:  # before Ray unpickles anything of the folder
+        verify_sweep_folder(sweep_dir, trust=bool(spec.get("trust_folder")))
     check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
     end_recorded_processes(sweep_dir)  # Ray processes left by a killed earlier command on this sweep
     init_ray(cfg.ray, spec.get("address"), resources["cpu"] * workers, resources["gpu"] * workers)
     record_ray_processes(sweep_dir)
-    with sigterm_as_interrupt():  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
+    with sigterm_as_interrupt(), recording_state(sweep_dir):  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
         results = _fit(cfg, spec, setup, sweep_dir, probe, resources, workers, resuming)
     return summarise(results, spec, setup, sweep_dir)
 
@@ -300,6 +307,7 @@ def _fit(
                     sync_config=tune.SyncConfig(sync_artifacts=True),
                 ),
             )
+        record_state(sweep_dir)  # the tuner.pkl the Tuner has just written
         return tuner.fit()
     finally:
         import ray
@@ -345,7 +353,10 @@ class TrialEvents(_TuneCallback, _TuneStopper):  # type: ignore[misc,valid-type]
         say(f"trial {trial.trial_id} started: {params}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed; retrying from its last checkpoint (attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})")
+        say(
+            f"trial {trial.trial_id} failed{_reason(trial)}; retrying from its last checkpoint "
+            f"(attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})"
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         user_error = read_user_error(Path(trial.path))
@@ -358,7 +369,7 @@ class TrialEvents(_TuneCallback, _TuneStopper):  # type: ignore[misc,valid-type]
         say(f"trial {trial.trial_id} done after {trial.last_result.get('training_iteration', 0)} validations: {shown}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times; see {trial.path}/error.txt")
+        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times{_reason(trial)}; traceback: {trial.path}/error.txt")
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         # A trial reported its metric: the configuration works. (A trial that returns without a
@@ -368,6 +379,16 @@ class TrialEvents(_TuneCallback, _TuneStopper):  # type: ignore[misc,valid-type]
 
     def stop_all(self) -> bool:
         return not self.reported and len(self.user_errors) >= self.enough and len(set(self.user_errors)) == 1
+
+
+def _reason(trial: Any) -> str:
+    """`: <message>` of the SeqgenError that ended a trial (from its error.txt), or nothing."""
+    try:
+        text = Path(trial.error_file).read_text(errors="replace") if trial.error_file else ""
+    except OSError:
+        return ""
+    lines = [line.split("SeqgenError: ", 1)[1] for line in text.splitlines() if "SeqgenError: " in line]
+    return f": {lines[-1].strip()}" if lines else ""
 
 
 def quiet_progress(verbose: int) -> list[Any]:
@@ -394,16 +415,10 @@ def _best_of(values: list[float], mode: str) -> float | None:
 
 def _lightning_checkpoint(run_dir: Path) -> str | None:
     """The trial's best Lightning checkpoint (usable by seqgen-eval / seqgen-sample)."""
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).exists():
-            return str(best)
-    candidates = sorted((run_dir / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if candidates:
-        return str(candidates[-1])
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else None
+    from seqgen.core.checkpoints import checkpoint_in_folder
+
+    found = checkpoint_in_folder(run_dir)
+    return str(found) if found is not None else None
 
 
 def trial_statuses(sweep_dir: Path) -> dict[str, str]:
