@@ -11,6 +11,10 @@ A failing value raises `SeqgenError` naming the key, the value and the valid ran
 
     seqgen: error: data.datamodule.batch_size=-4 is out of range: must be an integer >= 1
 
+Sections built from a `_target_` with a registered dataclass (`seqgen.core.config`: the typed
+configs of the families that have them) are checked by their dataclass instead: its types and
+`__post_init__` ranges, so a key is checked because it is declared, not because its name matches.
+
 A mandatory value left as ``???`` (``data=text_file`` without ``data.corpus.path``) gets the same
 one-line error. ``null`` is accepted wherever a rule says `nullable` (it means "off" or "default").
 """
@@ -27,6 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from seqgen.config_trust import check_objects
+from seqgen.core.config import check_sections
 from seqgen.errors import SeqgenError
 
 Check = Callable[[Any], bool]
@@ -307,9 +312,10 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         more = f" (also unset: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
         raise SeqgenError(f"{key} is mandatory and not set (???): pass {key}=<value> on the command line{more}")
     check_objects(cfg)
+    typed = check_sections(cfg, skip)  # sections with a typed schema check their own keys
     rules = [*RULES, *_EXTRA, *_family_rules(cfg), *extra_rules]
     for key, parent, child, _ in _walk(cfg):
-        if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_"):
+        if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_") or key in typed:
             continue
         matching = [r for r in rules if r.matches(key)]
         if not matching:

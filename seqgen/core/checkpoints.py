@@ -189,7 +189,9 @@ def load_model(ckpt: str | Path, family: str | None = None) -> Any:
     if not isinstance(hparams, dict):
         raise SeqgenError(f"{ckpt} has no model hyperparameters: it was not written by seqgen-train")
     try:
-        model = cls(**hparams)
+        model = cls(**hparams)  # a typed module builds its config from these plain values
+    except SeqgenError as err:
+        raise SeqgenError(f"{ckpt}: its saved hyper-parameters are refused: {err}") from None
     except TypeError as err:
         raise SeqgenError(f"{ckpt}: its hyperparameters do not fit {cls.__qualname__} ({err}); was it written by another seqgen version?") from err
     model.on_load_checkpoint(state)

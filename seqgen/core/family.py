@@ -32,6 +32,7 @@ Adding a family: see docs/architecture.md ("Adding a family").
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
@@ -54,7 +55,11 @@ class Family:
       callback_keys: keys of the `model` config that configure the family's callbacks
         (`callbacks(cfg)`), not its module: they are not passed to the module's constructor.
       config_rules: value ranges of the family's own config keys (`seqgen.validate.Rule`), checked
-        with the platform's before any work starts.
+        with the platform's before any work starts. A family with typed configs
+        (`seqgen.core.config`) needs none: its dataclasses check their own keys.
+      sample_schema: the dataclass of the family's `seqgen-sample` options (`conf/sample/<name>.yaml`
+        lists their names); `sample_options` is then its field names, and `sample_settings(cfg)`
+        builds it from the options given.
     """
 
     name: ClassVar[str] = ""
@@ -64,6 +69,12 @@ class Family:
     exclusive_options: ClassVar[tuple[tuple[str, ...], ...]] = ()
     callback_keys: ClassVar[frozenset[str]] = frozenset()
     config_rules: ClassVar[Sequence[Any]] = ()
+    sample_schema: ClassVar[Optional[type]] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.sample_schema is not None and "sample_options" not in cls.__dict__:
+            cls.sample_options = frozenset(f.name for f in dataclasses.fields(cls.sample_schema))
 
     def classes(self) -> tuple[type, ...]:
         """Every Lightning module class of the family (`module_classes` + `module_paths`)."""
@@ -123,6 +134,16 @@ class Family:
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample`: write samples to `out_dir`, return {name: path or value}."""
         raise SeqgenError(f"{self.name} models cannot be sampled from")
+
+    def sample_settings(self, cfg: Any) -> Any:
+        """The `seqgen-sample` options given in `cfg` (null: the schema's default) as `sample_schema`,
+        types and ranges checked (one SeqgenError naming the option, its value and the range)."""
+        from seqgen.core.config import build
+
+        if self.sample_schema is None:
+            raise SeqgenError(f"the {self.name} family declares no sample_schema")
+        given = {key: cfg.get(key) for key in self.sample_options if cfg.get(key) is not None}
+        return build(self.sample_schema, given, "")
 
     def sample_options_for(self, model: Any) -> frozenset[str]:
         """The sampling options that apply to this `model` (a family with several kinds of model
@@ -191,8 +212,20 @@ _LOADED: dict[str, Family] = {}
 
 
 def register_family_module(name: str, module: str) -> None:
-    """Make a family available under `name` (the registry's one entry point for new families)."""
+    """Make a family available under `name` (the registry's one entry point for new families); its
+    typed configs (`<module>.config`, if any) are registered with Hydra at once."""
+    from seqgen.core.config import register_family_configs
+
     _FAMILY_MODULES[name] = module
+    register_family_configs({name: module})
+
+
+def register_builtin_configs() -> None:
+    """Register the typed configs of every known family (when `seqgen` is imported, before any
+    config is composed: the YAML in conf/ names their schemas)."""
+    from seqgen.core.config import register_family_configs
+
+    register_family_configs(_FAMILY_MODULES)
 
 
 def family_names() -> list[str]:

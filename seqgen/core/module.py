@@ -32,8 +32,30 @@ class SeqModule(pl.LightningModule):
     def reads_families(cls) -> tuple[str, ...]:
         return cls.data_families or (cls.family,)
 
-    def __init__(self, optim: DictConfig | dict | None = None, max_nonfinite_steps: int = 25) -> None:
+    #: the family's typed options (a `seqgen.core.config.ModelConfig` dataclass); a module that sets
+    #: it takes `(data_info, optim, **options)` and calls `super().__init__(optim, config=...)`
+    config_class: type | None = None
+
+    @classmethod
+    def typed_config(cls, options: Any) -> Any:
+        """The module's options (the `model` config section or saved hyper-parameters) as its
+        `config_class`, ranges checked (one SeqgenError naming `model.<key>`, its value and the range)."""
+        from seqgen.core.config import build
+
+        if cls.config_class is None:
+            raise SeqgenError(f"{cls.__name__} declares no config_class")
+        return build(cls.config_class, options, "model")
+
+    def __init__(self, optim: DictConfig | dict | None = None, max_nonfinite_steps: int = 25, *, config: Any = None,
+                 data_info: dict[str, Any] | None = None) -> None:
         super().__init__()
+        if config is not None:
+            # the typed options: the one place of every value; checkpoints keep them as plain values
+            from seqgen.core.config import plain_options
+
+            self.config = config
+            max_nonfinite_steps = config.max_nonfinite_steps
+            self.save_hyperparameters({"data_info": data_info, "optim": optim, **plain_options(config)})
         self.optim_cfg = OmegaConf.create(optim) if optim is not None else None
         self.max_nonfinite_steps = max_nonfinite_steps
         self.nonfinite_steps = 0  # total skipped steps

@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-import torch
-
-from seqgen.errors import SeqgenError
 from seqgen.core.family import Family
+from seqgen.errors import SeqgenError
+from seqgen.families.image.config import ImageSampleOptions
 from seqgen.io import atomic_path, atomic_write
 
 
@@ -25,7 +23,7 @@ class ImageFamily(Family):
     name = "image"
     # lazy: `prepare` imports no Lightning
     module_paths = tuple(f"seqgen.families.image.module:{name}" for name in ("ImageMDLSTM", "ImageRowLSTM", "ImageClassifier"))
-    sample_options = frozenset({"temperature"})  # num_samples and seed are platform options
+    sample_schema = ImageSampleOptions  # num_samples and seed are platform options
 
     @staticmethod
     def _is_density(model: Any) -> bool:
@@ -40,15 +38,16 @@ class ImageFamily(Family):
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample ckpt=<run> num_samples=16 temperature=1.0`: samples.png + samples.npy."""
+        import numpy as np
+        import torch
+
         from seqgen.families.image.figures import to_unit, save_grid
         from seqgen.families.image.generate import sample_images
         from seqgen.sampling.budget import check_request
 
         model = self._density(model, "be sampled from")
-        count = int(cfg.get("num_samples") or 16)
-        temperature = float(cfg.get("temperature") or 1.0)
-        if count < 1 or temperature <= 0:
-            raise SeqgenError(f"num_samples={count} must be >= 1 and temperature={temperature} > 0")
+        count = int(cfg.num_samples)  # the platform's option, checked (>= 1) before any work
+        temperature = self.sample_settings(cfg).temperature
         # the images (int64) and one row of logits per image while sampling
         per_image = model.height * model.width * 8 + model.width * int(model.levels) * 4
         check_request(cfg, f"num_samples={count} images of {model.height}x{model.width}", count, per_image, "num_samples")
@@ -68,7 +67,7 @@ class ImageFamily(Family):
 
         if not self._is_density(model):
             return {}
-        path = sample_grid(model, Path(out_dir) / f"{tag}.png", int(model.hparams.preview_count), float(model.hparams.preview_temperature))
+        path = sample_grid(model, Path(out_dir) / f"{tag}.png", model.config.preview_count, model.config.preview_temperature)
         return {"samples/images": path}
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:

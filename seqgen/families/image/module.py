@@ -19,32 +19,25 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from seqgen.errors import SeqgenError
-from seqgen.families.image.nets import CausalMDLSTMNet, MDLSTMClassifierNet, RowLSTMNet
 from seqgen.core.module import SeqModule
+from seqgen.errors import SeqgenError
+from seqgen.families.image.config import ImageClassifierConfig, ImageMDLSTMConfig, ImageRowLSTMConfig
+from seqgen.families.image.nets import CausalMDLSTMNet, MDLSTMClassifierNet, RowLSTMNet
 
 LN2 = math.log(2.0)
-OUTPUTS = ("auto", "bernoulli", "softmax")
-
-
-def _check_positive(**values: int) -> None:
-    for key, value in values.items():
-        if int(value) < 1:
-            raise SeqgenError(f"model.{key}={value}: must be >= 1")
 
 
 class ImageDensityModule(SeqModule):
-    """Shared loss and metrics of the generative models; subclasses build `self.net`."""
+    """Shared loss and metrics of the generative models; subclasses build `self.net` (`build_net`)."""
 
     family = "image"
     monitor = "val/nll"
     unit_name = "pixels"
 
-    def __init__(self, data_info: dict[str, Any], output: str = "auto", preview_count: int = 16, preview_temperature: float = 1.0,
-                 optim: Any = None, max_nonfinite_steps: int = 25) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        if output not in OUTPUTS:
-            raise SeqgenError(f"model.output={output!r}: use one of {', '.join(OUTPUTS)}")
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        config = self.typed_config(options)
+        super().__init__(optim, config=config, data_info=data_info)
+        output = config.output
         self.levels = int(data_info["levels"])
         self.height, self.width = int(data_info["height"]), int(data_info["width"])
         if int(data_info.get("channels", 1)) != 1:
@@ -57,8 +50,12 @@ class ImageDensityModule(SeqModule):
         if output == "softmax" and self.levels == 2:
             raise SeqgenError("model.output=softmax on binary data: use model.output=bernoulli (or auto)")
         self.binary = self.levels == 2
+        self.net = self.build_net()
         self.val_nats, self.val_images = SumMetric(), SumMetric()
         self.test_nats, self.test_images = SumMetric(), SumMetric()
+
+    def build_net(self) -> torch.nn.Module:
+        raise NotImplementedError
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -124,23 +121,19 @@ class ImageDensityModule(SeqModule):
 class ImageMDLSTM(ImageDensityModule):
     """Causal (top-left) 2D LSTM density model, sampled by anti-diagonal wavefronts."""
 
-    def __init__(self, data_info: dict[str, Any], hidden_size: int = 64, num_layers: int = 1, **kwargs: Any) -> None:
-        super().__init__(data_info, **kwargs)
-        _check_positive(hidden_size=hidden_size, num_layers=num_layers)
-        self.save_hyperparameters()
-        self.net = CausalMDLSTMNet(self.levels, hidden_size, num_layers)
+    config_class = ImageMDLSTMConfig
+
+    def build_net(self) -> torch.nn.Module:
+        return CausalMDLSTMNet(self.levels, self.config)
 
 
 class ImageRowLSTM(ImageDensityModule):
     """PixelRNN's Row LSTM (the peer architecture), sampled pixel by pixel."""
 
-    def __init__(self, data_info: dict[str, Any], hidden_size: int = 32, num_layers: int = 2, kernel: int = 7, **kwargs: Any) -> None:
-        super().__init__(data_info, **kwargs)
-        _check_positive(hidden_size=hidden_size, num_layers=num_layers, kernel=kernel)
-        if kernel % 2 == 0:
-            raise SeqgenError(f"model.kernel={kernel}: the masked convolution needs an odd kernel size")
-        self.save_hyperparameters()
-        self.net = RowLSTMNet(self.levels, hidden_size, num_layers, kernel)
+    config_class = ImageRowLSTMConfig
+
+    def build_net(self) -> torch.nn.Module:
+        return RowLSTMNet(self.levels, self.config)
 
 
 class ImageClassifier(SeqModule):
@@ -150,11 +143,10 @@ class ImageClassifier(SeqModule):
     monitor = "val/loss"
     unit_name = "images"
 
-    def __init__(self, data_info: dict[str, Any], hidden_size: int = 16, num_layers: int = 1, patch: int = 1,
-                 optim: Any = None, max_nonfinite_steps: int = 25) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        _check_positive(hidden_size=hidden_size, num_layers=num_layers, patch=patch)
-        self.save_hyperparameters()
+    config_class = ImageClassifierConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         self.num_classes = int(data_info.get("num_classes") or 0)
         if self.num_classes < 2:
             raise SeqgenError(
@@ -163,7 +155,7 @@ class ImageClassifier(SeqModule):
             )
         self.levels = int(data_info["levels"])
         self.height, self.width = int(data_info["height"]), int(data_info["width"])
-        self.net = MDLSTMClassifierNet(self.levels, self.num_classes, hidden_size, num_layers, patch)
+        self.net = MDLSTMClassifierNet(self.levels, self.num_classes, self.config)
         self.accuracy = {stage: MulticlassAccuracy(self.num_classes, average="micro") for stage in ("val", "test")}
         self.val_accuracy, self.test_accuracy = self.accuracy["val"], self.accuracy["test"]  # registered as children
         self.val_loss, self.test_loss = MeanMetric(), MeanMetric()

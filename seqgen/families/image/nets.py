@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgen.families.image.config import ImageClassifierConfig, ImageMDLSTMConfig, ImageRowLSTMConfig
 from seqgen.nn.mdlstm import MDLSTM, MultiDirectionalMDLSTM, State, WavefrontPlan
 
 
@@ -47,9 +48,10 @@ def output_size(levels: int) -> int:
 class CausalMDLSTMNet(nn.Module):
     INPUTS = 4
 
-    def __init__(self, levels: int, hidden_size: int = 64, num_layers: int = 1) -> None:
+    def __init__(self, levels: int, config: ImageMDLSTMConfig) -> None:
         super().__init__()
         self.levels = levels
+        hidden_size, num_layers = config.hidden_size, config.num_layers
         self.layers = nn.ModuleList(
             MDLSTM(self.INPUTS + (hidden_size if index else 0), hidden_size, ndim=2) for index in range(num_layers)
         )
@@ -123,9 +125,10 @@ class RowLSTMLayer(nn.Module):
 
 
 class RowLSTMNet(nn.Module):
-    def __init__(self, levels: int, hidden_size: int = 32, num_layers: int = 2, kernel: int = 7) -> None:
+    def __init__(self, levels: int, config: ImageRowLSTMConfig) -> None:
         super().__init__()
         self.levels = levels
+        hidden_size, num_layers, kernel = config.hidden_size, config.num_layers, config.kernel
         self.first = MaskedConv2d(1, hidden_size, (kernel, kernel), "A")
         self.layers = nn.ModuleList(RowLSTMLayer(hidden_size) for _ in range(num_layers))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden_size, hidden_size, 1), nn.ReLU(), nn.Conv2d(hidden_size, output_size(levels), 1))
@@ -153,8 +156,9 @@ class RowLSTMNet(nn.Module):
 
 
 class MDLSTMClassifierNet(nn.Module):
-    def __init__(self, levels: int, num_classes: int, hidden_size: int = 16, num_layers: int = 1, patch: int = 1) -> None:
+    def __init__(self, levels: int, num_classes: int, config: ImageClassifierConfig) -> None:
         super().__init__()
+        hidden_size, num_layers, patch = config.hidden_size, config.num_layers, config.patch
         self.levels, self.patch = levels, patch
         sizes = [patch * patch] + [hidden_size * 4] * num_layers
         self.layers = nn.ModuleList(MultiDirectionalMDLSTM(sizes[i], hidden_size, ndim=2) for i in range(num_layers))

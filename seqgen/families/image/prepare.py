@@ -12,15 +12,14 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from seqgen.core.config import build
 from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
 from seqgen.data.shards import encode_array
 from seqgen.errors import SeqgenError
+from seqgen.families.image.config import ImagePrepareConfig
 from seqgen.families.image.corpora import describe
 
 log = logging.getLogger(__name__)
-
-MODES = ("grey", "binary")
-
 
 def check_images(split: str, images: np.ndarray, levels: int, size: Sequence[int] | None) -> None:
     """Shape, channel count and value range of one split; a clear error otherwise."""
@@ -43,12 +42,10 @@ class ImagePreparation(Preparation):
 
     family = "image"
 
-    def __init__(
-        self, corpus: Any, mode: str, threshold: float, levels: int | None, size: Sequence[int] | None,
-        samples_per_shard: int, min_train_shards: int,
-    ) -> None:
-        self.corpus, self.mode, self.threshold, self.size = corpus, mode, threshold, size
-        self.samples_per_shard, self.min_train_shards = samples_per_shard, min_train_shards
+    def __init__(self, corpus: Any, config: ImagePrepareConfig) -> None:
+        self.corpus, self.mode, self.threshold, self.size = corpus, config.mode, config.threshold, config.size
+        self.samples_per_shard, self.min_train_shards = config.samples_per_shard, config.min_train_shards
+        levels, mode = config.levels, config.mode
         self.source_levels = int(corpus.levels)
         if levels is not None and not 2 <= int(levels) <= self.source_levels:
             raise SeqgenError(f"data.prepare.levels={levels}: must lie in 2..{self.source_levels} (the corpus's levels) or be null")
@@ -114,19 +111,8 @@ class ImagePreparation(Preparation):
         return {"height": meta["height"], "width": meta["width"], "levels": self.target_levels, "mode": self.mode}
 
 
-def prepare_images(
-    corpus: Any,
-    out_dir: str,
-    mode: str = "grey",
-    threshold: float = 0.5,
-    levels: int | None = None,
-    size: Sequence[int] | None = None,
-    samples_per_shard: int = 512,
-    min_train_shards: int = 4,
-) -> dict[str, Any]:
-    """Write train/valid/test shards and meta.json; returns the summary."""
-    if mode not in MODES:
-        raise SeqgenError(f"data.prepare.mode={mode!r}: use one of {', '.join(MODES)}")
-    if not 0.0 < threshold <= 1.0:
-        raise SeqgenError(f"data.prepare.threshold={threshold}: must lie in (0, 1]")
-    return prepare_shards(out_dir, ImagePreparation(corpus, mode, threshold, levels, size, samples_per_shard, min_train_shards))
+def prepare_images(corpus: Any, out_dir: str, **options: Any) -> dict[str, Any]:
+    """Write train/valid/test shards and meta.json; returns the summary. `options`: the rest of
+    `data.prepare` (`ImagePrepareConfig`: mode, threshold, levels, size, shard sizes)."""
+    config = build(ImagePrepareConfig, {**options, "out_dir": str(out_dir)}, "data.prepare")
+    return prepare_shards(out_dir, ImagePreparation(corpus, config))
