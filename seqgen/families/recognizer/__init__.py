@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.core.family import Family
-from seqgen.families.recognizer.module import HandwritingRecognizer
 
 
 class RecognizerFamily(Family):
     name = "recognizer"
-    module_classes = (HandwritingRecognizer,)
+    module_paths = ("seqgen.families.recognizer.module:HandwritingRecognizer",)  # lazy: registering configs imports no Lightning
     sample_options = frozenset()
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -35,4 +34,4 @@ class RecognizerFamily(Family):
 
 FAMILY = RecognizerFamily()
 
-__all__ = ["FAMILY", "HandwritingRecognizer", "RecognizerFamily"]
+__all__ = ["FAMILY", "RecognizerFamily"]

@@ -27,12 +27,11 @@ from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.families.recognizer.decode import beam_search, best_path, ctc_min_frames, ids_to_text
+from seqgen.families.recognizer.config import DECODERS, RecognizerConfig
 from seqgen.families.recognizer.nets import RecognizerNet
 from seqgen.core.module import SeqModule
 
 log = logging.getLogger(__name__)
-
-DECODERS = ("greedy", "beam")
 
 
 class HandwritingRecognizer(SeqModule):
@@ -43,32 +42,15 @@ class HandwritingRecognizer(SeqModule):
     monitor = "val/cer"
     unit_name = "points"
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 128,
-        num_layers: int = 2,
-        subsample: int = 2,
-        dropout: float = 0.0,
-        decoder: str = "greedy",
-        beam_width: int = 8,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
+    config_class = RecognizerConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         if data_info.get("family") not in (None, "handwriting"):
             raise SeqgenError(f"the recogniser reads handwriting data (data=handwriting_hershey or iam_ondb), got '{data_info.get('family')}' data")
-        for key, value, low in (("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1), ("subsample", subsample, 1), ("beam_width", beam_width, 1)):
-            if int(value) < low:
-                raise SeqgenError(f"model.{key}={value} is out of range: it must be >= {low}")
-        if decoder not in DECODERS:
-            raise SeqgenError(f"model.decoder={decoder!r}: use one of {', '.join(DECODERS)}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise SeqgenError(f"model.dropout={dropout} is out of range: it must be in [0, 1)")
-        self.save_hyperparameters()
         self.norm = NormStats.from_dict(data_info["norm"])
         self.vocab: list[str] = list(data_info["vocab"]["chars"])
-        self.net = RecognizerNet(len(self.vocab), hidden_size, num_layers, subsample, dropout)
+        self.net = RecognizerNet(len(self.vocab), self.config)
         self.ctc = nn.CTCLoss(blank=0, reduction="none", zero_infinity=True)
         self.cer_metrics = nn.ModuleDict({stage: CharErrorRate() for stage in ("val", "test")})
         self.ctc_skipped: set[str] = set()
@@ -119,9 +101,9 @@ class HandwritingRecognizer(SeqModule):
 
     # --- evaluation ----------------------------------------------------------------------------
     def decode(self, log_probs: torch.Tensor, frames: torch.Tensor, decoder: Optional[str] = None) -> list[str]:
-        decoder = decoder or str(self.hparams.decoder)
+        decoder = decoder or self.config.decoder
         if decoder == "beam":
-            ids = beam_search(log_probs, frames, int(self.hparams.beam_width))
+            ids = beam_search(log_probs, frames, self.config.beam_width)
         elif decoder == "greedy":
             ids = best_path(log_probs, frames)
         else:

@@ -17,11 +17,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqgen.families.recognizer.config import RecognizerConfig
+
 
 class RecognizerNet(nn.Module):
-    def __init__(self, n_chars: int, hidden_size: int = 128, num_layers: int = 2, subsample: int = 2, dropout: float = 0.0) -> None:
+    def __init__(self, n_chars: int, config: RecognizerConfig) -> None:
         super().__init__()
-        self.subsample = int(subsample)
+        hidden_size, num_layers, dropout = config.hidden_size, config.num_layers, config.dropout
+        self.subsample = config.subsample
         self.inp = nn.Linear(3 * self.subsample, hidden_size)
         self.lstm = nn.LSTM(
             hidden_size, hidden_size, num_layers, batch_first=True, bidirectional=True, dropout=dropout if num_layers > 1 else 0.0
