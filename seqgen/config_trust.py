@@ -9,7 +9,7 @@ names (``_target_: os.system`` runs a shell command), so every config that seqge
 * every `_target_` must be on the allow-list (`allowed_target`), unless the file is one this user's
   seqgen wrote and nobody changed since (`seqgen.provenance`: a run's own callbacks keep working
   on `resume=`): a target named in seqgen's shipped
-  configs (conf/), or a class under seqgen, torch.optim or Lightning's callbacks and loggers that
+  configs (conf/) or in a typed config registered in Hydra's ConfigStore (`registered_targets`), or a class under seqgen, torch.optim or Lightning's callbacks and loggers that
   is a module, data module, callback, logger, optimizer or learning-rate scheduler. The name is
   checked against those prefixes before anything is imported, so no foreign module is loaded;
 * every place where an object is expected (`callbacks.*`, `logger.*`, `model`, `data.datamodule`,
@@ -69,9 +69,31 @@ def shipped_targets() -> frozenset[str]:
     return frozenset(names)
 
 
-@functools.lru_cache(maxsize=256)
+def registered_targets() -> frozenset[str]:
+    """The `_target_`s of the typed configs in Hydra's ConfigStore (`schema/...`, registered by the
+    families' `config.py`): as trusted as the shipped configs, which name them through the schemas."""
+    from hydra.core.config_store import ConfigStore
+
+    names: set[str] = set()
+    pending = [ConfigStore.instance().repo.get("schema", {})]
+    while pending:
+        for entry in pending.pop().values():
+            if isinstance(entry, dict):
+                pending.append(entry)
+            else:
+                target = entry.node.get("_target_") if hasattr(entry.node, "get") else None
+                if isinstance(target, str):
+                    names.add(target)
+    return frozenset(names)
+
+
 def allowed_target(name: str) -> bool:
     """Whether a run folder's config may name `name` as a `_target_`."""
+    return name in registered_targets() or _allowed_by_name(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _allowed_by_name(name: str) -> bool:
     if name in shipped_targets():
         return True
     if not name.startswith(TRUSTED_PREFIXES) or not all(part.isidentifier() for part in name.split(".")):

@@ -36,7 +36,7 @@ import dataclasses
 import importlib
 import importlib.util
 import math
-from typing import Any, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
@@ -67,6 +67,31 @@ class ModelConfig:
         at_least(self, "max_nonfinite_steps", 1)
 
 
+@dataclasses.dataclass
+class DataModuleConfig:
+    """What every family's datamodule takes (`seqgen.core.datamodule.ShardDataModule`): a family
+    with a typed datamodule subclasses it with its `_target_` and its own keys."""
+
+    _target_: str = "seqgen.core.datamodule.ShardDataModule"
+    data_dir: str = MISSING
+    batch_size: int = 32
+    eval_batch_size: Optional[int] = None  # null: batch_size
+    batches_per_epoch: int = 200  # the same count on every rank (DDP), whatever the shard sizes
+    num_workers: int = 1
+    shuffle_buffer: int = 64
+    seed: int = 0
+    verify: bool = True  # hash every shard before reading it
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "batches_per_epoch"):
+            at_least(self, key, 1)
+        if self.eval_batch_size is not None:
+            at_least(self, "eval_batch_size", 1)
+        for key in ("num_workers", "shuffle_buffer"):
+            at_least(self, key, 0)
+        within_integers(self, "seed", 0, 2**32 - 1)
+
+
 # --- range checks for __post_init__ -------------------------------------------------------------
 def at_least(config: Any, key: str, low: float) -> None:
     """`config.key >= low` (an integer when `low` is one)."""
@@ -91,6 +116,12 @@ def within(config: Any, key: str, low: float, high: float = FLOAT32_MAX, low_ope
         left, right = "(" if low_open else "[", ")" if high_open else "]"
         top = "3.4e38" if high == FLOAT32_MAX else f"{high:g}"
         raise ConfigValueError(key, value, f"a finite number in {left}{low:g}, {top}{right}")
+
+
+def within_integers(config: Any, key: str, low: int, high: int) -> None:
+    value = getattr(config, key)
+    if value is None or not low <= value <= high:
+        raise ConfigValueError(key, value, f"an integer in [{low}, {high}]")
 
 
 def one_of(config: Any, key: str, choices: Sequence[Any]) -> None:

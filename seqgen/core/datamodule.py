@@ -9,6 +9,7 @@ from typing import Any, Iterable
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from seqgen.core.config import DataModuleConfig, build
 from seqgen.data import shards as shard_io
 from seqgen.data.stream import EpochLoader, ShardStream, make_worker_loader
 from seqgen.errors import SeqgenError
@@ -19,26 +20,21 @@ log = logging.getLogger(__name__)
 class ShardDataModule(pl.LightningDataModule):
     family: str = "base"
 
-    def __init__(
-        self,
-        data_dir: str,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        batches_per_epoch: int = 200,
-        num_workers: int = 1,
-        shuffle_buffer: int = 64,
-        seed: int = 0,
-        verify: bool = True,
-    ) -> None:
+    #: the typed options (`seqgen.core.config`); a family's subclass names its `_target_` and keys
+    config_class: type = DataModuleConfig
+
+    def __init__(self, data_dir: str, **options: Any) -> None:
         super().__init__()
-        self.data_dir = Path(data_dir)
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
-        self.batches_per_epoch = batches_per_epoch
-        self.num_workers = num_workers
-        self.shuffle_buffer = shuffle_buffer
-        self.seed = seed
-        self.verify = verify
+        config = build(self.config_class, {**options, "data_dir": str(data_dir)}, "data.datamodule")
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.batch_size = config.batch_size
+        self.eval_batch_size = config.eval_batch_size or config.batch_size
+        self.batches_per_epoch = config.batches_per_epoch
+        self.num_workers = config.num_workers
+        self.shuffle_buffer = config.shuffle_buffer
+        self.seed = config.seed
+        self.verify = config.verify
         self.info: dict[str, Any] = {}
         self.skipped_shards: list[str] = []
         self._resume: tuple[int, int] | None = None

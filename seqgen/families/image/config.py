@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from seqgen.core.config import ConfigValueError, ModelConfig, at_least, one_of, register_schema, within
+from seqgen.core.config import ConfigValueError, DataModuleConfig, ModelConfig, at_least, one_of, register_schema, within
 
 OUTPUTS = ("auto", "bernoulli", "softmax")  # auto: Bernoulli for binary data, softmax over grey levels otherwise
 MODES = ("grey", "binary")
@@ -104,6 +104,13 @@ class ImagePrepareConfig:
 
 
 @dataclass
+class ImageDataModuleConfig(DataModuleConfig):
+    """Batches of images (`DataModuleConfig`'s keys; nothing of its own)."""
+
+    _target_: str = "seqgen.families.image.datamodule.ImageDataModule"
+
+
+@dataclass
 class ImageSampleOptions:
     """`seqgen-sample` of a density model (num_samples and seed are the platform's)."""
 
@@ -117,4 +124,5 @@ register_schema("model", "image_mdlstm", ImageMDLSTMConfig)
 register_schema("model", "image_rowlstm", ImageRowLSTMConfig)
 register_schema("model", "image_classifier", ImageClassifierConfig)
 register_schema("data/prepare", "image", ImagePrepareConfig)
+register_schema("data/datamodule", "image", ImageDataModuleConfig)
 register_schema("sample", "image", ImageSampleOptions)

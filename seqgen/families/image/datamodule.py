@@ -10,10 +10,12 @@ import torch
 from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import decode_array
 from seqgen.errors import SeqgenError
+from seqgen.families.image.config import ImageDataModuleConfig
 
 
 class ImageDataModule(ShardDataModule):
     family = "image"
+    config_class = ImageDataModuleConfig
 
     def load_info(self) -> dict[str, Any]:
         info = super().load_info()
