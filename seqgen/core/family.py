@@ -174,6 +174,8 @@ class Family:
             both = [key for key in group if key in given]
             if len(both) > 1:
                 raise SeqgenError(f"{' and '.join(both)} were both given: pass only one of {', '.join(group)}")
+        if self.sample_schema is not None:
+            self.sample_settings(cfg)  # types and ranges, before any model work
 
     # --- writing text (the web demo) ------------------------------------------------------------
     def writes_text(self, model: Any) -> bool:
