@@ -220,7 +220,7 @@ def check_sections(cfg: Any, skip: Sequence[str] = ("hydra",)) -> set[str]:
         values = _resolvable(node)
         unknown = sorted(str(k) for k in node.keys() if str(k) not in _field_names(schema))
         if unknown:
-            known = ", ".join(n for n in _field_names(schema) if not n.startswith("_"))
+            known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise SeqgenError(f"{key}.{unknown[0]} is not an option of {schema.__name__}: its options are {known}")
         build(schema, values, key)
         checked.update(f"{key}.{f.name}" for f in dataclasses.fields(schema) if not _nested(f))
