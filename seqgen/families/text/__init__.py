@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.core.family import Family
+from seqgen.families.text.config import TextSampleOptions
 
 
 class TextFamily(Family):
     name = "text"
     module_paths = ("seqgen.families.text.module:TextLSTM",)  # lazy: `prepare` imports no Lightning
-    sample_options = frozenset({"prime", "length", "temperature"})
+    sample_schema = TextSampleOptions
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.text.generate import sample_command

@@ -17,15 +17,18 @@ from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import decode_array
 from seqgen.data.text.vocab import Vocabulary
 from seqgen.errors import SeqgenError
+from seqgen.families.text.config import TextDataModuleConfig
 
 
 class TextDataModule(ShardDataModule):
     family = "text"
     train_expand = True
 
-    def __init__(self, data_dir: str, segment_length: int = 100, **kwargs: Any) -> None:
-        super().__init__(data_dir, **kwargs)
-        self.segment_length = segment_length
+    config_class = TextDataModuleConfig
+
+    def __init__(self, data_dir: str, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        self.segment_length = self.config.segment_length
 
     def load_info(self) -> dict[str, Any]:
         info = super().load_info()

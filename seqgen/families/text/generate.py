@@ -12,14 +12,13 @@ from typing import Any
 import torch
 from tqdm import trange
 
+from seqgen.core.family import get_family
 from seqgen.errors import SeqgenError
 from seqgen.io import atomic_write
 from seqgen.nn.modes import evaluates_first_arg
 from seqgen.sampling.budget import check_request
 
 SEPARATOR = "\n\n----\n\n"
-# `seqgen-sample` defaults (conf/sample.yaml leaves family options at null)
-DEFAULT_PRIME, DEFAULT_LENGTH, DEFAULT_TEMPERATURE = "The ", 500, 0.8
 
 
 @torch.no_grad()
@@ -71,9 +70,8 @@ def preview_prime(model: Any) -> str:
 def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     """`seqgen-sample` for text: prime, length, temperature, num_samples, seed -> samples.txt."""
     generator = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
-    prime = DEFAULT_PRIME if cfg.get("prime") is None else str(cfg.prime)
-    length = DEFAULT_LENGTH if cfg.get("length") is None else int(cfg.length)
-    temperature = DEFAULT_TEMPERATURE if cfg.get("temperature") is None else float(cfg.temperature)
+    options = get_family("text").sample_settings(cfg)  # TextSampleOptions: null = its default
+    prime, length, temperature = options.prime, options.length, options.temperature
     # the ids (int64) and one row of logits per sample and step
     check_request(cfg, f"length={length} x num_samples={cfg.num_samples}", int(cfg.num_samples) * length, 8 + 4 * len(model.vocab), "length or num_samples")
     texts = sample_text(model, prime, length, temperature, int(cfg.num_samples), generator, progress=True)

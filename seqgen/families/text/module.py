@@ -16,6 +16,7 @@ from torchmetrics import SumMetric
 
 from seqgen.data.text.vocab import Vocabulary
 from seqgen.core.module import SeqModule
+from seqgen.families.text.config import TextLSTMConfig
 from seqgen.nn.lstm_stack import SkipLSTMStack, State, detach_state
 
 LN2 = math.log(2.0)
@@ -26,22 +27,12 @@ class TextLSTM(SeqModule):
     monitor = "val/bpc"
     unit_name = "chars"
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 256,
-        num_layers: int = 2,
-        embed_dim: int | None = None,
-        dropout: float = 0.0,
-        eval_segment_length: int = 1000,
-        preview_length: int = 300,
-        preview_temperature: float = 0.8,
-        preview_prime: str = "The ",
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        self.save_hyperparameters()
+    config_class = TextLSTMConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
+        hidden_size, num_layers, embed_dim, dropout = (self.config.hidden_size, self.config.num_layers, self.config.embed_dim,
+                                                       self.config.dropout)
         self.vocab = Vocabulary.from_dict(data_info["vocab"])
         vocab_size = len(self.vocab)
         # embed_dim=None: one-hot inputs, exactly the paper's input layer.
@@ -82,8 +73,8 @@ class TextLSTM(SeqModule):
         mask = positions[None, :] < (lengths[:, None] - 1)
         state = None
         total = tokens.new_zeros((), dtype=torch.float64)
-        for start in range(0, tokens.shape[1] - 1, self.hparams.eval_segment_length):
-            stop = min(start + self.hparams.eval_segment_length, tokens.shape[1] - 1)
+        for start in range(0, tokens.shape[1] - 1, self.config.eval_segment_length):
+            stop = min(start + self.config.eval_segment_length, tokens.shape[1] - 1)
             logits, state = self(tokens[:, start:stop], state)
             losses = F.cross_entropy(logits.transpose(1, 2), tokens[:, start + 1 : stop + 1], reduction="none")
             total = total + (losses * mask[:, start:stop]).sum().double()
