@@ -25,6 +25,7 @@ from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.core.module import SeqModule
+from seqgen.families.handwriting.config import HandwritingPredictionConfig, HandwritingSynthesisConfig
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import MixtureParams, mixture_nll, sum_squared_error
 from seqgen.nn.weight_noise import AdaptiveWeightNoise
@@ -39,8 +40,8 @@ class HandwritingModel(SeqModule):
     monitor = "val/nll"
     unit_name = "points"
 
-    def __init__(self, data_info: dict[str, Any], optim: Any = None, max_nonfinite_steps: int = 25) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         if data_info.get("family") not in (None, "handwriting"):
             raise SeqgenError(f"a handwriting model needs handwriting data, got '{data_info.get('family')}' data")
         self.norm = NormStats.from_dict(data_info["norm"])
@@ -130,29 +131,13 @@ class HandwritingModel(SeqModule):
 class HandwritingPrediction(HandwritingModel):
     """Unconditional handwriting: skip-connected LSTM stack + mixture density output (Sec. 4)."""
 
+    config_class = HandwritingPredictionConfig
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 400,
-        num_layers: int = 3,
-        mixture_components: int = 20,
-        dropout: float = 0.0,
-        weight_noise: bool = False,
-        weight_noise_std: float = 0.075,
-        clip_lstm_grad: Optional[float] = 10.0,
-        clip_output_grad: Optional[float] = 100.0,
-        preview_points: int = 400,
-        sample_points: int = 700,
-        preview_bias: float = 0.5,
-        styles_dir: Optional[str] = None,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(data_info, optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        self.save_hyperparameters()
-        net = PredictionNet(hidden_size, num_layers, mixture_components, clip_lstm_grad, clip_output_grad, dropout)
-        self._wrap(net, weight_noise, weight_noise_std)
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(data_info, optim, **options)
+        c = self.config
+        net = PredictionNet(c.hidden_size, c.num_layers, c.mixture_components, c.clip_lstm_grad, c.clip_output_grad, c.dropout)
+        self._wrap(net, c.weight_noise, c.weight_noise_std)
 
     def run_network(self, batch: HandwritingBatch) -> MixtureParams:
         params, _ = self.core(batch.inputs)
@@ -162,34 +147,14 @@ class HandwritingPrediction(HandwritingModel):
 class HandwritingSynthesis(HandwritingModel):
     """Handwriting conditioned on a transcription through a Gaussian window (Sec. 5)."""
 
+    config_class = HandwritingSynthesisConfig
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 400,
-        num_layers: int = 3,
-        mixture_components: int = 20,
-        window_components: int = 10,
-        kappa_scale: float = 25.0,
-        weight_noise: bool = False,
-        weight_noise_std: float = 0.075,
-        clip_lstm_grad: Optional[float] = 10.0,
-        clip_output_grad: Optional[float] = 100.0,
-        max_text_chars: int = 120,
-        end_patience: int = 40,
-        preview_text: str = "hello world",
-        preview_bias: float = 0.5,
-        sample_texts: Optional[list[str]] = None,
-        styles_dir: Optional[str] = None,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(data_info, optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        self.save_hyperparameters()
-        net = SynthesisNet(
-            len(self.vocab), hidden_size, num_layers, window_components, mixture_components, kappa_scale, clip_lstm_grad, clip_output_grad
-        )
-        self._wrap(net, weight_noise, weight_noise_std)
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(data_info, optim, **options)
+        c = self.config
+        net = SynthesisNet(len(self.vocab), c.hidden_size, c.num_layers, c.window_components, c.mixture_components, c.kappa_scale,
+                           c.clip_lstm_grad, c.clip_output_grad)
+        self._wrap(net, c.weight_noise, c.weight_noise_std)
         self.points_per_char = float(data_info.get("points_per_char") or 30.0)
 
     def run_network(self, batch: HandwritingBatch) -> MixtureParams:
