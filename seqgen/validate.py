@@ -203,7 +203,7 @@ RULES: list[Rule] = [
     rule(["*optimizer.betas"], pair_of(number(0.0, 1.0, high_open=True))),
     rule(["*optimizer.eps"], number(0.0, None, low_open=True)),
     rule(["*.weight_decay", "*.weight_noise_std", "*.bias", "*.label_smoothing"], number(0.0, None)),
-    rule(["*.temperature", "*_temperature", "*.kappa_scale", "*max_memory_gb"], number(0.0, None, low_open=True)),
+    rule(["*.temperature", "*_temperature", "*max_memory_gb"], number(0.0, None, low_open=True)),
     rule(["*grad_clip.value", "*clip_*_grad", "*.gradient_clip_val"], number(0.0, None, low_open=True)),
     rule(["*.val_check_interval"], number(0.0, None, low_open=True)),
     rule(["*.limit_*_batches"], number(0.0, None)),

@@ -83,21 +83,20 @@ class DataModuleConfig:
     verify: bool = True  # hash every shard before reading it
 
     def __post_init__(self) -> None:
-        for key in ("batch_size", "batches_per_epoch"):
-            at_least(self, key, 1)
+        at_least(self, ("batch_size", "batches_per_epoch"), 1)
         if self.eval_batch_size is not None:
             at_least(self, "eval_batch_size", 1)
-        for key in ("num_workers", "shuffle_buffer"):
-            at_least(self, key, 0)
+        at_least(self, ("num_workers", "shuffle_buffer"), 0)
         within_integers(self, "seed", 0, 2**32 - 1)
 
 
 # --- range checks for __post_init__ -------------------------------------------------------------
-def at_least(config: Any, key: str, low: float) -> None:
-    """`config.key >= low` (an integer when `low` is one)."""
-    value = getattr(config, key)
-    if value is None or value < low:
-        raise ConfigValueError(key, value, f"an integer >= {low}" if isinstance(low, int) else f"a number >= {low:g}")
+def at_least(config: Any, keys: str | Sequence[str], low: float) -> None:
+    """`config.<key> >= low` for each of `keys` (an integer when `low` is one)."""
+    for key in (keys,) if isinstance(keys, str) else keys:
+        value = getattr(config, key)
+        if value is None or value < low:
+            raise ConfigValueError(key, value, f"an integer >= {low}" if isinstance(low, int) else f"a number >= {low:g}")
 
 
 # Models compute in float32: a value beyond this becomes inf there, however finite it is in Python.

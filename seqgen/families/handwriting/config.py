@@ -27,8 +27,7 @@ class HandwritingConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("hidden_size", "num_layers", "mixture_components"):
-            at_least(self, key, 1)
+        at_least(self, ("hidden_size", "num_layers", "mixture_components"), 1)
         within(self, "weight_noise_std", 0.0)
         within(self, "clip_lstm_grad", 0.0, low_open=True, nullable=True)
         within(self, "clip_output_grad", 0.0, low_open=True, nullable=True)
@@ -45,8 +44,7 @@ class HandwritingPredictionConfig(HandwritingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         within(self, "dropout", 0.0, 1.0, high_open=True)
-        at_least(self, "preview_points", 1)
-        at_least(self, "sample_points", 1)
+        at_least(self, ("preview_points", "sample_points"), 1)
 
 
 @dataclass
@@ -63,8 +61,7 @@ class HandwritingSynthesisConfig(HandwritingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("window_components", "max_text_chars", "end_patience"):
-            at_least(self, key, 1)
+        at_least(self, ("window_components", "max_text_chars", "end_patience"), 1)
         within(self, "kappa_scale", 0.0, low_open=True)
 
 
@@ -81,8 +78,7 @@ class LegibilityConfig:
         if not self.biases or any(b < 0 for b in self.biases):
             raise ConfigValueError("legibility.biases", self.biases, "a non-empty list of biases >= 0")
         within(self, "select_bias", 0.0)
-        at_least(self, "lines", 1)
-        at_least(self, "every_n_validations", 1)
+        at_least(self, ("lines", "every_n_validations"), 1)
 
 
 @dataclass

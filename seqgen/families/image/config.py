@@ -42,8 +42,7 @@ class ImageMDLSTMConfig(ImageDensityConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        at_least(self, "hidden_size", 1)
-        at_least(self, "num_layers", 1)
+        at_least(self, ("hidden_size", "num_layers"), 1)
 
 
 @dataclass
@@ -57,9 +56,7 @@ class ImageRowLSTMConfig(ImageDensityConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        at_least(self, "hidden_size", 1)
-        at_least(self, "num_layers", 1)
-        at_least(self, "kernel", 1)
+        at_least(self, ("hidden_size", "num_layers", "kernel"), 1)
         if self.kernel % 2 == 0:
             raise ConfigValueError("kernel", self.kernel, "an odd integer >= 1 (the masked convolution has a centre)")
 
@@ -75,8 +72,7 @@ class ImageClassifierConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("hidden_size", "num_layers", "patch"):
-            at_least(self, key, 1)
+        at_least(self, ("hidden_size", "num_layers", "patch"), 1)
 
 
 @dataclass
@@ -99,8 +95,7 @@ class ImagePrepareConfig:
         within(self, "threshold", 0.0, 1.0, low_open=True)
         if self.levels is not None:
             at_least(self, "levels", 2)
-        at_least(self, "samples_per_shard", 1)
-        at_least(self, "min_train_shards", 1)
+        at_least(self, ("samples_per_shard", "min_train_shards"), 1)
 
 
 @dataclass

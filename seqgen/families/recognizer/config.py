@@ -25,8 +25,7 @@ class RecognizerConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("hidden_size", "num_layers", "subsample", "beam_width"):
-            at_least(self, key, 1)
+        at_least(self, ("hidden_size", "num_layers", "subsample", "beam_width"), 1)
         within(self, "dropout", 0.0, 1.0, high_open=True)
         one_of(self, "decoder", DECODERS)
 

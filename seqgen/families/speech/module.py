@@ -16,11 +16,11 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from seqgen.errors import SeqgenError
+from seqgen.families.speech.config import SpeechSynthesisConfig
 from seqgen.families.speech.datamodule import SymbolTable
 from seqgen.families.speech.features import FeatureSpec
 from seqgen.families.speech.nets import SpeechSynthesisNet
 from seqgen.nn.mdn import DiagonalParams
-from seqgen.nn.window import WINDOW_KINDS
 from seqgen.core.module import SeqModule
 
 
@@ -29,46 +29,21 @@ class SpeechSynthesis(SeqModule):
     monitor = "val/nll"
     unit_name = "frames"
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 256,
-        num_layers: int = 2,
-        window_components: int = 5,
-        mixture_components: int = 5,
-        speaker_dim: int = 16,
-        window: str = "softplus",
-        kappa_scale: float = 5.0,
-        max_step: float = 1.0,
-        input_dropout: float = 0.0,
-        max_frames_per_symbol: float = 30.0,
-        max_sample_frames: int = 2000,
-        preview_bias: float = 1.0,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
+    config_class = SpeechSynthesisConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         if data_info.get("family") not in (None, "speech"):
             raise SeqgenError(f"a speech model needs speech data, got '{data_info.get('family')}' data")
-        if window not in WINDOW_KINDS:
-            raise SeqgenError(f"model.window={window!r}: use one of {', '.join(WINDOW_KINDS)}")
-        for key, value, low in (("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1), ("window_components", window_components, 1),
-                                ("mixture_components", mixture_components, 1), ("max_sample_frames", max_sample_frames, 1)):
-            if int(value) < low:
-                raise SeqgenError(f"model.{key}={value}: must be >= {low}")
-        if not kappa_scale > 0 or not max_step > 0 or not max_frames_per_symbol > 0:
-            raise SeqgenError("model.kappa_scale, model.max_step and model.max_frames_per_symbol must be > 0")
-        if not 0 <= input_dropout < 1:
-            raise SeqgenError(f"model.input_dropout={input_dropout}: must be in [0, 1)")
-        self.save_hyperparameters()
         self.spec = FeatureSpec.from_dict(data_info["features"])
         self.table = SymbolTable(data_info, str(data_info.get("units") or "phonemes"))
         self.mean = np.asarray(data_info["norm"]["mean"], dtype=np.float32)
         self.std = np.asarray(data_info["norm"]["std"], dtype=np.float32)
         self.primes: list[dict[str, Any]] = list(data_info.get("primes") or [])
+        c = self.config
         self.net = SpeechSynthesisNet(
-            self.spec.dim, self.table.size, len(self.table.speakers) + 1, hidden_size, num_layers, window_components,
-            mixture_components, speaker_dim, window, kappa_scale, max_step, input_dropout,
+            self.spec.dim, self.table.size, len(self.table.speakers) + 1, c.hidden_size, c.num_layers, c.window_components,
+            c.mixture_components, c.speaker_dim, c.window, c.kappa_scale, c.max_step, c.input_dropout,
         )
         self.eval_metrics = nn.ModuleDict(
             {f"{stage}_{name}": SumMetric() for stage in ("val", "test") for name in ("nats", "frames", "utterances")}

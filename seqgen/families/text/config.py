@@ -26,8 +26,7 @@ class TextLSTMConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("hidden_size", "num_layers", "eval_segment_length", "preview_length"):
-            at_least(self, key, 1)
+        at_least(self, ("hidden_size", "num_layers", "eval_segment_length", "preview_length"), 1)
         if self.embed_dim is not None:
             at_least(self, "embed_dim", 1)
         within(self, "dropout", 0.0, 1.0, high_open=True)

@@ -32,10 +32,8 @@ class ToyPrepareConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        at_least(self, "vocab_size", 2)
-        at_least(self, "length", 2)
-        at_least(self, "sequences", 1)
-        at_least(self, "samples_per_shard", 1)
+        at_least(self, ("vocab_size", "length"), 2)
+        at_least(self, ("sequences", "samples_per_shard"), 1)
 
 
 @dataclass

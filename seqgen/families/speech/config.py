@@ -1,0 +1,44 @@
+"""Typed config of the speech synthesis model (`seqgen.core.config`). The defaults live here;
+conf/model/speech_synthesis.yaml names the schema and sets what differs. Prepare, datamodule and
+sampling options are still checked by the platform's rule table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seqgen.core.config import ModelConfig, at_least, one_of, register_schema, within
+
+
+@dataclass
+class SpeechSynthesisConfig(ModelConfig):
+    """Stacked LSTM, soft Gaussian window over the phonemes/characters (fed by layer 1), speaker
+    embedding, diagonal-Gaussian mixture over frames (seqgen/families/speech/nets.py)."""
+
+    _target_: str = "seqgen.families.speech.module.SpeechSynthesis"
+    hidden_size: int = 256
+    num_layers: int = 2
+    window_components: int = 5
+    mixture_components: int = 5
+    speaker_dim: int = 16
+    window: str = "softplus"  # exp (Graves: kappa += exp(k_hat)) | softplus (kappa += min(softplus(k_hat), max_step))
+    kappa_scale: float = 5.0  # window step divided by this: an untrained window moves ~1 symbol per 5 frames
+    max_step: float = 1.0  # softplus window: at most this many symbols per frame (before kappa_scale)
+    input_dropout: float = 0.0  # dropout on the previous frame fed back (forces use of the window)
+    max_frames_per_symbol: float = 30.0  # sampling guard: stop a row after this many frames per symbol
+    max_sample_frames: int = 2000  # sampling guard: never more frames than this
+    preview_bias: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        at_least(self, ("hidden_size", "num_layers", "window_components", "mixture_components", "speaker_dim",
+                        "max_sample_frames"), 1)
+        from seqgen.nn.window import WINDOW_KINDS  # imports torch: not when `seqgen` registers this schema
+
+        one_of(self, "window", WINDOW_KINDS)
+        for key in ("kappa_scale", "max_step", "max_frames_per_symbol"):
+            within(self, key, 0.0, low_open=True)
+        within(self, "input_dropout", 0.0, 1.0, high_open=True)
+        within(self, "preview_bias", 0.0)
+
+
+register_schema("model", "speech_synthesis", SpeechSynthesisConfig)
