@@ -312,7 +312,7 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         more = f" (also unset: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
         raise SeqgenError(f"{key} is mandatory and not set (???): pass {key}=<value> on the command line{more}")
     check_objects(cfg)
-    typed = check_sections(cfg, skip)  # sections with a typed schema check their own keys
+    typed = check_sections(cfg, skip, command)  # sections with a typed schema check their own keys
     rules = [*RULES, *_EXTRA, *_family_rules(cfg), *extra_rules]
     for key, parent, child, _ in _walk(cfg):
         if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_") or key in typed:

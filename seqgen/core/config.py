@@ -167,9 +167,10 @@ def _target_of(schema: type) -> str:
 
 
 # --- building ------------------------------------------------------------------------------------
-def build(schema: type[T], options: Any, where: str) -> T:
+def build(schema: type[T], options: Any, where: str, command: str = "") -> T:
     """`options` (a mapping, a config node or an instance of `schema`) merged onto `schema`'s defaults,
-    typed and range-checked; `where` is the section's dotted key ("model"), named in errors."""
+    typed and range-checked; `where` is the section's dotted key ("model"), named in errors, and
+    `command` the command whose config it is (named too, as the platform's rule table does)."""
     if isinstance(options, schema):
         return options
     values = OmegaConf.to_container(options, resolve=True) if isinstance(options, DictConfig) else dict(options or {})
@@ -178,7 +179,8 @@ def build(schema: type[T], options: Any, where: str) -> T:
         node = OmegaConf.merge(OmegaConf.structured(schema), values)
         return OmegaConf.to_object(node)  # type: ignore[return-value]  # runs __post_init__
     except ConfigValueError as err:
-        raise SeqgenError(f"{prefix}{err.key}={_show(err.value)} is out of range: must be {err.valid}") from None
+        during = f" ({command})" if command else ""
+        raise SeqgenError(f"{prefix}{err.key}={_show(err.value)} is out of range{during}: must be {err.valid}") from None
     except ConfigKeyError as err:
         key = str(getattr(err, "key", "") or "")
         known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))  # type: ignore[arg-type]
@@ -209,7 +211,7 @@ def sections(cfg: Any, prefix: str = "") -> Iterator[tuple[str, DictConfig, type
             yield from sections(child, f"{prefix}.{key}" if prefix else str(key))
 
 
-def check_sections(cfg: Any, skip: Sequence[str] = ("hydra",)) -> set[str]:
+def check_sections(cfg: Any, skip: Sequence[str] = ("hydra",), command: str = "") -> set[str]:
     """Build every typed section of `cfg` (SeqgenError for the first bad value); returns the dotted
     keys the schemas checked (their scalar fields), which the platform's pattern table then skips."""
     checked: set[str] = set()
@@ -221,7 +223,7 @@ def check_sections(cfg: Any, skip: Sequence[str] = ("hydra",)) -> set[str]:
         if unknown:
             known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise SeqgenError(f"{key}.{unknown[0]} is not an option of {schema.__name__}: its options are {known}")
-        build(schema, values, key)
+        build(schema, values, key, command)
         checked.update(f"{key}.{f.name}" for f in dataclasses.fields(schema) if not _nested(f))
     return checked
 

@@ -142,7 +142,8 @@ class Family:
 
         if self.sample_schema is None:
             raise SeqgenError(f"the {self.name} family declares no sample_schema")
-        given = {key: cfg.get(key) for key in self.sample_options if cfg.get(key) is not None}
+        keys = (f.name for f in dataclasses.fields(self.sample_schema))
+        given = {key: cfg.get(key) for key in keys if cfg.get(key) is not None}
         return build(self.sample_schema, given, "")
 
     def sample_options_for(self, model: Any) -> frozenset[str]:

@@ -76,4 +76,4 @@ def test_a_toy_config_value_out_of_range_is_one_line(toy: None, tmp_path: Path, 
         cli(monkeypatch, train.main, "experiment=toy_quickstart", "model.hidden_size=0", SEARCH_PATH, f"paths.data_dir={tmp_path}",
             f"hydra.run.dir={tmp_path / 'run'}")
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip() == "seqgen: error: model.hidden_size=0 is out of range: must be an integer >= 1"
+    assert capsys.readouterr().err.strip() == "seqgen: error: model.hidden_size=0 is out of range (train): must be an integer >= 1"

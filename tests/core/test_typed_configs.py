@@ -37,7 +37,7 @@ def test_a_typed_value_out_of_range_is_named_with_its_range(tmp_path: Path, over
     cfg = compose_cfg("train", tmp_path, ["experiment=image_quickstart", *overrides])
     with pytest.raises(SeqgenError) as err:
         validate_config(cfg, "train")
-    assert str(err.value).startswith(message)
+    assert str(err.value).startswith(message.replace(" is out of range:", " is out of range (train):"))
 
 
 @pytest.mark.parametrize(("override", "needle"), [("model.hiden_size=3", "hiden_size"), ("model.hidden_size=abc", "model.hidden_size=abc"),
@@ -56,7 +56,7 @@ def test_the_command_line_prints_one_error_line(tmp_path: Path, monkeypatch: pyt
         train.main()
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        "seqgen: error: model.kernel=6 is out of range: must be an odd integer >= 1 (the masked convolution has a centre)")
+        "seqgen: error: model.kernel=6 is out of range (train): must be an odd integer >= 1 (the masked convolution has a centre)")
 
 
 def test_a_loaded_run_config_is_checked_by_its_schemas(tmp_path: Path) -> None:

@@ -75,10 +75,13 @@ class LegibilityConfig:
     every_n_validations: int = 1
 
     def __post_init__(self) -> None:
-        if not self.biases or any(b < 0 for b in self.biases):
-            raise ConfigValueError("legibility.biases", self.biases, "a non-empty list of biases >= 0")
-        within(self, "select_bias", 0.0)
-        at_least(self, ("lines", "every_n_validations"), 1)
+        try:
+            if not self.biases or any(b < 0 for b in self.biases):
+                raise ConfigValueError("biases", self.biases, "a non-empty list of biases >= 0")
+            within(self, "select_bias", 0.0)
+            at_least(self, ("lines", "every_n_validations"), 1)
+        except ConfigValueError as err:  # named from the model section: model.legibility.<key>
+            raise ConfigValueError(f"legibility.{err.key}", err.value, err.valid) from None
 
 
 @dataclass

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.core.family import Family
+from seqgen.families.speech.config import SpeechSampleOptions
 
 
 class SpeechFamily(Family):
     name = "speech"
     module_paths = ("seqgen.families.speech.module:SpeechSynthesis",)  # lazy: `prepare` imports no Lightning
-    sample_options = frozenset({"text", "phonemes", "speaker", "style", "bias", "num_samples", "max_frames"})
+    sample_schema = SpeechSampleOptions
     exclusive_options = (("text", "phonemes"),)
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ sampling options are still checked by the platform's rule table."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional
 
 from seqgen.core.config import ModelConfig, at_least, one_of, register_schema, within
 
@@ -41,4 +42,22 @@ class SpeechSynthesisConfig(ModelConfig):
         within(self, "preview_bias", 0.0)
 
 
+@dataclass
+class SpeechSampleOptions:
+    """`seqgen-sample` of a speech model (text or phonemes, not both)."""
+
+    text: str = "hello world"  # one sentence, or several separated by "|"
+    phonemes: Optional[str] = None  # instead of text: space-separated phonemes, sentences separated by "|"
+    bias: float = 0.0  # 0 = plain sampling; larger = cleaner (the paper's b)
+    style: Any = None  # index of a real utterance to continue
+    speaker: Optional[str] = None  # a training speaker's name (default: the prime's, else the first)
+    max_frames: Optional[int] = None  # frame limit per sentence (default: the model's max_sample_frames)
+
+    def __post_init__(self) -> None:
+        within(self, "bias", 0.0)
+        if self.max_frames is not None:
+            at_least(self, "max_frames", 1)
+
+
 register_schema("model", "speech_synthesis", SpeechSynthesisConfig)
+register_schema("sample", "speech", SpeechSampleOptions)

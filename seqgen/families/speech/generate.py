@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from seqgen.core.family import get_family
 from seqgen.errors import SeqgenError
 from seqgen.families.speech.features import Features, write_wav
 from seqgen.nn.modes import eval_mode
@@ -156,20 +157,21 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     from seqgen.families.speech.figures import alignment_png, spectrogram_png
 
     out_dir = Path(out_dir)
-    prime = resolve_prime(model, cfg.get("style"))
-    if cfg.get("speaker") is not None and str(cfg.speaker) not in model.table.speakers:
+    options = get_family("speech").sample_settings(cfg)  # SpeechSampleOptions: null = its default
+    prime = resolve_prime(model, options.style)
+    if options.speaker is not None and options.speaker not in model.table.speakers:
         known = ", ".join(model.table.speakers[:20]) or "none"
-        raise SeqgenError(f"speaker={cfg.speaker} is not a training speaker of this model; its speakers are: {known}")
-    speaker = str(cfg.get("speaker") or (prime["speaker"] if prime else (model.table.speakers or ["unknown"])[0]))
-    if cfg.get("phonemes"):
-        sentences = [p.split() for p in str(cfg.phonemes).split("|")]
+        raise SeqgenError(f"speaker={options.speaker} is not a training speaker of this model; its speakers are: {known}")
+    speaker = options.speaker or (prime["speaker"] if prime else (model.table.speakers or ["unknown"])[0])
+    if options.phonemes:
+        sentences = [p.split() for p in options.phonemes.split("|")]
         labels = [" ".join(s) for s in sentences]
     else:
-        labels = [t.strip() for t in str(cfg.get("text") or "hello world").split("|")]
+        labels = [t.strip() for t in options.text.split("|")]
         sentences = [text_to_symbols(model, t, speaker) for t in labels]
     n = max(int(cfg.get("num_samples") or 1), 1)
     rows = [s for s in sentences for _ in range(n)]
-    samples = synthesise(model, rows, [speaker] * len(rows), float(cfg.get("bias") or 0.0), prime, int(cfg.get("seed") or 0), cfg.get("max_frames"))
+    samples = synthesise(model, rows, [speaker] * len(rows), options.bias, prime, int(cfg.get("seed") or 0), options.max_frames)
     features = Features(model.spec)
     files: dict[str, Any] = {}
     for i, sample in enumerate(samples):
