@@ -17,7 +17,7 @@ from seqgen.core.checkpoints import load_model
 from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy
 
 
-# Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
+# Options of every `seqgen-sample` run; the others (conf/sample/<family>.yaml) belong to one family each.
 PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "num_threads", "max_memory_gb", "task_name", "paths", "hydra"})
 
 

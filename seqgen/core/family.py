@@ -15,6 +15,7 @@ calls the named methods of one `Family` object:
     family.check_evaluate(model, cfg)             # `seqgen-eval`: its options checked before evaluating
     family.evaluate(model, cfg, datamodule, metrics, out_dir)   # `seqgen-eval` options beyond the report
     family.generate(model, cfg, out_dir)          # `seqgen-sample`
+    family.sample_settings(cfg)                   # its sampling options, typed (`sample_schema`)
     family.writes_text(model), family.write(model, texts, bias, seed)   # the web demo
     family.default_styles_dir(cfg)                # the demo's `styles_dir=auto`
 
