@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from seqgen.core.family import Family
+from seqgen.families.atari.config import AtariSampleOptions
 
 
 class AtariFamily(Family):
     name = "atari"
     module_paths = ("seqgen.families.atari.module:AtariFramePredictor",)  # lazy: `prepare` imports no Lightning
-    sample_options = frozenset({"length", "actions"})
+    sample_schema = AtariSampleOptions
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.atari.generate import generate

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
+from seqgen.core.family import get_family
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.datamodule import AtariDataModule, FrameBatch
 from seqgen.families.atari.figures import rollout_gif, strip_png
@@ -88,13 +89,12 @@ def clips_for(ckpt: str, count: int) -> FrameBatch:
 
 def generate(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     count = max(int(cfg.get("num_samples") or 1), 1)
-    length = int(cfg.get("length") or 60)
-    if length < 1:
-        raise SeqgenError(f"length={length}: must be >= 1 frame")
+    options = get_family("atari").sample_settings(cfg)  # AtariSampleOptions: null = its default
+    length = options.length
     size = int(model.size)
     # generated and real frames (float32), before the clips are read or anything is allocated
     check_request(cfg, f"length={length} frames x num_samples={count} of {size}x{size}", count * length, 2 * size * size * 4, "length or num_samples")
-    actions = parse_actions(cfg.actions, model.action_names) if cfg.get("actions") is not None else None
+    actions = parse_actions(options.actions, model.action_names) if options.actions is not None else None
     clips = clips_for(str(cfg.ckpt), count)
     files = write_rollouts(model, clips, Path(out_dir), length, actions, int(cfg.get("seed") or 0), gifs=count)
     for path in files.values():
