@@ -2,22 +2,64 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
+
+import hydra
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from seqgen._config import config_dir
-from seqgen.errors import write_reason
+from seqgen.core.config import composition_error
+from seqgen.errors import friendly_errors, write_reason
 
 CONFIG_PATH = str(config_dir())  # packaged with seqgen (see seqgen/_config); Hydra's primary search path
+
+
+def seqgen_main(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """`hydra.main` of a seqgen command, plus: a config Hydra cannot compose (a key no schema or YAML
+    declares, a value of the wrong type for its schema, a config group option that does not exist)
+    is one `seqgen: error:` line and exit status 2, like every other user error."""
+
+    def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        app = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)
+
+        @friendly_errors
+        @functools.wraps(task)
+        def entry() -> Any:
+            with _hydra_errors_raised():
+                try:
+                    return app()
+                except (ConfigCompositionException, MissingConfigException, OverrideParseException) as err:
+                    raise composition_error(err) from None
+
+        return entry
+
+    return decorate
+
+
+@contextlib.contextmanager
+def _hydra_errors_raised() -> Iterator[None]:
+    """Hydra prints an error and exits unless HYDRA_FULL_ERROR is set, in which case it raises it."""
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous
 
 
 def run_dir() -> Path:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
+from seqgen.cli.common import finished, run_dir, say, seqgen_main, start
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.core.family import family_of
@@ -85,7 +84,7 @@ def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> N
             logger.experiment.finish()  # close the W&B run (and its files) before the process ends
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
+@seqgen_main("eval")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, say, start
+from seqgen.cli.common import say, seqgen_main, start
 from seqgen.errors import SeqgenError, friendly_errors
 
 
@@ -28,7 +27,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="prepare")
+@seqgen_main("prepare")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

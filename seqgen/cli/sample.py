@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
+from seqgen.cli.common import finished, run_dir, seqgen_main, start
 from seqgen.errors import friendly_errors
 from seqgen.core.family import family_of
 from seqgen.core.checkpoints import load_model
@@ -36,7 +35,7 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sample")
+@seqgen_main("sample")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -10,10 +10,9 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
-import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
+from seqgen.cli.common import quiet_libraries, say, seqgen_main
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.core.checkpoints import load_model
 from seqgen.core.family import Family, family_of
@@ -90,7 +89,7 @@ def run(cfg: DictConfig) -> None:
     server.run()
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="serve")
+@seqgen_main("serve")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, run_dir, start
+from seqgen.cli.common import run_dir, seqgen_main, start
 from seqgen.errors import friendly_errors
 from seqgen.sweep.runner import run_sweep
 from seqgen.sweep.spec import register_sweeps
@@ -75,7 +74,7 @@ def run(cfg: DictConfig) -> dict:
     return run_sweep(cfg, run_dir())
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="sweep")
+@seqgen_main("sweep")
 def _main(cfg: DictConfig) -> float | None:
     return run(cfg).get("value")
 

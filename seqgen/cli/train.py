@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
+from seqgen.cli.common import finished, say, seqgen_main, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
@@ -46,7 +45,7 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+@seqgen_main("train")
 def main(cfg: DictConfig) -> float | None:
     result = run(cfg)
     # A returned number lets Hydra sweepers (Optuna, Ax) optimise it.

@@ -195,6 +195,19 @@ def build(schema: type[T], options: Any, where: str, command: str = "") -> T:
         raise SeqgenError(f"{prefix}{key}={_show(value)} is not {wanted}") from None
 
 
+def composition_error(err: BaseException) -> SeqgenError:
+    """Hydra's refusal to compose a config (a key that no schema or YAML declares, a value of the
+    wrong type for its schema, an option of a config group that does not exist) as one SeqgenError
+    line: Hydra's message and its cause's, without the object dumps and the search path."""
+    text = f"{err}\n{err.__cause__ or ''}".split("Config search path:")[0]
+    lines = [line.strip().rstrip(".") for line in text.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    if any(" not in '" in line for line in kept):  # a schema's key: appending (+key=) cannot add it either
+        kept = [line for line in kept if not line.startswith("To append to your config")]
+    joined = "; ".join(dict.fromkeys(kept))
+    return SeqgenError(joined.replace(":; ", ": ").replace("Available options in", "available options in"))
+
+
 def sections(cfg: Any, prefix: str = "") -> Iterator[tuple[str, DictConfig, type]]:
     """(dotted key, node, schema) of every section of `cfg` whose `_target_` has a registered schema."""
     if not isinstance(cfg, DictConfig):

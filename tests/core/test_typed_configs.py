@@ -103,3 +103,23 @@ def test_documented_sampling_overrides_keep_their_spelling(tmp_path: Path) -> No
     cfg = compose_cfg("sample", tmp_path, ["ckpt=x", "bias=1", "text=a|b", "layout.page=A5", "gcode.pen=z", "temperature=0.5",
                                            "prime=The ", "phonemes=h @", "actions=[FIRE]", "max_frames=9"])
     assert (cfg.bias, cfg.text, cfg.layout.page, cfg.gcode.pen, cfg.temperature, cfg.actions[0]) == (1, "a|b", "A5", "z", 0.5, "FIRE")
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("model.hidden_size=abc", "Error merging override model.hidden_size=abc; Value 'abc' of type 'str' could not be converted to Integer"),
+        ("model.hiden_size=3", "Could not override 'model.hiden_size'; Key 'hiden_size' not in 'ImageMDLSTMConfig'"),
+        ("model=nope", "In 'train': Could not find 'model/nope'; available options in 'model': atari_frames;"),
+    ],
+)
+def test_a_config_that_cannot_be_composed_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], override: str, line: str) -> None:
+    from seqgen.cli import train
+
+    monkeypatch.setattr(sys, "argv", ["seqgen-train", "experiment=image_quickstart", override, f"hydra.run.dir={tmp_path / 'run'}"])
+    with pytest.raises(SystemExit) as exit_:
+        train.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"seqgen: error: {line}") and "\n" not in err
