@@ -1,14 +1,14 @@
-"""Typed configs of the handwriting models (`seqgen.core.config`). The defaults live here;
-conf/model/handwriting_*.yaml name the schemas and set what differs (the paper's 3 x 400, M = 20,
-K = 10 are the defaults). Prepare, datamodule and sampling options are still checked by the
-platform's rule table."""
+"""Typed configs of the handwriting family (`seqgen.core.config`): the models and the datamodule.
+The defaults live here; conf/model/handwriting_*.yaml and conf/data/_handwriting_defaults.yaml name
+the schemas and set what differs (the paper's 3 x 400, M = 20, K = 10 are the defaults). Prepare
+and sampling options are still checked by the platform's rule table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
-from seqgen.core.config import ConfigValueError, ModelConfig, at_least, register_schema, within
+from seqgen.core.config import ConfigValueError, DataModuleConfig, ModelConfig, at_least, register_schema, within
 
 
 @dataclass
@@ -93,5 +93,19 @@ class HandwritingSynthesisSection(HandwritingSynthesisConfig):
     legibility: LegibilityConfig = field(default_factory=LegibilityConfig)
 
 
+@dataclass
+class HandwritingDataModuleConfig(DataModuleConfig):
+    """Batches of lines (`DataModuleConfig`'s keys) and the training crop."""
+
+    _target_: str = "seqgen.families.handwriting.datamodule.HandwritingDataModule"
+    max_points: Optional[int] = None  # training crop: keep the first N points of each line (null = whole lines)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_points is not None:
+            at_least(self, "max_points", 2)
+
+
+register_schema("data/datamodule", "handwriting", HandwritingDataModuleConfig)
 register_schema("model", "handwriting_prediction", HandwritingPredictionConfig)
 register_schema("model", "handwriting_synthesis", HandwritingSynthesisSection)

@@ -18,6 +18,7 @@ from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.handwriting.batch import HandwritingBatch, collate_lines, decode_line
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
+from seqgen.families.handwriting.config import HandwritingDataModuleConfig
 
 
 def crop_batch(batch: HandwritingBatch, max_points: int) -> HandwritingBatch:
@@ -32,11 +33,11 @@ class HandwritingDataModule(ShardDataModule):
     family = "handwriting"
     train_expand = True
 
-    def __init__(self, data_dir: str, max_points: int | None = None, **kwargs: Any) -> None:
-        super().__init__(data_dir, **kwargs)
-        if max_points is not None and int(max_points) < 2:
-            raise SeqgenError(f"data.datamodule.max_points must be >= 2 or null (no crop), got {max_points}")
-        self.max_points = int(max_points) if max_points is not None else None
+    config_class = HandwritingDataModuleConfig
+
+    def __init__(self, data_dir: str, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        self.max_points = self.config.max_points
 
     def load_info(self) -> dict[str, Any]:
         info = super().load_info()
