@@ -21,6 +21,7 @@ import torch
 from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import decode_array
 from seqgen.errors import SeqgenError
+from seqgen.families.atari.config import AtariDataModuleConfig
 
 
 @dataclass
@@ -65,11 +66,11 @@ def collate_clips(items: list[dict[str, Any]], max_frames: int | None = None) ->
 class AtariDataModule(ShardDataModule):
     family = "atari"
 
-    def __init__(self, data_dir: str, train_frames: int | None = None, **kwargs: Any) -> None:
-        super().__init__(data_dir, **kwargs)
-        if train_frames is not None and int(train_frames) < 2:
-            raise SeqgenError(f"data.datamodule.train_frames={train_frames}: must be >= 2 or null (whole clips)")
-        self.train_frames = int(train_frames) if train_frames is not None else None
+    config_class = AtariDataModuleConfig
+
+    def __init__(self, data_dir: str, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        self.train_frames = self.config.train_frames
 
     def load_info(self) -> dict[str, Any]:
         info = super().load_info()
