@@ -1,13 +1,16 @@
-"""Typed config of the speech synthesis model (`seqgen.core.config`). The defaults live here;
-conf/model/speech_synthesis.yaml names the schema and sets what differs. Prepare, datamodule and
-sampling options are still checked by the platform's rule table."""
+"""Typed configs of the speech family (`seqgen.core.config`): the synthesis model, the datamodule
+and the sampling options. The defaults live here; conf/model/speech_synthesis.yaml and
+conf/data/_speech_defaults.yaml name the schemas and set what differs. Prepare options (and the
+features) are still checked by the platform's rule table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from seqgen.core.config import ModelConfig, at_least, one_of, register_schema, within
+from seqgen.core.config import DataModuleConfig, ModelConfig, at_least, one_of, register_schema, within
+
+UNITS = ("phonemes", "chars")  # what the window reads
 
 
 @dataclass
@@ -43,6 +46,21 @@ class SpeechSynthesisConfig(ModelConfig):
 
 
 @dataclass
+class SpeechDataModuleConfig(DataModuleConfig):
+    """Batches of utterances (`DataModuleConfig`'s keys), their units and the training crop."""
+
+    _target_: str = "seqgen.families.speech.datamodule.SpeechDataModule"
+    units: str = "phonemes"
+    max_frames: Optional[int] = None  # training crop: the first N frames of each utterance (null = whole)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of(self, "units", UNITS)
+        if self.max_frames is not None:
+            at_least(self, "max_frames", 2)
+
+
+@dataclass
 class SpeechSampleOptions:
     """`seqgen-sample` of a speech model (text or phonemes, not both)."""
 
@@ -60,4 +78,5 @@ class SpeechSampleOptions:
 
 
 register_schema("model", "speech_synthesis", SpeechSynthesisConfig)
+register_schema("data/datamodule", "speech", SpeechDataModuleConfig)
 register_schema("sample", "speech", SpeechSampleOptions)

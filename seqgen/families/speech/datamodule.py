@@ -25,9 +25,9 @@ import torch
 from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import decode_array
 from seqgen.errors import SeqgenError
+from seqgen.families.speech.config import UNITS, SpeechDataModuleConfig
 from seqgen.families.speech.prepare import text_symbols
 
-UNITS = ("phonemes", "chars")
 
 
 class SymbolTable:
@@ -88,14 +88,12 @@ def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
 class SpeechDataModule(ShardDataModule):
     family = "speech"
 
-    def __init__(self, data_dir: str, units: str = "phonemes", max_frames: int | None = None, **kwargs: Any) -> None:
-        super().__init__(data_dir, **kwargs)
-        if units not in UNITS:
-            raise SeqgenError(f"data.datamodule.units={units!r}: use phonemes or chars")
-        if max_frames is not None and int(max_frames) < 2:
-            raise SeqgenError(f"data.datamodule.max_frames must be >= 2 or null, got {max_frames}")
-        self.units = units
-        self.max_frames = int(max_frames) if max_frames is not None else None
+    config_class = SpeechDataModuleConfig
+
+    def __init__(self, data_dir: str, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        self.units = self.config.units
+        self.max_frames = self.config.max_frames
         self.table: SymbolTable | None = None
         self._mean: torch.Tensor | None = None
         self._std: torch.Tensor | None = None
