@@ -1,13 +1,15 @@
-"""Typed configs of the text family (`seqgen.core.config`): the model, the datamodule and the
-sampling options. The defaults live here; conf/model/text_lstm.yaml and conf/data/*.yaml name the
-schemas and set what differs. `data.prepare` is still checked by the platform's rule table."""
+"""Typed configs of the text family (`seqgen.core.config`): the model, prepare, the datamodule and
+the sampling options. The defaults live here; conf/model/text_lstm.yaml and conf/data/*.yaml name
+the schemas and set what differs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from seqgen.core.config import DataModuleConfig, ModelConfig, at_least, register_schema, within
+from omegaconf import MISSING
+
+from seqgen.core.config import DataModuleConfig, one_of, ModelConfig, at_least, register_schema, within
 
 
 @dataclass
@@ -31,6 +33,26 @@ class TextLSTMConfig(ModelConfig):
             at_least(self, "embed_dim", 1)
         within(self, "dropout", 0.0, 1.0, high_open=True)
         within(self, "preview_temperature", 0.0, low_open=True)
+
+
+@dataclass
+class TextPrepareConfig:
+    """`seqgen-prepare` of text corpora: streams of `chunk_length` symbols (state carried, reset
+    every `chunk_length / segment_length` segments: 100 in the paper)."""
+
+    _target_: str = "seqgen.families.text.prepare.prepare_text"
+    corpus: Any = None  # the corpus section (its own `_target_`)
+    out_dir: str = MISSING
+    vocab: str = "byte"  # byte (enwik8's symbols) | char (Unicode code points)
+    chunk_length: int = 10_000
+    eval_chunk_length: int = 2_000  # validation/test streams (state carried within each)
+    samples_per_shard: int = 16
+    min_train_shards: int = 8  # training shards are split over ranks x workers
+    segment_length: int = 100  # the datamodule's: a corpus shorter than one segment is refused
+
+    def __post_init__(self) -> None:
+        one_of(self, "vocab", ("byte", "char"))
+        at_least(self, ("chunk_length", "eval_chunk_length", "samples_per_shard", "min_train_shards", "segment_length"), 1)
 
 
 @dataclass
@@ -59,5 +81,6 @@ class TextSampleOptions:
 
 
 register_schema("model", "text_lstm", TextLSTMConfig)
+register_schema("data/prepare", "text", TextPrepareConfig)
 register_schema("data/datamodule", "text", TextDataModuleConfig)
 register_schema("sample", "text", TextSampleOptions)

@@ -23,12 +23,14 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from seqgen.core.config import build
 from seqgen.core.prepare import SPLITS, Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
 from seqgen.data.identity import Fingerprint
 from seqgen.data.shards import encode_array
 from seqgen.data.text.corpora import CHUNK, SplitSource, TextCorpus
 from seqgen.data.text.vocab import Vocabulary
 from seqgen.errors import SeqgenError
+from seqgen.families.text.config import TextPrepareConfig
 
 log = logging.getLogger(__name__)
 
@@ -174,23 +176,15 @@ class TextPreparation(Preparation):
         return {"vocab_size": len(self.vocabulary), "fingerprint": meta["fingerprint"]}
 
 
-def prepare_text(
-    corpus: TextCorpus,
-    out_dir: str,
-    vocab: str = "byte",
-    chunk_length: int = 10_000,
-    eval_chunk_length: int = 2_000,
-    samples_per_shard: int = 16,
-    min_train_shards: int = 8,
-    segment_length: int = 100,
-    read_chunk: int = CHUNK,
-) -> dict[str, Any]:
+def prepare_text(corpus: TextCorpus, out_dir: str, read_chunk: int = CHUNK, **options: Any) -> dict[str, Any]:
     """Write train/valid/test shards and meta.json for a text corpus; returns the summary.
 
     Training keeps only full streams (equal-length batches); the partial tail is logged. The
     validation and test streams keep every symbol, so BPC covers the whole split; they are
     shorter (`eval_chunk_length`) so evaluation runs many streams in parallel.
     """
+    c = build(TextPrepareConfig, {**options, "out_dir": str(out_dir)}, "data.prepare")
+    segment_length = c.segment_length
     sources = corpus.split_sources()
     train_bytes = sources["train"].nbytes if "train" in sources else 0
     if train_bytes < segment_length + 1:
@@ -202,6 +196,6 @@ def prepare_text(
         if split not in sources or sources[split].nbytes == 0:
             raise SeqgenError(f"the '{split}' split is empty: use a larger corpus or change data.corpus.split")
     preparation = TextPreparation(
-        corpus, sources, vocab, read_chunk, chunk_length, eval_chunk_length, samples_per_shard, min_train_shards, segment_length
+        corpus, sources, c.vocab, read_chunk, c.chunk_length, c.eval_chunk_length, c.samples_per_shard, c.min_train_shards, segment_length
     )
     return prepare_shards(out_dir, preparation)
