@@ -16,7 +16,6 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import get_family
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,13 @@ def validate(cfg: DictConfig) -> None:
         raise SeqgenError(f"log_level={cfg.log_level!r} is invalid: critical, error, warning, info or debug")
 
 
-def styles_folder(setting: Any) -> Optional[Path]:
-    """The configured real-style folder (auto: the shared IAM-OnDB styles when present)."""
+def styles_folder(setting: Any, shared: Any = None) -> Optional[Path]:
+    """The configured real-style folder (auto: `shared`, the configured `paths.styles_dir`, when it holds styles)."""
     if setting is None or str(setting).lower() in ("", "null", "none"):
         return None
     if str(setting) == "auto":
-        shared = get_family("handwriting").default_styles_dir()
-        return shared if any(shared.glob("style-*-strokes.npy")) else None
+        folder = Path(str(shared)).expanduser() if shared else None
+        return folder if folder is not None and any(folder.glob("style-*-strokes.npy")) else None
     folder = Path(str(setting)).expanduser()
     if not folder.is_dir():
         raise SeqgenError(f"styles_dir={setting}: no such folder; give the styles/ folder of the real samples, auto or null")
@@ -62,7 +61,7 @@ def build_engine(cfg: DictConfig) -> Any:
     from seqgen.training.checkpoints import load_model
 
     model = load_model(cfg.ckpt, family="handwriting").to(cfg.device)
-    folder = styles_folder(cfg.get("styles_dir"))
+    folder = styles_folder(cfg.get("styles_dir"), cfg.paths.get("styles_dir"))
     real = []
     if folder is not None:
         from seqgen.data.handwriting.user_styles import load_real_styles

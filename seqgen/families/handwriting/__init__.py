@@ -62,12 +62,6 @@ class HandwritingFamily(Family):
         prime = Prime(style[0], style[1], "style") if style is not None else None
         return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
 
-    def default_styles_dir(self) -> Path:
-        """Where the thirteen real IAM-OnDB styles live when the shared samples are present."""
-        from seqgen.families.handwriting.generate import DEFAULT_STYLES_DIR
-
-        return DEFAULT_STYLES_DIR
-
 
 FAMILY = HandwritingFamily()
 
