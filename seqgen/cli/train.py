@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
+from seqgen.cli.common import CONFIG_PATH, duration, finished, say, shown_path, start, task_overrides
 from seqgen.errors import friendly_errors
+from seqgen.families.base import get_family
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
 from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
@@ -22,6 +24,7 @@ from seqgen.validate import validate_config
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
+    clock = (time.monotonic(), time.process_time())
     start(cfg, "train")
     apply_runtime_env(cfg)
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
@@ -43,7 +46,11 @@ def run(cfg: DictConfig) -> dict:
         )
         sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
+    wall, cpu = time.monotonic() - clock[0], time.process_time() - clock[1]
+    say(f"[seqgen] {result['global_step']:,} steps in {duration(wall)} ({duration(cpu)} of CPU time in this process)")
     finished("training", out)
+    for line in get_family(result["family"]).summary(shown_path(out), result):
+        say(line)
     return result
 
 

@@ -13,6 +13,7 @@ named methods of one `Family` object:
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
     family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
+    family.summary(run, result)                           # the last lines of `seqgen-train`
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -24,8 +25,9 @@ Adding a family: see docs/architecture.md ("Adding a family").
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Optional
 
 from seqgen.errors import SeqgenError
 
@@ -94,6 +96,28 @@ class Family:
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
 
+    # --- the end of `seqgen-train`: its last lines ------------------------------------------------
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """The run's headline metric beside its baseline, one line; None when the run has none.
+        `result`: what `seqgen.training.run.train` returns (metrics.json: `metrics`, the entries
+        `figures` added, `model_class`)."""
+        return None
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        """Commands to run next on the run folder `run`, exactly as they work when typed."""
+        return [f"{program('seqgen-eval')} ckpt={run}"]
+
+    def summary(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        """The headline beside its baseline, then the next commands (printed after the run folder)."""
+        lines = []
+        headline = self.headline(result)
+        if headline:
+            lines.append(f"[seqgen] {headline}")
+        commands = self.next_commands(run, result)
+        if commands:
+            lines += ["[seqgen] next:", *(f"  {command}" for command in commands)]
+        return lines
+
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families (silently ignored before)."""
         given = {key for key in all_options if cfg.get(key) is not None}
@@ -103,6 +127,26 @@ class Family:
             raise SeqgenError(
                 f"{', '.join(foreign)} do(es) not apply to a {self.name} model; its sampling options are: {mine}"
             )
+
+
+def program(name: str) -> str:
+    """How to type the console script `name` here: the one beside this Python (a virtual
+    environment's bin/), relative to the working folder when it is inside it."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        return name
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def versus(value: float, baseline: float, lower_is_better: bool = True) -> str:
+    """"4.4% better" / "2.1% worse": `value` relative to `baseline`."""
+    if not baseline:
+        return "no baseline"
+    change = (baseline - value) / abs(baseline) if lower_is_better else (value - baseline) / abs(baseline)
+    return f"{abs(change):.1%} {'better' if change >= 0 else 'worse: the model does not beat it'}"
 
 
 # Family name -> module that defines `FAMILY`. Imported lazily: a command pays only for its family.

@@ -181,6 +181,8 @@ def _train(
         "skipped_shards": datamodule.skipped_shards,
         "preempted": bool(preempted),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+        "family": family_of(model).name,
+        "model_class": type(model).__name__,
     }
     if test_error:
         result["test_error"] = test_error

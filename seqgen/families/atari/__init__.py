@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from seqgen.families.base import Family
+from seqgen.families.base import Family, program, versus
 
 
 class AtariFamily(Family):
@@ -54,6 +54,18 @@ class AtariFamily(Family):
         from seqgen.families.atari.report import write_report
 
         return write_report(model, Path(out_dir), datamodule, metrics)
+
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Rollout MSE beside copying the last real frame, at the horizons the report measured."""
+        parts = [
+            f"k={k}: MSE {result[f'test/mse@{k}']:.4g} vs copy-last-frame {result[f'test/baseline_mse@{k}']:.4g} "
+            f"({versus(result[f'test/mse@{k}'], result[f'test/baseline_mse@{k}'])})"
+            for k in (1, 10, 100) if f"test/mse@{k}" in result and f"test/baseline_mse@{k}" in result
+        ]
+        return "test rollouts, " + "; ".join(parts) if parts else None
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        return [f"{program('seqgen-sample')} ckpt={run} length=60", f"{program('seqgen-eval')} ckpt={run}"]
 
 
 FAMILY = AtariFamily()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from seqgen.families.base import Family
+from seqgen.families.base import Family, program
 
 
 class HandwritingFamily(Family):
@@ -61,6 +61,34 @@ class HandwritingFamily(Family):
             raise SeqgenError(f"a handwriting {getattr(model, 'kind', '')} model writes no given text: use a synthesis run")
         prime = Prime(style[0], style[1], "style") if style is not None else None
         return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
+
+    # --- the end of `seqgen-train` -------------------------------------------------------------
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Legibility (the recogniser's CER at bias 1) beside the recogniser's CER on the real lines
+        of the same texts, when `model.recognizer` is configured; else the test NLL."""
+        metrics = result.get("metrics") or {}
+        for stage in ("test", "val"):
+            if f"{stage}/cer" in metrics:
+                real = metrics.get(f"{stage}/cer_real")
+                floor = f"; on the real lines of the same texts {real:.1%} (the recogniser's own error)" if real is not None else ""
+                return f"legibility ({stage} texts): the recogniser reads the written lines with CER {metrics[f'{stage}/cer']:.1%}{floor}"
+        if "test/nll" not in metrics:
+            return None
+        hint = "; legibility: model.recognizer=<recogniser run>, or seqgen-eval ... recognizer=<recogniser run>" if self._synthesis(result) else ""
+        return f"test: {metrics['test/nll']:.1f} nats per line ({metrics.get('test/nll_per_point', float('nan')):.3f} per point){hint}"
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        if not self._synthesis(result):
+            return [f"{program('seqgen-sample')} ckpt={run} num_samples=4 bias=0.5", f"{program('seqgen-eval')} ckpt={run}"]
+        return [
+            f"""{program('seqgen-sample')} ckpt={run} "text='hello world|second line'" bias=1.0""",
+            f"{program('seqgen-eval')} ckpt={run}",
+            f"{program('seqgen-serve')} ckpt={run}",
+        ]
+
+    @staticmethod
+    def _synthesis(result: Mapping[str, Any]) -> bool:
+        return result.get("model_class") == "HandwritingSynthesis"
 
 
 FAMILY = HandwritingFamily()

@@ -15,9 +15,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from seqgen.families.base import Family
+from seqgen.families.base import Family, program
 
 
 class SpeechFamily(Family):
@@ -51,6 +51,16 @@ class SpeechFamily(Family):
         from seqgen.families.speech.report import report
 
         return report(model, out_dir, datamodule, metrics)
+
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Test NLL and the spectral distance of generated to real utterances (MCD-DTW)."""
+        metrics = {**(result.get("metrics") or {}), **{k: v for k, v in result.items() if k.startswith("test/")}}
+        if "test/mcd_dtw" not in metrics:
+            return None
+        return f"test: MCD-DTW {metrics['test/mcd_dtw']:.2f} dB to the real utterances, NLL {metrics.get('test/nll', float('nan')):.3f} nats per frame"
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        return [f"""{program('seqgen-sample')} ckpt={run} "text='hello world'" bias=1.0""", f"{program('seqgen-eval')} ckpt={run}"]
 
 
 FAMILY = SpeechFamily()

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from seqgen.families.base import Family
+from seqgen.families.base import Family, program, versus
 
 
 class TextFamily(Family):
@@ -40,6 +40,27 @@ class TextFamily(Family):
         from seqgen.families.text.report import report
 
         return report(model, out_dir, datamodule, metrics)
+
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Test bits per character beside PPMd (the best compressor in the table) on the same bytes."""
+        bpc = (result.get("metrics") or {}).get("test/bpc")
+        table = result.get("compression") or {}
+        compressors = table.get("compressors") or {}
+        if bpc is None or not compressors:
+            return None
+        best = "ppmd" if "ppmd" in compressors else min(compressors, key=compressors.get)
+        from seqgen.eval.compression import COMPRESSOR_LABELS
+
+        return (
+            f"test: {bpc:.3f} bits per character; {COMPRESSOR_LABELS.get(best, best)} {compressors[best]:.3f} on the same "
+            f"{table.get('test_bytes', 0):,} test bytes ({versus(bpc, compressors[best])})"
+        )
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        return [
+            f"""{program('seqgen-sample')} ckpt={run} prime="'The '" temperature=0.7 length=400""",
+            f"{program('seqgen-eval')} ckpt={run}",
+        ]
 
 
 FAMILY = TextFamily()

@@ -18,14 +18,9 @@ import pytest
 from handwriting_helpers import one_thread  # noqa: F401  (autouse fixture)
 from serve_helpers import make_engine, serving, slow_down, tiny_synthesis_model, tiny_synthesis_run  # noqa: F401
 
+from conftest import CHROMIUM, CHROMIUM_ARGS
 from seqgen.data.handwriting.strokes import offsets_to_strokes
 from seqgen.serve.app import create_app
-
-CHROMIUM = os.environ.get("SEQGEN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
