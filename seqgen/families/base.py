@@ -141,11 +141,11 @@ def program(name: str) -> str:
         return str(script)
 
 
-def versus(value: float, baseline: float, lower_is_better: bool = True) -> str:
-    """"4.4% better" / "2.1% worse": `value` relative to `baseline`."""
+def versus(value: float, baseline: float) -> str:
+    """"4.4% better" / "2.1% worse": a lower-is-better `value` relative to `baseline`."""
     if not baseline:
         return "no baseline"
-    change = (baseline - value) / abs(baseline) if lower_is_better else (value - baseline) / abs(baseline)
+    change = (baseline - value) / abs(baseline)
     return f"{abs(change):.1%} {'better' if change >= 0 else 'worse: the model does not beat it'}"
 
 

@@ -24,6 +24,7 @@ shared between the documents, so a corpus is prepared once), as a reader followi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -142,9 +143,12 @@ MAKE_ARGS = {
     "run": f"TRAIN_ARGS='{TRAIN_CAP}'",
     "demo": f"TRAIN_ARGS='{TRAIN_CAP}' SERVE_ARGS=port=0",
 }
-# Files a reader is assumed to have (the docs name them as examples of their own input).
+# Files a reader is assumed to have (the docs name them as examples of their own input): an
+# absolute path is a placeholder, replaced by the file written into the checkout's user/ folder.
+ARCHES = " ".join(f"{x},{100 - 40 * abs(((x % 40) - 20) / 20):.0f}" for x in range(0, 640, 4))
 USER_FILES = {
     "/path/to/input.txt": "It was the best of times, it was the worst of times, it was the age of wisdom.\n" * 300,
+    "me.svg": f'<svg xmlns="http://www.w3.org/2000/svg"><polyline points="{ARCHES}"/></svg>\n',
 }
 # Documents that continue from another one: commands of the README a reader has run first.
 PRELUDE = {
@@ -277,6 +281,7 @@ INK_JS = """() => {
 }"""
 CHECKOUT_LINKS = (".venv", "Makefile", "pyproject.toml", "benchmarks", "cluster", "conf", "sweeps")
 PREPARED: set[str] = set()  # prepare commands already run into the shared data folder this session
+SUMMARIES_RUN: set[tuple[str, str]] = set()  # (family, model class) whose printed next commands ran
 
 
 class Reader:
@@ -304,11 +309,11 @@ class Reader:
 
     def fill(self, command: DocCommand) -> str:
         text = PLACEHOLDER_RUN.sub(lambda m: str(self.run_for(command, m.group(1))), command.text)
-        for placeholder, content in USER_FILES.items():
-            if placeholder in text:
-                path = self.checkout / "user" / Path(placeholder).name
+        for name, content in USER_FILES.items():
+            if name in text:
+                path = self.checkout / ("user" if name.startswith("/") else "") / Path(name).name
                 path.write_text(content)
-                text = text.replace(placeholder, str(path))
+                text = text.replace(name, str(path)) if name.startswith("/") else text
         return text
 
     def family_of_ckpt(self, text: str) -> Optional[str]:
@@ -338,6 +343,24 @@ class Reader:
         self.log.append(f"{time.monotonic() - start:7.1f} s  {command.where}: {text}")
         for folder in RUN_FOLDER.findall(output):
             self.runs.append((command, (self.checkout / folder).resolve()))
+        self.follow_summary(command, output)
+
+    def follow_summary(self, command: DocCommand, output: str) -> None:
+        """The next commands `seqgen-train` printed, run as printed (once per family and model class)."""
+        lines = output.splitlines()
+        if "[seqgen] next:" not in lines:
+            return
+        run = self.runs[-1][1]
+        identity = json.loads((run / "metrics.json").read_text())
+        key = (identity["family"], identity["model_class"])
+        if key in SUMMARIES_RUN:
+            return
+        SUMMARIES_RUN.add(key)
+        start = lines.index("[seqgen] next:") + 1
+        printed = [line.strip() for line in lines[start:] if line.startswith("  ")]
+        assert printed, f"{command.where}: an empty list of next commands"
+        for text in printed:
+            self.follow(DocCommand(f"{command.doc} (printed by seqgen-train)", command.line, command.block, text))
 
     def shell(self, command: DocCommand, text: str) -> str:
         proc = subprocess.run(["bash", "-c", text], cwd=self.checkout, env=self.env, stdout=subprocess.PIPE,

@@ -112,7 +112,7 @@ class ImageFamily(Family):
             return f"test: {model:.3f} bits/dim; independent pixels (each position's training histogram) {base:.3f} ({versus(model, base)})"
         if "test/accuracy" in metrics and "test/baseline_accuracy" in result:
             model, base = metrics["test/accuracy"], result["test/baseline_accuracy"]
-            return f"test: accuracy {model:.1%}; always the most frequent training class {base:.1%} ({versus(model, base, lower_is_better=False)})"
+            return f"test: accuracy {model:.1%}; always the most frequent training class {base:.1%} ({100 * (model - base):+.1f} points)"
         return None
 
     def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
