@@ -87,7 +87,10 @@ def run(cfg: DictConfig) -> None:
     config = uvicorn.Config(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.log_level))
     server = uvicorn.Server(config)
     say(f"[seqgen] serving {cfg.ckpt} ({len(engine.styles)} styles, {len(engine.vocab)} characters); Ctrl-C stops")
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, then re-raised the signal
+        say("[seqgen] server stopped")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="serve")
