@@ -20,13 +20,8 @@ State = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 class SkipLSTMStack(nn.Module):
-    def __init__(
-        self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, extra_input_size: int = 0,
-        forget_bias: float | None = None,
-    ) -> None:
-        """`extra_input_size`: width of a side input fed to layers 2..N (the synthesis window).
-        `forget_bias`: initial bias of every forget gate (None: PyTorch's uniform init); a positive
-        value starts every cell remembering (Gers et al. 2000), which speeds up early learning."""
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0, extra_input_size: int = 0) -> None:
+        """`extra_input_size`: width of a side input fed to layers 2..N (the synthesis window)."""
         super().__init__()
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -34,11 +29,6 @@ class SkipLSTMStack(nn.Module):
             nn.LSTM(input_size + (hidden_size + extra_input_size if i else 0), hidden_size, batch_first=True)
             for i in range(num_layers)
         )
-        if forget_bias is not None:
-            with torch.no_grad():
-                for layer in self.layers:  # gates are [i, f, g, o]; the two biases are summed
-                    layer.bias_ih_l0[hidden_size : 2 * hidden_size].fill_(forget_bias)
-                    layer.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.output_size = hidden_size * num_layers
 

@@ -33,7 +33,6 @@ class TextLSTM(SeqModule):
         num_layers: int = 2,
         embed_dim: int | None = None,
         dropout: float = 0.0,
-        forget_bias: float | None = None,
         eval_segment_length: int = 1000,
         preview_length: int = 300,
         preview_temperature: float = 0.8,
@@ -48,7 +47,7 @@ class TextLSTM(SeqModule):
         # embed_dim=None: one-hot inputs, exactly the paper's input layer.
         self.embed = nn.Embedding(vocab_size, embed_dim) if embed_dim else None
         input_size = embed_dim or vocab_size
-        self.lstm = SkipLSTMStack(input_size, hidden_size, num_layers, dropout, forget_bias=forget_bias)
+        self.lstm = SkipLSTMStack(input_size, hidden_size, num_layers, dropout)
         self.head = nn.Linear(self.lstm.output_size, vocab_size)
         self.vocab_size = vocab_size
         self._state: State | None = None  # carried across training segments
