@@ -15,10 +15,10 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, duration, finished, say, shown_path, start, task_overrides
 from seqgen.errors import friendly_errors
-from seqgen.families.base import get_family
+from seqgen.core.family import get_family
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
-from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
+from seqgen.training.run import PREEMPTED_EXIT_CODE, train
 from seqgen.validate import validate_config
 
 
@@ -26,7 +26,6 @@ from seqgen.validate import validate_config
 def run(cfg: DictConfig) -> dict:
     clock = (time.monotonic(), time.process_time())
     start(cfg, "train")
-    apply_runtime_env(cfg)
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     if cfg.get("resume") == "auto":
         validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides

@@ -54,7 +54,7 @@ NOT_RUN: dict[str, list[str]] = {
     ],
     "real SLURM, munge and root: `make test-cluster` runs these engines (.ci/run)": [
         "make test-cluster",
-        ".venv/bin/python -m pytest -q -s -m cluster tests/cluster",
+        ".venv/bin/python -m pytest -v -rs -s -m cluster tests/cluster",
         "sbatch job.sbatch",
     ],
     "a multi-node SLURM cluster with GPUs (tests/cluster checks the same launcher on one node)": [
@@ -76,7 +76,7 @@ NOT_RUN: dict[str, list[str]] = {
         "ray start --head --port=<free port> --node-ip-address=127.0.0.1 --num-cpus=2 --include-dashboard=false "
         "--object-store-memory=200000000 --temp-dir=<tmp>/ray --disable-usage-stats",
         "RAY_ADDRESS=127.0.0.1:<port> seqgen-sweep sweep=tiny_test sweep.num_samples=2 sweep.address=auto "
-        "paths.data_dir=<prepared tiny corpus> paths.log_dir=<tmp>/outputs",
+        "paths.data_dir=<the embedded corpus, prepared> paths.log_dir=<tmp>/outputs",
         "ray stop",
     ],
     "a cloud Ray cluster (cluster/ray/cluster.yaml needs cloud credentials)": [
@@ -133,6 +133,8 @@ CAPS: list[tuple[str, str]] = [
     (r"seqgen-eval\b.*\brecognizer=", "legibility_lines=8"),
     (r"seqgen-serve\b", "port=0"),  # a free port: other suites may be serving on 8000
     (r"benchmarks/demo\.py\b", "--repeats 1"),
+    (r"benchmarks/contention\.py\b", "--seconds 3 --families text --settings 1 --loads 0 --data-dir data"),
+    (r"benchmarks/page_layout\.py\b", "--seeds 1"),
     (r"benchmarks/recognizer\.py\b", "--lines 8"),
 ]
 # `seqgen-sample` takes its family's options only, so its cap follows the run's family.
@@ -151,9 +153,15 @@ USER_FILES = {
     "me.svg": f'<svg xmlns="http://www.w3.org/2000/svg"><polyline points="{ARCHES}"/></svg>\n',
 }
 # Documents that continue from another one: commands of the README a reader has run first.
+LEGIBILITY_RUNS = [  # the README's legibility block: run folders other documents name before training them
+    ".venv/bin/seqgen-prepare data=handwriting_hershey_sparse",
+    ".venv/bin/seqgen-train experiment=recognizer_sparse hydra.run.dir=outputs/recognizer_sparse",
+    ".venv/bin/seqgen-train experiment=handwriting_synthesis_10min hydra.run.dir=outputs/synthesis_10min",
+]
 PRELUDE = {
     "docs/text.md": ["make run"],
-    "docs/benchmarks.md": ["make demo"],
+    "docs/benchmarks.md": ["make demo", *LEGIBILITY_RUNS],
+    "docs/handwriting.md": LEGIBILITY_RUNS,  # its page-layout section samples outputs/synthesis_10min
 }
 
 

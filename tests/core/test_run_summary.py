@@ -14,7 +14,7 @@ def next_commands(lines: list[str]) -> list[str]:
 
 
 def test_versus_says_better_or_worse() -> None:
-    from seqgen.families.base import versus
+    from seqgen.core.family import versus
 
     assert versus(1.9, 2.0) == "5.0% better"
     assert versus(2.1, 2.0) == "5.0% worse: the model does not beat it"
@@ -23,7 +23,7 @@ def test_versus_says_better_or_worse() -> None:
 def test_text_run_summary_puts_the_model_beside_ppmd(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
     import torch
 
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
     from seqgen.training.run import train
 
     threads = torch.get_num_threads()
@@ -63,7 +63,7 @@ def test_text_run_summary_puts_the_model_beside_ppmd(tmp_path: Path, tiny_text_d
     ],
 )
 def test_each_family_headline_names_its_baseline(family: str, result: dict, headline: str) -> None:
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     lines = get_family(family).summary("outputs/run", result)
     assert lines[0].startswith(f"[seqgen] {headline}")

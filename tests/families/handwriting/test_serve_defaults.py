@@ -13,6 +13,7 @@ from conftest import SHARED, compose_cfg
 
 def test_the_shipped_styles_dir_auto_builds_the_engine(tiny_synthesis_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from seqgen.cli.serve import build_engine, styles_folder, validate
+    from seqgen.core.family import get_family
 
     empty = tmp_path / "no-styles"
     empty.mkdir()
@@ -20,7 +21,7 @@ def test_the_shipped_styles_dir_auto_builds_the_engine(tiny_synthesis_run: Path,
     cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
     assert cfg.styles_dir == "auto"
     validate(cfg)
-    assert styles_folder(cfg.styles_dir, cfg.paths.styles_dir) is None
+    assert styles_folder(cfg.styles_dir, get_family("handwriting"), cfg) is None
     engine = build_engine(cfg)
     assert not [s["id"] for s in engine.style_list() if s["id"].startswith("real:")]
 
@@ -29,5 +30,5 @@ def test_the_shipped_styles_dir_auto_builds_the_engine(tiny_synthesis_run: Path,
         pytest.skip(f"no real IAM-OnDB styles in {real}")
     monkeypatch.setenv("SEQGEN_STYLES", str(real))  # auto: the configured folder's real styles are offered
     cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
-    assert styles_folder(cfg.styles_dir, cfg.paths.styles_dir) == real
+    assert styles_folder(cfg.styles_dir, get_family("handwriting"), cfg) == real
     assert build_engine(cfg).style_list()[0]["id"] == "none"

@@ -2,18 +2,27 @@
 
 A *family* (text, handwriting, speech, image, ...) lives in `seqgen/families/<name>/` and owns its
 corpora, `prepare`, datamodule, networks, Lightning module(s), generation, figures and report. The
-platform (the CLI, training, sweeps, the demo server) never probes a model with `hasattr`; it
-looks the family up by the name stored in `meta.json` and in every checkpoint, and calls the
-named methods of one `Family` object:
+platform (the CLI, training, evaluation, sweeps, the demo server) never probes a model with
+`hasattr`; it looks the family up by the name stored in `meta.json` and in every checkpoint, and
+calls the named methods of one `Family` object:
 
     family = get_family(name)                     # registry: name -> Family
     module_cls = family.module_class(class_name)  # allow-list for checkpoint loading
-    family.generate(model, cfg, out_dir)          # `seqgen-sample`
-    family.preview(model, out_dir, tag)           # samples logged during training
+    family.callbacks(cfg)                         # `seqgen-train`: the family's Lightning callbacks
+    family.preview(model, datamodule, out_dir, tag)       # samples logged during training
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
-    family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
-    family.summary(run, result)                           # the last lines of `seqgen-train`
+    family.check_evaluate(model, cfg)             # `seqgen-eval`: its options checked before evaluating
+    family.evaluate(model, cfg, datamodule, metrics, out_dir)   # `seqgen-eval` options beyond the report
+    family.generate(model, cfg, out_dir)          # `seqgen-sample`
+    family.writes_text(model), family.write(model, texts, bias, seed)   # the web demo
+    family.default_styles_dir(cfg)                # the demo's `styles_dir=auto`
+    family.summary(run, result)                   # the last lines of `seqgen-train`
+
+Media: `preview` and `figures` return `{key: value}`; a `Path` value is a file (PNG/JPG image,
+WAV audio, GIF/MP4 video are sent to the experiment loggers by the platform's one media logger,
+`seqgen.training.loggers.log_media`), a `str` from `preview` is a text sample. A family never
+talks to W&B itself.
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -27,7 +36,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Optional
+from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 from seqgen.errors import SeqgenError
 
@@ -38,16 +47,25 @@ class Family:
     Class attributes:
       name: the family's name, as stored in `meta.json` ("family") and in checkpoints.
       module_classes: the Lightning module classes of this family (checkpoint allow-list).
+      module_paths: the same as "package.module:Class" strings, imported on first use, so that
+        importing the family (e.g. for `prepare`) does not import Lightning.
       sample_options: the `seqgen-sample` options this family reads (others are refused, so a
         user who passes `temperature=` to a handwriting model hears about it).
+      exclusive_options: groups of sampling options that cannot be given together (speech: text
+        or phonemes).
+      callback_keys: keys of the `model` config that configure the family's callbacks
+        (`callbacks(cfg)`), not its module: they are not passed to the module's constructor.
+      config_rules: value ranges of the family's own config keys (`seqgen.validate.Rule`), checked
+        with the platform's before any work starts.
     """
 
     name: ClassVar[str] = ""
     module_classes: ClassVar[tuple[type, ...]] = ()
-    # The same allow-list as "package.module:Class" strings, imported on first use: a family whose
-    # `prepare` must stay light (no Lightning import, flat memory) lists its modules here.
     module_paths: ClassVar[tuple[str, ...]] = ()
     sample_options: ClassVar[frozenset[str]] = frozenset()
+    exclusive_options: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    callback_keys: ClassVar[frozenset[str]] = frozenset()
+    config_rules: ClassVar[Sequence[Any]] = ()
 
     def classes(self) -> tuple[type, ...]:
         """Every Lightning module class of the family (`module_classes` + `module_paths`)."""
@@ -72,29 +90,87 @@ class Family:
         known = ", ".join(cls.__qualname__ for cls in classes) or "none"
         raise SeqgenError(f"the checkpoint names model class '{class_name}', which the {self.name} family does not have (it has: {known})")
 
-    # --- what the platform asks of a family ------------------------------------------------------
-    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
-        """`seqgen-sample`: write samples to `out_dir`, return {name: path or value}."""
-        raise SeqgenError(f"{self.name} models cannot be sampled from")
+    # --- training -------------------------------------------------------------------------------
+    def callbacks(self, cfg: Any) -> list[Any]:
+        """Lightning callbacks this family adds to a training run (they run before the platform's,
+        so metrics they log, e.g. handwriting's `val/cer`, can select checkpoints). Default: none."""
+        return []
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
-        """A few samples during training, logged to W&B; {log key: path/str}. Default: none."""
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        """A few samples after a validation: {log key: text (str) or media file (Path)}. Default: none."""
         return {}
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
-        """End of a training run (rank 0, not after preemption): samples and figures. Default: the report."""
+        """End of a training run (rank 0, not after preemption): samples and figures, returned as
+        metrics.json entries (`Path` values: media files, logged too). Default: the report."""
         return self.report(model, run_dir, datamodule, metrics)
 
+    # --- evaluation and sampling ----------------------------------------------------------------
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
         """`seqgen-eval`: a Markdown/JSON report beside metrics.json; returns extra metrics.json entries."""
         return {}
 
+    def check_evaluate(self, model: Any, cfg: Any) -> None:
+        """Refuse `seqgen-eval` options that `evaluate` cannot honour for `model`, before any
+        evaluation runs (handwriting: a recogniser that cannot read what the model writes)."""
+        if cfg.get("recognizer"):
+            raise SeqgenError(f"recognizer= measures the legibility of written text: {self.name} models cannot write text")
+
+    def evaluate(self, model: Any, cfg: Any, datamodule: Any, metrics: dict[str, float], out_dir: Path) -> dict[str, Any]:
+        """`seqgen-eval` measurements its config asks for beyond the report (handwriting: legibility
+        with `recognizer=`); may add to `metrics`; returns extra metrics.json entries."""
+        self.check_evaluate(model, cfg)
+        return {}
+
+    def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
+        """`seqgen-sample`: write samples to `out_dir`, return {name: path or value}."""
+        raise SeqgenError(f"{self.name} models cannot be sampled from")
+
+    def sample_options_for(self, model: Any) -> frozenset[str]:
+        """The sampling options that apply to this `model` (a family with several kinds of model
+        narrows `sample_options`, e.g. a handwriting prediction model writes no given text)."""
+        return self.sample_options
+
+    def kind_label(self, model: Any) -> str:
+        """The kind of `model` within the family, named in messages ("prediction"); "" for none."""
+        return ""
+
+    def check_sample_options(self, cfg: Any, all_options: frozenset[str], model: Any = None) -> None:
+        """Refuse sampling options that do not apply to this model: another family's, another kind
+        of model's, empty ones, and exclusive ones given together."""
+        given = {key for key in all_options if _given(cfg.get(key))}
+        applicable = self.sample_options_for(model) if model is not None else self.sample_options
+        foreign = sorted(given - applicable)
+        if foreign:
+            mine = ", ".join(sorted(applicable)) or "none"
+            label = self.kind_label(model) if model is not None else ""
+            kind = f"{label} " if label else ""
+            raise SeqgenError(
+                f"{', '.join(foreign)} do(es) not apply to a {self.name} {kind}model; its sampling options are: {mine}"
+            )
+        for key in sorted(given):
+            if isinstance(cfg.get(key), str) and not cfg.get(key).strip():
+                raise SeqgenError(f"{key} is empty: give a value (e.g. {key}=\"...\") or leave {key} out for the default")
+        for group in self.exclusive_options:
+            both = [key for key in group if key in given]
+            if len(both) > 1:
+                raise SeqgenError(f"{' and '.join(both)} were both given: pass only one of {', '.join(group)}")
+
+    # --- writing text (the web demo) ------------------------------------------------------------
+    def writes_text(self, model: Any) -> bool:
+        """True when `model` writes given text (`write`). Default: no model of the family does."""
+        return False
+
     def write(self, model: Any, texts: list[str], bias: float = 0.0, seed: int = 0, **options: Any) -> Any:
-        """Families that write text as strokes (legibility, seqgen/eval/legibility.py; the web demo):
-        one line per text at sampling `bias` -> an object with `.offsets` (raw-unit (T, 3) strokes,
+        """One line per text at sampling `bias` -> an object with `.offsets` (raw-unit (T, 3) strokes,
         start row first) and `.ended` (True where the end-of-text rule stopped the line). Options a
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
-        raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
+        raise SeqgenError(f"{self.name} models cannot write text")
+
+    def default_styles_dir(self, cfg: Any) -> Optional[Path]:
+        """The folder of real styles to prime with when the config says `styles_dir: auto`
+        (the demo); None: the family has none."""
+        return None
 
     # --- the end of `seqgen-train`: its last lines ------------------------------------------------
     def headline(self, result: Mapping[str, Any]) -> Optional[str]:
@@ -118,15 +194,12 @@ class Family:
             lines += ["[seqgen] next:", *(f"  {command}" for command in commands)]
         return lines
 
-    def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
-        """Refuse sampling options that belong to other families (silently ignored before)."""
-        given = {key for key in all_options if cfg.get(key) is not None}
-        foreign = sorted(given - self.sample_options)
-        if foreign:
-            mine = ", ".join(sorted(self.sample_options)) or "none"
-            raise SeqgenError(
-                f"{', '.join(foreign)} do(es) not apply to a {self.name} model; its sampling options are: {mine}"
-            )
+
+def _given(value: Any) -> bool:
+    """An option is given when it is set; a group of options (layout.*) when any of them is."""
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return any(_given(v) for _, v in value.items())
+    return value is not None
 
 
 def program(name: str) -> str:
