@@ -320,7 +320,8 @@ class Reader:
         for name, content in USER_FILES.items():
             if name in text:
                 path = self.checkout / ("user" if name.startswith("/") else "") / Path(name).name
-                path.write_text(content)
+                if not path.exists():  # written once: a prepared corpus's folder key includes its mtime
+                    path.write_text(content)
                 text = text.replace(name, str(path)) if name.startswith("/") else text
         return text
 

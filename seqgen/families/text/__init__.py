@@ -58,7 +58,7 @@ class TextFamily(Family):
 
     def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
         return [
-            f"""{program('seqgen-sample')} ckpt={run} prime="'The '" temperature=0.7 length=400""",
+            f"{program('seqgen-sample')} ckpt={run} temperature=0.7 length=400",  # the default prime, when the corpus has it
             f"{program('seqgen-eval')} ckpt={run}",
         ]
 

@@ -68,10 +68,20 @@ def preview_prime(model: Any) -> str:
     return "".join(ch for ch in prime if ch.encode("utf-8")[0] in vocab.symbols or ord(ch) in vocab.symbols)
 
 
+def default_prime(vocab: Any) -> str:
+    """DEFAULT_PRIME where the vocabulary can write it, else no prime: a corpus without a capital T
+    must still sample with the defaults (a prime the user gives is refused instead)."""
+    try:
+        vocab.encode(DEFAULT_PRIME)
+    except SeqgenError:
+        return ""
+    return DEFAULT_PRIME
+
+
 def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     """`seqgen-sample` for text: prime, length, temperature, num_samples, seed -> samples.txt."""
     generator = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
-    prime = DEFAULT_PRIME if cfg.get("prime") is None else str(cfg.prime)
+    prime = default_prime(model.vocab) if cfg.get("prime") is None else str(cfg.prime)
     length = DEFAULT_LENGTH if cfg.get("length") is None else int(cfg.length)
     temperature = DEFAULT_TEMPERATURE if cfg.get("temperature") is None else float(cfg.temperature)
     # the ids (int64) and one row of logits per sample and step
