@@ -48,8 +48,9 @@ def run(cfg: DictConfig) -> dict:
     wall, cpu = time.monotonic() - clock[0], time.process_time() - clock[1]
     say(f"[seqgen] {result['global_step']:,} steps in {duration(wall)} ({duration(cpu)} of CPU time in this process)")
     finished("training", out)
-    for line in get_family(result["family"]).summary(shown_path(out), result):
-        say(line)
+    if result.get("family"):  # metrics.json names it; a result without one has no summary to give
+        for line in get_family(result["family"]).summary(shown_path(out), result):
+            say(line)
     return result
 
 
