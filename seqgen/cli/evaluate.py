@@ -2,6 +2,7 @@
 
     seqgen-eval ckpt=outputs/train/runs/<run>
     seqgen-eval ckpt=<synthesis run> recognizer=<recogniser run>   # + legibility: test/cer, test/cer_bias<b>, ...
+    seqgen-eval ckpt=<speech run> recognizer=<phoneme recogniser run>  # + intelligibility: test/per, ...
 """
 
 from __future__ import annotations
@@ -70,13 +71,11 @@ def run(cfg: DictConfig) -> dict:
 
 
 def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
-    """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
-    from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
-
-    recognizer = load_recognizer(cfg.recognizer, cfg.device)
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
-    metrics.update(result.metrics("test", float(cfg.select_bias)))
-    return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
+    """What the recogniser makes of the model's output (the family's measure: handwriting's CER,
+    speech's PER); adds test/cer... or test/per... to `metrics`."""
+    scores, files = family_of(model).evaluate_with_recognizer(model, cfg, datamodule, out)
+    metrics.update(scores)
+    return files
 
 
 def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> None:

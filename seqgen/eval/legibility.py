@@ -300,7 +300,7 @@ class LegibilityCallback(pl.Callback):
             write_legibility(self.last, Path(trainer.default_root_dir), self.select_bias)
 
 
-MODEL_KEYS = ("recognizer", "legibility")
+MODEL_KEYS = ("recognizer", "legibility", "intelligibility")  # intelligibility: speech's options
 
 
 def split_model_config(model_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[LegibilityCallback]]:

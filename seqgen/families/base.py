@@ -13,6 +13,8 @@ named methods of one `Family` object:
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
     family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
+    family.callbacks(cfg, model)                          # training callbacks (model.recognizer=)
+    family.evaluate_with_recognizer(model, cfg, datamodule, out_dir)   # `seqgen-eval recognizer=`
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -93,6 +95,26 @@ class Family:
         start row first) and `.ended` (True where the end-of-text rule stopped the line). Options a
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
+
+    def callbacks(self, cfg: Any, model: Any) -> list[Any]:
+        """Training callbacks the family adds from the run's config. Default: `model.recognizer=<run>`
+        -> the legibility callback (seqgen/eval/legibility.py), which logs val/cer."""
+        from omegaconf import OmegaConf
+
+        from seqgen.eval.legibility import split_model_config
+
+        _, legibility = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))
+        return [legibility] if legibility is not None else []
+
+    def evaluate_with_recognizer(self, model: Any, cfg: Any, datamodule: Any, out_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+        """`seqgen-eval ckpt=<run> recognizer=<recogniser run>`: (test metrics, metrics.json entries).
+        Default: legibility, i.e. the CER of the texts of real test lines written at `cfg.biases`."""
+        from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
+
+        recognizer = load_recognizer(cfg.recognizer, cfg.device)
+        result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
+        files = write_legibility(result, out_dir, float(cfg.select_bias))
+        return result.metrics("test", float(cfg.select_bias)), {"recognizer": str(cfg.recognizer), **files}
 
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families (silently ignored before)."""

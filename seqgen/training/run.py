@@ -64,12 +64,8 @@ def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) 
             callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
         else:
             callbacks.append(instantiate(cb_cfg))
-    from seqgen.eval.legibility import split_model_config
-
-    _, legibility = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # model.recognizer=<run>
-    if legibility is not None:
-        callbacks.insert(0, legibility)  # logs val/cer before the checkpoint and sweep callbacks read it
-    return callbacks
+    # model.recognizer=<run>: logs val/cer or val/per before the checkpoint and sweep callbacks read it
+    return family_of(model).callbacks(cfg, model) + callbacks
 
 
 def build_trainer(

@@ -9,7 +9,10 @@
     module.py              SpeechSynthesis: loss, metrics, forward
     generate.py            sampling (bias, priming, per-row stopping), WAVs, `seqgen-sample`
     figures.py             generated vs real spectrograms, alignment, WAVs, W&B
+    world.py               WORLD vocoder features (pyworld): F0, voicing, mel-cepstrum, band aperiodicity
     report.py              NLL per frame, MCD-DTW, duration ratio, alignment monotonicity (`seqgen-eval`)
+    intelligibility.py     PER of generated speech heard by a phoneme recogniser (`seqgen-eval recognizer=`,
+                           `model.recognizer=`)
 """
 
 from __future__ import annotations
@@ -51,6 +54,18 @@ class SpeechFamily(Family):
         from seqgen.families.speech.report import report
 
         return report(model, out_dir, datamodule, metrics)
+
+    def callbacks(self, cfg: Any, model: Any) -> list[Any]:
+        from omegaconf import OmegaConf
+
+        from seqgen.families.speech.intelligibility import callbacks_from_config
+
+        return callbacks_from_config(OmegaConf.to_container(cfg.model, resolve=True))
+
+    def evaluate_with_recognizer(self, model: Any, cfg: Any, datamodule: Any, out_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+        from seqgen.families.speech.intelligibility import evaluate_with_recognizer
+
+        return evaluate_with_recognizer(model, cfg, datamodule, out_dir)
 
 
 FAMILY = SpeechFamily()

@@ -11,6 +11,10 @@ A batch (dict):
     bounds                 list of (P,) int arrays, first frame of each phone
     texts, uids, speaker_names      lists of str
 
+Utterances read one by one (`read_utterances`, for figures and evaluation) also carry `phones`
+(the phoneme labels, whatever the units) and `audio`: the real float32 audio of valid/test
+utterances (None where the shard has none).
+
 Vocabularies: id 0 is padding, symbols are 1..V in meta.json order; speaker id 0 is "unknown"
 (TIMIT's test speakers are never in training), train speakers 1..S.
 """
@@ -126,7 +130,9 @@ class SpeechDataModule(ShardDataModule):
             "speaker_name": speaker,
             "bounds": decode_array(sample["bounds.npy"]).astype(np.int64),
             "text": text,
+            "phones": phones.split(),
             "uid": sample.get("__key__", ""),
+            "audio": decode_array(sample["audio.npy"]).astype(np.float32) / 32767.0 if "audio.npy" in sample else None,
         }
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:

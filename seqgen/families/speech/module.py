@@ -68,7 +68,7 @@ class SpeechSynthesis(SeqModule):
         self.primes: list[dict[str, Any]] = list(data_info.get("primes") or [])
         self.net = SpeechSynthesisNet(
             self.spec.dim, self.table.size, len(self.table.speakers) + 1, hidden_size, num_layers, window_components,
-            mixture_components, speaker_dim, window, kappa_scale, max_step, input_dropout,
+            mixture_components, speaker_dim, window, kappa_scale, max_step, input_dropout, self.spec.voicing_index,
         )
         self.eval_metrics = nn.ModuleDict(
             {f"{stage}_{name}": SumMetric() for stage in ("val", "test") for name in ("nats", "frames", "utterances")}
