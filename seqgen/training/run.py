@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +152,14 @@ def _train(
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
+    started, cpu_started = time.perf_counter(), time.process_time()
     # Checkpoints hold tensors and plain values only: nothing in them can run code.
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         # Lightning ends the fit loop on SIGTERM; LastCheckpoint has saved last.ckpt just before.
         trainer.preempted = True  # type: ignore[attr-defined]
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     metrics = final_metrics(trainer)
     preempted = getattr(trainer, "preempted", False)
     test_error = None
@@ -177,6 +180,8 @@ def _train(
         "skipped_shards": datamodule.skipped_shards,
         "preempted": bool(preempted),
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+        "fit_seconds": round(fit_seconds, 1),  # wall clock: depends on the machine's load
+        "fit_cpu_seconds": round(fit_cpu_seconds, 1),  # this process's CPU time (workers not included)
     }
     if test_error:
         result["test_error"] = test_error

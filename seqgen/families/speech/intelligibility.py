@@ -20,8 +20,8 @@ recogniser of mel frames cannot read WORLD frames) and the same phone set; other
 refused, naming the difference.
 
 Wiring: `seqgen-eval ckpt=<speech run> recognizer=<phoneme recogniser run>` (the family's
-`evaluate_with_recognizer`) writes intelligibility.md / .json / .png and WAVs of the first
-utterance (real, resynthesised, generated at each bias); `model.recognizer=<run>` adds
+`evaluate_with_recognizer`) writes intelligibility.md / .json / .png and WAVs of the shortest
+utterance (listen-real, listen-resynthesised, listen-generated-bias<b>); `model.recognizer=<run>` adds
 `IntelligibilityCallback` (the family's `callbacks`), which logs val/per, val/per_bias<b>,
 val/per_vocoder and val/per_real after validations, so sweeps and checkpoints can select on it.
 """
@@ -95,7 +95,7 @@ class Intelligibility:
     utterances: list[dict[str, Any]] = field(default_factory=list)  # every generated one: bias, uid, reference, read, ...
     real_reads: list[str] = field(default_factory=list)
     vocoder_reads: list[str] = field(default_factory=list)
-    listen: dict[str, np.ndarray] = field(default_factory=dict)  # the first utterance's audio: real, resynthesised, generated
+    listen: dict[str, np.ndarray] = field(default_factory=dict)  # the shortest utterance: real, resynthesised, generated
     seconds: float = 0.0
 
     def metrics(self, prefix: str = "test", select_bias: float = 1.0) -> dict[str, float]:
@@ -142,9 +142,10 @@ def intelligibility_of_model(
     result.real_reads, result.vocoder_reads = recognizer.read(real), recognizer.read(heard)
     result.per_real = recognizer.error_rate(result.real_reads, references)
     result.per_vocoder = recognizer.error_rate(result.vocoder_reads, references)
-    if utterances[0].get("audio") is not None:
-        result.listen["real"] = utterances[0]["audio"]
-    result.listen["resynthesised"] = resynthesised[0]
+    listen = int(np.argmin([len(f) for f in real]))  # the shortest utterance: small WAVs to listen to
+    if utterances[listen].get("audio") is not None:
+        result.listen["real"] = utterances[listen]["audio"]
+    result.listen["resynthesised"] = resynthesised[listen]
     symbols = [[table.symbols[int(i) - 1] for i in u["symbols"]] for u in utterances]
     speakers = [u["speaker_name"] for u in utterances]
     cap = 3 * max(len(f) for f in real)  # a window that never ends costs no more than this
@@ -155,7 +156,7 @@ def intelligibility_of_model(
         result.per[bias] = recognizer.error_rate(reads, references)
         result.duration_ratio[bias] = float(np.mean([len(s.frames) / max(len(r), 1) for s, r in zip(samples, real)]))
         result.finished[bias] = float(np.mean([s.finished for s in samples]))
-        result.listen[f"generated-bias{bias:g}"] = audio[0]
+        result.listen[f"generated-bias{bias:g}"] = audio[listen]
         for utt, sample, ref, got in zip(utterances, samples, references, reads):
             result.utterances.append({"bias": bias, "uid": utt["uid"], "speaker": utt["speaker_name"], "reference": ref, "read": got,
                                       "per": recognizer.error_rate([got], [ref]), "frames": len(sample.frames),
@@ -185,7 +186,7 @@ def per_bias_plot(result: Intelligibility, path: Path) -> Path:
 
 
 def write_intelligibility(result: Intelligibility, out_dir: str | Path, sample_rate: int, select_bias: float = 1.0) -> dict[str, str]:
-    """intelligibility.md / .json / .png and listen-*.wav (the first utterance) in `out_dir`."""
+    """intelligibility.md / .json / .png and listen-*.wav (the shortest utterance) in `out_dir`."""
     from seqgen.families.speech.features import write_wav
     from seqgen.io import atomic_write, write_json
 

@@ -66,7 +66,7 @@ class World:
         if f0_method not in F0_METHODS:
             raise SeqgenError(f"data.features.f0_method={f0_method!r}: use one of {', '.join(F0_METHODS)}")
         self.pw = pyworld()
-        self.rate = int(sample_rate)
+        self.rate, self.hop = int(sample_rate), int(hop_length)
         self.period_ms = 1000.0 * hop_length / sample_rate
         self.n_mcep = int(n_mcep)
         self.f0_floor, self.f0_ceil, self.f0_method = float(f0_floor), float(f0_ceil), f0_method
@@ -94,7 +94,8 @@ class World:
         return self.pw.decode_spectral_envelope(mcep, self.rate, self.fft_size)
 
     def synthesise(self, frames: np.ndarray) -> np.ndarray:
-        """(T, dim) frames -> float64 audio."""
+        """(T, dim) frames -> float64 audio of hop (T - 1) samples (as Griffin-Lim's: analysing it
+        again gives T frames)."""
         frames = np.asarray(frames, dtype=np.float64)
         if len(frames) == 0:
             return np.zeros(0)
@@ -102,4 +103,5 @@ class World:
         f0 = np.ascontiguousarray(np.clip(f0, 0.0, self.rate / 2.0))
         bap = np.ascontiguousarray(np.minimum(frames[:, MCEP + self.n_mcep :], 0.0))  # aperiodicity <= 1 (0 dB)
         aperiodicity = self.pw.decode_aperiodicity(bap, self.rate, self.fft_size)
-        return self.pw.synthesize(f0, self.envelope(frames), aperiodicity, self.rate, self.period_ms)
+        audio = self.pw.synthesize(f0, self.envelope(frames), aperiodicity, self.rate, self.period_ms)
+        return audio[: self.hop * (len(frames) - 1)]
