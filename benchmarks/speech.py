@@ -18,8 +18,9 @@ components, 40 mel bins, batch 8 x 200 frames):
 * real-time factor of sampling + Griffin-Lim (seconds of compute per second of audio);
 * the vocoders on their own (`--vocoders N`): the real audio of N test utterances analysed and
   resynthesised by Griffin-Lim from 40 mel bins and by WORLD, each compared with the real audio:
-  MCD-DTW (both as 40-bin mel cepstra, c_0 excluded), F0 error in cents and voicing disagreement
-  (DIO on both), and with `--recognizer <phoneme recogniser run>` the PER of the resynthesis as
+  MCD-DTW (both as 40-bin mel cepstra, c_0 excluded), pitch (DIO + StoneMask on both: gross
+  pitch errors = frames voiced in both whose F0 is off by more than 20 %, the fine pitch error in
+  cents RMS over the others, and the share of frames whose voicing differs), and with `--recognizer <phoneme recogniser run>` the PER of the resynthesis as
   that recogniser hears it (its own features computed from the audio) beside the real audio's;
 * the peer: torchaudio's untrained `Tacotron2` (scaled to a comparable size) and this family's
   model, each trained on the same shards for the same CPU minutes (`--minutes`; or `--ours <run>`:
@@ -190,9 +191,9 @@ def build_time(data: str, info: dict) -> None:
           f"60 utterances now ({small['minutes_of_audio']:.1f} min, text extraction included)")
 
 
-def f0_agreement(real: np.ndarray, other: np.ndarray, rate: int, hop: int) -> tuple[float, float, int]:
-    """(RMS F0 error in cents over frames voiced in both, share of frames whose voicing differs,
-    frames voiced in both), F0 by WORLD's DIO + StoneMask on both signals."""
+def pitch_errors(real: np.ndarray, other: np.ndarray, rate: int, hop: int) -> tuple[np.ndarray, float]:
+    """F0 of both signals by WORLD's DIO + StoneMask: (log2 F0 ratios on frames voiced in both,
+    share of frames whose voicing differs)."""
     import pyworld as pw
 
     period = 1000.0 * hop / rate
@@ -204,8 +205,14 @@ def f0_agreement(real: np.ndarray, other: np.ndarray, rate: int, hop: int) -> tu
     n = min(len(f0s[0]), len(f0s[1]))
     a, b = f0s[0][:n], f0s[1][:n]
     both = (a > 0) & (b > 0)
-    cents = 1200.0 * np.log2(b[both] / a[both]) if both.any() else np.zeros(1)
-    return float(np.sqrt(np.mean(cents**2))), float(np.mean((a > 0) != (b > 0))), int(both.sum())
+    return np.log2(b[both] / a[both]), float(np.mean((a > 0) != (b > 0)))
+
+
+def pitch_summary(ratios: np.ndarray) -> tuple[float, float]:
+    """(gross pitch error: share of frames off by more than 20 %, fine pitch error: RMS cents of the others)."""
+    gross = np.abs(2.0**ratios - 1.0) > 0.2
+    fine = 1200.0 * ratios[~gross]
+    return float(np.mean(gross)) if len(ratios) else float("nan"), float(np.sqrt(np.mean(fine**2))) if len(fine) else float("nan")
 
 
 def vocoders(dm: SpeechDataModule, info: dict, n: int, recognizer_run: str | None) -> None:
@@ -230,20 +237,20 @@ def vocoders(dm: SpeechDataModule, info: dict, n: int, recognizer_run: str | Non
     seconds = sum(len(u["audio"]) for u in utterances) / mel.spec.sample_rate
     real_ceps = [mel.mel_cepstrum(mel(u["audio"])) for u in utterances]
     print(f"vocoders on the real audio of {len(utterances)} test utterances ({seconds:.0f} s), each analysed and resynthesised:")
-    print("| vocoder | MCD-DTW vs real audio (dB) | F0 error (cents RMS) | voicing disagreement | PER heard | CPU s per audio s |")
-    print("|---|---|---|---|---|---|")
+    print("| vocoder | MCD-DTW vs real audio (dB) | gross pitch errors | fine pitch error (cents RMS) | voicing disagreement | PER heard | CPU s per audio s |")
+    print("|---|---|---|---|---|---|---|")
     if recognizer is not None:
         heard = recognizer.read([hearing(u["audio"]) for u in utterances])
-        print(f"| none (the real audio) | 0 | 0 | 0% | {100 * recognizer.error_rate(heard, refs):.1f}% | |")
+        print(f"| none (the real audio) | 0 | 0% | 0 | 0% | {100 * recognizer.error_rate(heard, refs):.1f}% | |")
     for name, features in candidates.items():
         start = time.process_time()
         audio = [features.to_audio(features(u["audio"])) for u in utterances]
         cpu = time.process_time() - start
         mcd = statistics.mean(mcd_dtw(mel.mel_cepstrum(mel(a)), r) for a, r in zip(audio, real_ceps))
-        f0 = [f0_agreement(u["audio"], a, mel.spec.sample_rate, mel.spec.hop_length) for u, a in zip(utterances, audio)]
-        cents = np.sqrt(sum(e**2 * k for e, _, k in f0) / max(sum(k for *_, k in f0), 1))
+        pitch = [pitch_errors(u["audio"], a, mel.spec.sample_rate, mel.spec.hop_length) for u, a in zip(utterances, audio)]
+        gross, fine = pitch_summary(np.concatenate([r for r, _ in pitch]))
         per = f"{100 * recognizer.error_rate(recognizer.read([hearing(a) for a in audio]), refs):.1f}%" if recognizer else "-"
-        print(f"| {name} | {mcd:.2f} | {cents:.0f} | {100 * statistics.mean(v for _, v, _ in f0):.1f}% | {per} | {cpu / seconds:.3f} |")
+        print(f"| {name} | {mcd:.2f} | {100 * gross:.1f}% | {fine:.0f} | {100 * statistics.mean(v for _, v in pitch):.1f}% | {per} | {cpu / seconds:.3f} |")
     if recognizer is not None:
         print(f"PER: the recogniser {recognizer_run} ({recognizer.features['kind']} features computed from each audio), "
               f"best path, scored as {recognizer.scoring_name}")

@@ -63,7 +63,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("recognizer"):
         result.update(legibility(cfg, model, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
-    log_eval_metrics(cfg, out, metrics)
+    log_eval_metrics(cfg, out, metrics, media={k: v for k, v in result.items() if isinstance(v, str) and v.endswith((".wav", ".png"))})
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
@@ -78,12 +78,18 @@ def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out:
     return files
 
 
-def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> None:
-    """`logger=wandb|csv`: the evaluation's metrics to that logger too (default none)."""
+def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float], media: dict[str, str] | None = None) -> None:
+    """`logger=wandb|csv`: the evaluation's metrics to that logger too (default none); W&B also
+    gets the report's figures and audio (`media`: {name: .png or .wav path})."""
     from pytorch_lightning.loggers import WandbLogger
 
     for logger in build_loggers(cfg.get("logger"), out):
         logger.log_metrics(metrics, step=0)
+        if isinstance(logger, WandbLogger) and media:
+            import wandb
+
+            logger.experiment.log({f"eval/{name}": wandb.Audio(path) if path.endswith(".wav") else wandb.Image(path)
+                                   for name, path in media.items()})
         logger.finalize("success")
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()  # close the W&B run (and its files) before the process ends

@@ -215,14 +215,12 @@ def write_intelligibility(result: Intelligibility, out_dir: str | Path, sample_r
 
 
 def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: Any, out_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """`seqgen-eval ckpt=<speech run> recognizer=<run>`: (test metrics, files) of the test split."""
-    from seqgen.families.speech.figures import log_to_wandb
-
+    """`seqgen-eval ckpt=<speech run> recognizer=<run>`: (test metrics, files) of the test split
+    (`logger=wandb` logs the WAVs and the plot as W&B audio and images)."""
     recognizer = load_phoneme_recognizer(cfg.recognizer, model, cfg.device)
     select = float(cfg.select_bias)
     result = intelligibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
     files = write_intelligibility(result, out_dir, model.spec.sample_rate, select)
-    log_to_wandb({k: Path(v) for k, v in files.items() if k.startswith("listen-") or k == "intelligibility_plot"})
     return result.metrics("test", select), {"recognizer": str(cfg.recognizer), **files}
 
 
@@ -257,8 +255,11 @@ class IntelligibilityCallback(pl.Callback):
             pl_module.log(key, value, prog_bar=key == "val/per")
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from seqgen.families.speech.figures import log_to_wandb
+
         if self.last is not None and trainer.is_global_zero:
-            write_intelligibility(self.last, Path(trainer.default_root_dir), pl_module.spec.sample_rate, self.select_bias)
+            files = write_intelligibility(self.last, Path(trainer.default_root_dir), pl_module.spec.sample_rate, self.select_bias)
+            log_to_wandb({k: Path(v) for k, v in files.items() if k.endswith(("_plot",)) or k.startswith("listen-")})
 
 
 def callbacks_from_config(model_cfg: dict[str, Any]) -> list[pl.Callback]:

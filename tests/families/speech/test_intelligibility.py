@@ -80,7 +80,7 @@ def test_eval_reports_per_at_each_bias_beside_the_floors(runs: dict) -> None:
     out = runs["tmp"] / "eval"
     done = subprocess.run(
         [str(BIN / "seqgen-eval"), f"ckpt={runs['syn_run']}", f"recognizer={runs['rec_run']}", "legibility_lines=3", "biases=[0,2]",
-         "select_bias=2", f"hydra.run.dir={out}"], capture_output=True, text=True, timeout=600, env=ENV)
+         "select_bias=2", "logger=wandb", f"hydra.run.dir={out}"], capture_output=True, text=True, timeout=600, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = read_json(out / "metrics.json")["metrics"]
     for key in ("test/per", "test/per_bias0", "test/per_bias2", "test/per_vocoder", "test/per_real", "test/per_over_vocoder",
@@ -94,6 +94,8 @@ def test_eval_reports_per_at_each_bias_beside_the_floors(runs: dict) -> None:
     assert "real frames through WORLD (floor)" in text and "generated, bias 2" in text
     real, rate = read_wav(out / "listen-real.wav", 16000)
     assert rate == 16000 and len(real) > 1600  # the real test utterance's own audio, from the shards
+    logged = {p.name.split("_")[0] for p in (out / "wandb").glob("offline-run-*/files/media/audio/**/*.wav")}
+    assert {"eval/listen-real", "eval/listen-generated-bias0"} <= {f"eval/{n}" for n in logged}, logged  # W&B gets the audio
 
 
 @needs_espeak
