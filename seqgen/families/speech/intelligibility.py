@@ -33,12 +33,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
 
 from seqgen.errors import SeqgenError
+from seqgen.eval.recognizer_callback import RecognizerCallback
 from seqgen.families.speech.features import Features, FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -224,42 +225,28 @@ def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: Any, out_dir: Pat
     return result.metrics("test", select), {"recognizer": str(cfg.recognizer), **files}
 
 
-class IntelligibilityCallback(pl.Callback):
+class IntelligibilityCallback(RecognizerCallback):
     """`model.recognizer=<phoneme recogniser run>`: the PER of generated validation utterances after
     validations, logged as val/per (at `select_bias`), val/per_bias<b>, val/per_vocoder, val/per_real;
-    the last result's report and WAVs go to the run folder at the end of training."""
+    the last result's report and WAVs go to the run folder (and W&B) at the end of training."""
 
-    def __init__(self, recognizer: str, biases: Iterable[float] = DEFAULT_BIASES, select_bias: float = 1.0,
-                 utterances: int = 16, every_n_validations: int = 1, seed: int = 0) -> None:
-        if int(utterances) < 1 or int(every_n_validations) < 1:
-            raise SeqgenError(f"model.intelligibility: utterances ({utterances}) and every_n_validations ({every_n_validations}) must be >= 1")
-        self.path, self.biases, self.select_bias = str(recognizer), [float(b) for b in biases], float(select_bias)
-        self.utterances, self.every, self.seed = int(utterances), int(every_n_validations), int(seed)
-        self._recognizer: Any = None
-        self._count = 0
-        self.last: Optional[Intelligibility] = None
+    progress_key, options_key, count_name = "val/per", "model.intelligibility", "utterances"
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self._recognizer is None:  # before training starts: a wrong recogniser fails at once
-            self._recognizer = load_phoneme_recognizer(self.path, pl_module, pl_module.device)
+    def __init__(self, recognizer: str, biases: Iterable[float] = DEFAULT_BIASES, select_bias: float = 1.0, utterances: int = 16,
+                 every_n_validations: int = 1, seed: int = 0) -> None:
+        super().__init__(recognizer, biases, select_bias, utterances, every_n_validations, seed)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self._count += 1
-        if (self._count - 1) % self.every:
-            return
-        self._recognizer.to(pl_module.device)
-        self.last = intelligibility_of_model(pl_module, self._recognizer, trainer.datamodule, "valid", self.utterances, self.biases, self.seed)
-        for key, value in self.last.metrics("val", self.select_bias).items():
-            pl_module.log(key, value, prog_bar=key == "val/per")
+    def load(self, pl_module: pl.LightningModule) -> Any:
+        return load_phoneme_recognizer(self.path, pl_module, pl_module.device)
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def measure(self, pl_module: pl.LightningModule, datamodule: Any) -> Intelligibility:
+        return intelligibility_of_model(pl_module, self._recognizer, datamodule, "valid", self.count, self.biases, self.seed)
+
+    def write(self, result: Intelligibility, run_dir: Path, pl_module: pl.LightningModule) -> None:
         from seqgen.families.speech.figures import log_to_wandb
 
-        if self.last is not None and trainer.is_global_zero:
-            files = write_intelligibility(self.last, Path(trainer.default_root_dir), pl_module.spec.sample_rate, self.select_bias)
-            log_to_wandb({k: Path(v) for k, v in files.items() if k.endswith(("_plot",)) or k.startswith("listen-")})
+        files = write_intelligibility(result, run_dir, pl_module.spec.sample_rate, self.select_bias)
+        log_to_wandb({k: Path(v) for k, v in files.items() if k.endswith("_plot") or k.startswith("listen-")})
 
 
 def callbacks_from_config(model_cfg: dict[str, Any]) -> list[pl.Callback]:

@@ -12,18 +12,11 @@ from seqgen.errors import SeqgenError
 from seqgen.families.base import get_family
 from seqgen.families.recognizer.module import PhonemeRecognizer
 from seqgen.families.speech.datamodule import collate_utterances
+from test_recognizer import one_thread  # noqa: F401  (autouse: one torch thread)
 
 PHONES = ["a", "b", "c", "c2", "_"]
 SENTENCES = [["_", "a", "b", "_"], ["_", "b", "c", "a", "_"], ["_", "c2", "a", "_"], ["_", "a", "c", "b", "_"], ["_", "b", "a", "c2", "_"]]
 DIM = 6
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def data_info(**changes: object) -> dict:
