@@ -22,6 +22,10 @@ components, 40 mel bins, batch 8 x 200 frames):
   pitch errors = frames voiced in both whose F0 is off by more than 20 %, the fine pitch error in
   cents RMS over the others, and the share of frames whose voicing differs), and with `--recognizer <phoneme recogniser run>` the PER of the resynthesis as
   that recogniser hears it (its own features computed from the audio) beside the real audio's;
+* the trivial baseline (`--only baseline`): every test utterance spoken by phoneme templates, each
+  phoneme its mean training frame held for its mean training duration (in the speaker-independent
+  average voice), through the data's vocoder: MCD-DTW, duration ratio and, with `--recognizer`,
+  the PER it is heard with; a model that does not beat this has learnt nothing beyond the averages;
 * the peer: torchaudio's untrained `Tacotron2` (scaled to a comparable size) and this family's
   model, each trained on the same shards for the same CPU minutes (`--minutes`; or `--ours <run>`:
   that trained run against a Tacotron2 trained for the run's own CPU time), then MCD-DTW (c_0
@@ -303,7 +307,56 @@ def peer(dm: SpeechDataModule, info: dict, minutes: float, n_eval: int, ours_run
     print(f"ended by the window rule: this family {finished}/{len(utterances)}; Tacotron2's gate {stopped}/{len(utterances)} (else the step cap)")
 
 
-SECTIONS = ("speed", "build", "vocoders", "peer")
+def phoneme_templates(dm: SpeechDataModule) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Mean raw frame and mean duration (frames) of every phoneme over the training utterances."""
+    sums: dict[str, np.ndarray] = {}
+    frames: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    mean, std = (np.asarray(dm.info["norm"][k], np.float32) for k in ("mean", "std"))
+    for u in dm.read_utterances("train", 10**9):
+        raw = u["frames"].numpy() * std + mean
+        edges = list(u["bounds"]) + [len(raw)]
+        for phone, start, end in zip(u["phones"], edges[:-1], edges[1:]):
+            if end <= start:
+                continue
+            sums[phone] = sums.get(phone, 0.0) + raw[start:end].sum(0)
+            frames[phone] = frames.get(phone, 0) + (end - start)
+            counts[phone] = counts.get(phone, 0) + 1
+    return {p: sums[p] / frames[p] for p in sums}, {p: max(1, round(frames[p] / counts[p])) for p in sums}
+
+
+def baseline(dm: SpeechDataModule, info: dict, n: int, recognizer_run: str | None) -> None:
+    """Phoneme templates (mean frame for the mean duration) for the test utterances, against the real ones."""
+    from seqgen.families.speech.features import FeatureSpec
+    from seqgen.families.speech.intelligibility import through_vocoder
+
+    means, durations = phoneme_templates(dm)
+    spec = FeatureSpec.from_dict(info["features"])
+    features = Features(spec)
+    utterances = dm.read_utterances("test", n)
+    mean, std = (np.asarray(info["norm"][k], np.float32) for k in ("mean", "std"))
+    real = [u["frames"].numpy() * std + mean for u in utterances]
+    spoken = [np.concatenate([np.repeat(means[p][None], durations[p], 0) for p in u["phones"]]).astype(np.float32) for u in utterances]
+    if spec.voicing_index is not None:
+        for frames in spoken:
+            frames[:, spec.voicing_index] = frames[:, spec.voicing_index] > 0.5
+    mcd = statistics.mean(mcd_dtw(features.mel_cepstrum(g), features.mel_cepstrum(r)) for g, r in zip(spoken, real))
+    ratio = statistics.mean(len(g) / len(r) for g, r in zip(spoken, real))
+    per = "-"
+    if recognizer_run:
+        from seqgen.training.checkpoints import load_model
+
+        recognizer = load_model(recognizer_run, family="recognizer")
+        refs = [" ".join(u["phones"]) for u in utterances]
+        per = f"{100 * recognizer.error_rate(recognizer.read(through_vocoder(features, spoken)[1]), refs):.1f}%"
+    print(f"trivial baseline, phoneme templates ({len(means)} phonemes: mean training frame for the mean training duration), "
+          f"{len(utterances)} test utterances, {spec.kind} features through {spec.vocoder}:")
+    print("| speech | MCD-DTW (dB) | duration ratio gen/real | PER heard |")
+    print("|---|---|---|---|")
+    print(f"| phoneme templates | {mcd:.2f} | {ratio:.2f} | {per} |")
+
+
+SECTIONS = ("speed", "build", "vocoders", "baseline", "peer")
 
 
 def main() -> None:
@@ -316,7 +369,8 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--vocoders", type=int, default=16, help="test utterances the vocoders resynthesise (0: skip)")
-    parser.add_argument("--recognizer", help="a phoneme recogniser run: PER of each vocoder's resynthesis")
+    parser.add_argument("--baseline-utterances", type=int, default=64, help="test utterances of the trivial baseline")
+    parser.add_argument("--recognizer", help="a phoneme recogniser run: PER of each vocoder's resynthesis and of the baseline")
     parser.add_argument("--ours", help="a trained speech run: the peer trains for this run's CPU time and meets it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -332,6 +386,8 @@ def main() -> None:
         build_time(args.data, info)
     if "vocoders" in sections:
         vocoders(dm, info, args.vocoders, args.recognizer)
+    if "baseline" in sections:
+        baseline(dm, info, args.baseline_utterances, args.recognizer)
     if "peer" in sections:
         peer(dm, info, args.minutes, args.eval_utterances, args.ours)
 
