@@ -233,7 +233,7 @@ def vocoders(dm: SpeechDataModule, info: dict, n: int, recognizer_run: str | Non
                   Features(FeatureSpec(kind="world", n_mcep=40, **base))}
     recognizer, hearing = None, None
     if recognizer_run:
-        from seqgen.training.checkpoints import load_model
+        from seqgen.core.checkpoints import load_model
 
         recognizer = load_model(recognizer_run, family="recognizer")
         hearing = Features(FeatureSpec.from_dict(recognizer.features))
@@ -264,7 +264,7 @@ def peer(dm: SpeechDataModule, info: dict, minutes: float, n_eval: int, ours_run
     """Tacotron2 vs this family's model, the same shards, the same CPU time; MCD-DTW on the same test utterances."""
     seconds = 60.0 * minutes
     if ours_run:
-        from seqgen.training.checkpoints import load_model
+        from seqgen.core.checkpoints import load_model
 
         ours = load_model(ours_run)
         result = json.loads((Path(ours_run) / "metrics.json").read_text())
@@ -344,7 +344,7 @@ def baseline(dm: SpeechDataModule, info: dict, n: int, recognizer_run: str | Non
     ratio = statistics.mean(len(g) / len(r) for g, r in zip(spoken, real))
     per = "-"
     if recognizer_run:
-        from seqgen.training.checkpoints import load_model
+        from seqgen.core.checkpoints import load_model
 
         recognizer = load_model(recognizer_run, family="recognizer")
         refs = [" ".join(u["phones"]) for u in utterances]

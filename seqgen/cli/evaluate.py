@@ -8,21 +8,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import family_of
+from seqgen.core.family import family_of
 from seqgen.io import write_json
-from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
-from seqgen.training.loggers import build_loggers
+from seqgen.core.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config, run_dir_of
+from seqgen.training.loggers import build_loggers, log_media
 from seqgen.training.run import final_metrics
+from seqgen.training.threads import apply_thread_policy
+from seqgen.validate import validate_loaded
 
 
 @friendly_errors
@@ -30,13 +31,18 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
+    family = family_of(model)
+    family.check_evaluate(model, cfg)  # e.g. recognizer=: checked before any evaluation
     trained = run_config(ckpt)
+    validate_loaded(trained, str(run_dir_of(ckpt) / "config_resolved.yaml"))  # ranges, as on the command line
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
-    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
+    batch = OmegaConf.select(trained, "data.datamodule.eval_batch_size", default=None) or OmegaConf.select(trained, "data.datamodule.batch_size", default=1)
+    apply_thread_policy(cfg.get("num_threads"), model, int(batch), {"accelerator": str(cfg.device)}, training=False)
+    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval", "data_dir")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -56,12 +62,11 @@ def run(cfg: DictConfig) -> dict:
         result["errors"] = errors
     write_json(out / "metrics.json", result)  # always written, also if the report fails below
     try:
-        result.update(family_of(model).report(model, out, datamodule, metrics) or {})
+        result.update(family.report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
-    if cfg.get("recognizer"):
-        result.update(legibility(cfg, model, datamodule, metrics, out))
+    result.update(family.evaluate(model, cfg, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
     log_eval_metrics(cfg, out, metrics, media={k: v for k, v in result.items() if isinstance(v, str) and v.endswith((".wav", ".png"))})
     write_json(out / "metrics.json", result)
@@ -70,26 +75,14 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
-    """What the recogniser makes of the model's output (the family's measure: handwriting's CER,
-    speech's PER); adds test/cer... or test/per... to `metrics`."""
-    scores, files = family_of(model).evaluate_with_recognizer(model, cfg, datamodule, out)
-    metrics.update(scores)
-    return files
-
-
 def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float], media: dict[str, str] | None = None) -> None:
     """`logger=wandb|csv`: the evaluation's metrics to that logger too (default none); W&B also
-    gets the report's figures and audio (`media`: {name: .png or .wav path})."""
+    gets the report's figures and audio (`media`: {name: .png or .wav path}) under `eval/`."""
     from pytorch_lightning.loggers import WandbLogger
 
     for logger in build_loggers(cfg.get("logger"), out):
         logger.log_metrics(metrics, step=0)
-        if isinstance(logger, WandbLogger) and media:
-            import wandb
-
-            logger.experiment.log({f"eval/{name}": wandb.Audio(path) if path.endswith(".wav") else wandb.Image(path)
-                                   for name, path in media.items()})
+        log_media([logger], {f"eval/{name}": Path(path) for name, path in (media or {}).items()}, step=0)
         logger.finalize("success")
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()  # close the W&B run (and its files) before the process ends

@@ -5,7 +5,7 @@ family: it loads the recogniser in `setup` (a wrong one fails before the first s
 after every `every_n_validations`-th validation, logs the result's `metrics("val", select_bias)`
 (so checkpointing and sweeps can select on `val/cer` or `val/per`) and writes the last result to
 the run folder at the end of training. A family's subclass says how to load, measure and write:
-handwriting's legibility (`seqgen/eval/legibility.py`), speech's intelligibility
+handwriting's legibility (`seqgen/families/handwriting/legibility.py`), speech's intelligibility
 (`seqgen/families/speech/intelligibility.py`).
 """
 

@@ -33,11 +33,12 @@ from torch import nn
 from torchmetrics import Metric
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.families.recognizer.decode import beam_search, best_path, ctc_min_frames
 from seqgen.families.recognizer.nets import RecognizerNet
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ class FrameRecognizer(SeqModule):
     references are (`inputs`, `targets`, `references`) and how transcriptions are scored."""
 
     family = "recognizer"
-    data_family: ClassVar[str] = ""
     data_hint: ClassVar[str] = ""
     metric: ClassVar[str] = "cer"
     separator: ClassVar[str] = ""  # between labels in a transcription
@@ -67,8 +67,8 @@ class FrameRecognizer(SeqModule):
         max_nonfinite_steps: int = 25,
     ) -> None:
         super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        if data_info.get("family") not in (None, self.data_family):
-            raise SeqgenError(f"the {type(self).__name__} reads {self.data_family} data ({self.data_hint}), got '{data_info.get('family')}' data")
+        if data_info.get("family") not in (None, *self.data_families):
+            raise SeqgenError(f"the {type(self).__name__} reads {self.data_families[0]} data ({self.data_hint}), got '{data_info.get('family')}' data")
         for key, value, low in (("hidden_size", hidden_size, 1), ("num_layers", num_layers, 1), ("subsample", subsample, 1), ("beam_width", beam_width, 1)):
             if int(value) < low:
                 raise SeqgenError(f"model.{key}={value} is out of range: it must be >= {low}")
@@ -233,7 +233,7 @@ class FrameRecognizer(SeqModule):
 class HandwritingRecognizer(FrameRecognizer):
     """Online handwriting: BLSTM + CTC over the pen offsets of the handwriting data, CER."""
 
-    data_family = "handwriting"
+    data_families = ("handwriting",)
     data_hint = "data=handwriting_hershey or iam_ondb"
     monitor = "val/cer"
     unit_name = "points"
@@ -249,16 +249,16 @@ class HandwritingRecognizer(FrameRecognizer):
         return 3
 
     def inputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["offsets"][:, 1:], batch["lengths"] - 1  # row 0 (the start row) is not read
+        return batch.offsets[:, 1:], batch.lengths - 1  # row 0 (the start row) is not read
 
     def targets(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["chars"] + 1, batch["char_lengths"]  # ids 1..V: 0 is the blank
+        return batch.chars + 1, batch.char_lengths  # ids 1..V: 0 is the blank
 
     def names(self, batch: Any) -> list[str]:
-        return list(batch["ids"] or batch["texts"])
+        return list(batch.ids or batch.texts)
 
     def references(self, batch: Any) -> list[str]:
-        return list(batch["texts"])
+        return list(batch.texts)
 
     def read(self, lines: Sequence[np.ndarray], decoder: Optional[str] = None, batch_size: int = 64) -> list[str]:
         """Raw-unit offsets, each (T, 3) with the start row first (as the synthesis sampler writes
@@ -277,7 +277,7 @@ class PhonemeRecognizer(FrameRecognizer):
     map, corpus), so the intelligibility evaluation can refuse a synthesis model that speaks other
     features or another phone set."""
 
-    data_family = "speech"
+    data_families = ("speech",)
     data_hint = "data=speech_espeak or timit"
     monitor = "val/per"
     metric = "per"

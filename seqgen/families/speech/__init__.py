@@ -20,33 +20,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 
 
 class SpeechFamily(Family):
     name = "speech"
     module_paths = ("seqgen.families.speech.module:SpeechSynthesis",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"text", "phonemes", "speaker", "style", "bias", "num_samples", "max_frames"})
+    exclusive_options = (("text", "phonemes"),)
+    callback_keys = frozenset({"recognizer", "intelligibility"})
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.speech.generate import sample_command
 
         return sample_command(model, cfg, out_dir)
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
-        from seqgen.families.speech.figures import preview
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.speech.generate import preview
 
         return preview(model, out_dir, tag)
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
-        from seqgen.families.speech.figures import compare_with_real, log_to_wandb
+        """Generated versus real spectrograms, the alignment and both WAVs (media), and the report."""
+        from seqgen.families.speech.generate import compare_with_real
 
-        files: dict[str, Any] = {}
+        files: dict[str, Path] = {}
         utterances = datamodule.read_utterances("valid", 1)
         if utterances:
             files = compare_with_real(model, utterances[0], Path(run_dir), "speech", bias=float(model.hparams.preview_bias))
-            log_to_wandb(files)
-        out = {f"figure_{k}": str(v) for k, v in files.items()}
+        from seqgen.families.speech.intelligibility import listening_files
+
+        out: dict[str, Any] = {f"figure_{k}": Path(v) for k, v in files.items()}
+        out.update(listening_files(Path(run_dir)))  # model.recognizer=: the last intelligibility's plot and WAVs
         out.update(self.report(model, run_dir, datamodule, metrics))
         return out
 
@@ -55,17 +60,30 @@ class SpeechFamily(Family):
 
         return report(model, out_dir, datamodule, metrics)
 
-    def callbacks(self, cfg: Any, model: Any) -> list[Any]:
-        from omegaconf import OmegaConf
+    def callbacks(self, cfg: Any) -> list[Any]:
+        """`model.recognizer=<phoneme recogniser run>`: intelligibility (val/per) after validations
+        (`model.intelligibility.*`)."""
+        recognizer = cfg.model.get("recognizer")
+        if not recognizer:
+            return []
+        from seqgen.families.speech.intelligibility import IntelligibilityCallback
 
-        from seqgen.families.speech.intelligibility import callbacks_from_config
+        return [IntelligibilityCallback(str(recognizer), **dict(cfg.model.get("intelligibility") or {}))]
 
-        return callbacks_from_config(OmegaConf.to_container(cfg.model, resolve=True))
+    def check_evaluate(self, model: Any, cfg: Any) -> None:
+        """`recognizer=`: a phoneme recogniser of the model's features and phone set."""
+        if cfg.get("recognizer"):
+            from seqgen.families.speech.intelligibility import load_phoneme_recognizer
 
-    def evaluate_with_recognizer(self, model: Any, cfg: Any, datamodule: Any, out_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+            load_phoneme_recognizer(cfg.recognizer, model, cfg.device)
+
+    def evaluate(self, model: Any, cfg: Any, datamodule: Any, metrics: dict[str, float], out_dir: Path) -> dict[str, Any]:
+        """`seqgen-eval recognizer=<run>`: intelligibility of the test sentences (PER per bias)."""
+        if not cfg.get("recognizer"):
+            return {}
         from seqgen.families.speech.intelligibility import evaluate_with_recognizer
 
-        return evaluate_with_recognizer(model, cfg, datamodule, out_dir)
+        return evaluate_with_recognizer(model, cfg, datamodule, metrics, Path(out_dir))
 
 
 FAMILY = SpeechFamily()

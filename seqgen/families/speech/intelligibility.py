@@ -20,7 +20,7 @@ recogniser of mel frames cannot read WORLD frames) and the same phone set; other
 refused, naming the difference.
 
 Wiring: `seqgen-eval ckpt=<speech run> recognizer=<phoneme recogniser run>` (the family's
-`evaluate_with_recognizer`) writes intelligibility.md / .json / .png and WAVs of the shortest
+`evaluate`) writes intelligibility.md / .json / .png and WAVs of the shortest
 utterance (listen-real, listen-resynthesised, listen-generated-bias<b>); `model.recognizer=<run>` adds
 `IntelligibilityCallback` (the family's `callbacks`), which logs val/per, val/per_bias<b>,
 val/per_vocoder and val/per_real after validations, so sweeps and checkpoints can select on it.
@@ -38,6 +38,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pytorch_lightning as pl
 
+from seqgen.core.checkpoints import load_model
 from seqgen.errors import SeqgenError
 from seqgen.eval.recognizer_callback import RecognizerCallback
 from seqgen.families.speech.features import Features, FeatureSpec
@@ -67,8 +68,6 @@ def check_recognizer(model: Any, recognizer: Any, where: str = "the recogniser")
 
 def load_phoneme_recognizer(path: str | Path, model: Any, device: Any = "cpu") -> Any:
     """A phoneme recogniser run folder or checkpoint, checked against the speech model."""
-    from seqgen.training.checkpoints import load_model
-
     recognizer = load_model(path, family="recognizer").to(device)
     check_recognizer(model, recognizer, f"the recogniser {path}")
     return recognizer
@@ -215,14 +214,14 @@ def write_intelligibility(result: Intelligibility, out_dir: str | Path, sample_r
     return files
 
 
-def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: Any, out_dir: Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """`seqgen-eval ckpt=<speech run> recognizer=<run>`: (test metrics, files) of the test split
-    (`logger=wandb` logs the WAVs and the plot as W&B audio and images)."""
+def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: Any, metrics: dict[str, float], out_dir: Path) -> dict[str, Any]:
+    """`seqgen-eval ckpt=<speech run> recognizer=<run>` on the test split: adds test/per... to
+    `metrics`, returns the files (`logger=wandb` logs the WAVs and the plot as audio and images)."""
     recognizer = load_phoneme_recognizer(cfg.recognizer, model, cfg.device)
     select = float(cfg.select_bias)
     result = intelligibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
-    files = write_intelligibility(result, out_dir, model.spec.sample_rate, select)
-    return result.metrics("test", select), {"recognizer": str(cfg.recognizer), **files}
+    metrics.update(result.metrics("test", select))
+    return {"recognizer": str(cfg.recognizer), **write_intelligibility(result, out_dir, model.spec.sample_rate, select)}
 
 
 class IntelligibilityCallback(RecognizerCallback):
@@ -243,15 +242,11 @@ class IntelligibilityCallback(RecognizerCallback):
         return intelligibility_of_model(pl_module, self._recognizer, datamodule, "valid", self.count, self.biases, self.seed)
 
     def write(self, result: Intelligibility, run_dir: Path, pl_module: pl.LightningModule) -> None:
-        from seqgen.families.speech.figures import log_to_wandb
-
-        files = write_intelligibility(result, run_dir, pl_module.spec.sample_rate, self.select_bias)
-        log_to_wandb({k: Path(v) for k, v in files.items() if k.endswith("_plot") or k.startswith("listen-")})
+        # the family's end-of-run figures pick up the plot and the WAVs (and send them to W&B)
+        write_intelligibility(result, run_dir, pl_module.spec.sample_rate, self.select_bias)
 
 
-def callbacks_from_config(model_cfg: dict[str, Any]) -> list[pl.Callback]:
-    """`model.recognizer` (+ `model.intelligibility` options) -> [IntelligibilityCallback], else []."""
-    recognizer = model_cfg.get("recognizer")
-    if not recognizer:
-        return []
-    return [IntelligibilityCallback(str(recognizer), **dict(model_cfg.get("intelligibility") or {}))]
+def listening_files(run_dir: Path) -> dict[str, Path]:
+    """The intelligibility plot and WAVs a training run's callback left in `run_dir`."""
+    files = [run_dir / "intelligibility.png", *sorted(run_dir.glob("listen-*.wav"))]
+    return {f"intelligibility_{path.stem}": path for path in files if path.is_file()}

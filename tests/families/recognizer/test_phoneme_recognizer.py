@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.families.base import get_family
+from seqgen.core.family import get_family
 from seqgen.families.recognizer.module import PhonemeRecognizer
 from seqgen.families.speech.datamodule import collate_utterances
 from test_recognizer import one_thread  # noqa: F401  (autouse: one torch thread)

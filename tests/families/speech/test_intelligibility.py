@@ -102,7 +102,7 @@ def test_eval_reports_per_at_each_bias_beside_the_floors(runs: dict) -> None:
 def test_recognisers_that_do_not_hear_the_model_are_refused(runs: dict) -> None:
     from seqgen.families.recognizer.module import PhonemeRecognizer
     from seqgen.families.speech.intelligibility import check_recognizer, load_phoneme_recognizer
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     model = load_model(runs["syn_run"])
     check_recognizer(model, load_phoneme_recognizer(runs["rec_run"], model))
