@@ -40,12 +40,12 @@ import pytorch_lightning as pl
 
 from seqgen.core.checkpoints import load_model
 from seqgen.errors import SeqgenError
+from seqgen.eval.legibility import DEFAULT_BIASES
 from seqgen.eval.recognizer_callback import RecognizerCallback
 from seqgen.families.speech.features import Features, FeatureSpec
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BIASES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 TRAIN_HINT = "train one on the same data: seqgen-train experiment=speech_recognizer data=<the speech model's data>"
 
 
@@ -248,5 +248,5 @@ class IntelligibilityCallback(RecognizerCallback):
 
 def listening_files(run_dir: Path) -> dict[str, Path]:
     """The intelligibility plot and WAVs a training run's callback left in `run_dir`."""
-    files = [run_dir / "intelligibility.png", *sorted(run_dir.glob("listen-*.wav"))]
-    return {f"intelligibility_{path.stem}": path for path in files if path.is_file()}
+    files = {"intelligibility_plot": run_dir / "intelligibility.png", **{path.stem: path for path in sorted(run_dir.glob("listen-*.wav"))}}
+    return {key: path for key, path in files.items() if path.is_file()}

@@ -70,6 +70,10 @@ def test_recogniser_and_val_per_during_training(runs: dict) -> None:
     assert read_json(syn_run / "metrics.json")["metrics"]["val/per"] == pytest.approx(syn["metrics"]["val/per"])
     for name in ("intelligibility.png", "intelligibility.md", "listen-real.wav", "listen-resynthesised.wav", "listen-generated-bias1.wav"):
         assert (syn_run / name).stat().st_size > 500, name
+    # the end-of-run figures carry them, so the media logger (W&B) gets them as audio and an image
+    figures = read_json(syn_run / "metrics.json")
+    assert Path(figures["listen-generated-bias1"]) == syn_run / "listen-generated-bias1.wav"
+    assert Path(figures["intelligibility_plot"]) == syn_run / "intelligibility.png"
     # WORLD features end to end: spectrogram of the decoded envelope, WAVs from the WORLD vocoder
     assert (syn_run / "speech-spectrograms.png").stat().st_size > 1000
     assert read_wav(syn_run / "speech-generated.wav", 16000)[1] == 16000
@@ -96,6 +100,16 @@ def test_eval_reports_per_at_each_bias_beside_the_floors(runs: dict) -> None:
     assert rate == 16000 and len(real) > 1600  # the real test utterance's own audio, from the shards
     logged = {p.name.split("_")[0] for p in (out / "wandb").glob("offline-run-*/files/media/audio/**/*.wav")}
     assert {"eval/listen-real", "eval/listen-generated-bias0"} <= {f"eval/{n}" for n in logged}, logged  # W&B gets the audio
+
+
+@needs_espeak
+def test_eval_refuses_a_recogniser_that_is_not_one_before_evaluating(runs: dict) -> None:
+    out = runs["tmp"] / "eval-refused"
+    done = subprocess.run([str(BIN / "seqgen-eval"), f"ckpt={runs['syn_run']}", f"recognizer={runs['syn_run']}", f"hydra.run.dir={out}"],
+                          capture_output=True, text=True, timeout=600, env=ENV)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "seqgen: error:" in done.stderr and "'recognizer' model" in done.stderr
+    assert not (out / "metrics.json").exists()  # refused before any evaluation
 
 
 @needs_espeak
