@@ -42,8 +42,9 @@ def run(cfg: DictConfig) -> dict:
         )
         sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
-    say(f"[seqgen] training took {result['fit_seconds'] / 60:.1f} min wall clock, {result['fit_cpu_seconds'] / 60:.1f} CPU min "
-        f"(training and validation, this process), for {result['global_step']} steps")
+    if "fit_cpu_seconds" in result:  # a run that trained (a finished run's resume trains nothing)
+        say(f"[seqgen] training took {result['fit_seconds'] / 60:.1f} min wall clock, {result['fit_cpu_seconds'] / 60:.1f} CPU min "
+            f"(training and validation, this process), for {result['global_step']} steps")
     finished("training", out)
     return result
 
