@@ -2,6 +2,8 @@
 
     seqgen-eval ckpt=outputs/train/runs/<run>
     seqgen-eval ckpt=<synthesis run> recognizer=<recogniser run>   # + legibility: test/cer, test/cer_bias<b>, ...
+    seqgen-eval ckpt=<run> dynamic=true          # + dynamic evaluation (text, handwriting prediction)
+    seqgen-eval ckpt=<text run> test_file=FILE   # score and compress FILE in place of the test split
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
@@ -33,6 +35,12 @@ def run(cfg: DictConfig) -> dict:
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
+    test_file = cfg.get("test_file")
+    if test_file:
+        if trained.data.get("family") != "text":
+            raise SeqgenError(f"test_file= is scored by text models; {ckpt} is a {trained.data.get('family')} model")
+        with open_dict(trained):
+            trained.data.datamodule.test_file = str(test_file)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
     check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
@@ -41,7 +49,9 @@ def run(cfg: DictConfig) -> dict:
     errors: dict[str, str] = {}
     # Corrupt or missing shards are skipped and counted (datamodule.skipped_shards); a split with
     # no readable shard at all is reported in metrics.json instead of ending the evaluation.
-    for split, step in (("valid", trainer.validate), ("test", trainer.test)):
+    # test_file: the file replaces the test split in the report and the dynamic evaluation
+    loops = (("valid", trainer.validate),) if test_file else (("valid", trainer.validate), ("test", trainer.test))
+    for split, step in loops:
         try:
             loader = datamodule.val_dataloader() if split == "valid" else datamodule.test_dataloader()
             step(model, dataloaders=loader, verbose=False)
@@ -54,6 +64,7 @@ def run(cfg: DictConfig) -> dict:
     if errors:
         result["errors"] = errors
     write_json(out / "metrics.json", result)  # always written, also if the report fails below
+    result.update(dynamic_evaluation(cfg, model, datamodule, metrics))
     try:
         result.update(family_of(model).report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
@@ -67,6 +78,26 @@ def run(cfg: DictConfig) -> dict:
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result
+
+
+def dynamic_evaluation(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict) -> dict[str, Any]:
+    """dynamic=true|tune: static and dynamic figures of the test split (seqgen/eval/dynamic.py); adds them to `metrics`."""
+    from seqgen.eval.dynamic import DynamicSettings, run_dynamic
+
+    mode = cfg.get("dynamic", False)
+    if mode in (None, False):
+        return {}
+    if mode not in (True, "tune"):
+        raise SeqgenError(f"dynamic={mode!r}: use false, true or tune (choose the settings on the validation split)")
+    task = family_of(model).dynamic_task(model, datamodule)
+    options = OmegaConf.to_container(cfg.get("dynamic_eval") or OmegaConf.create(), resolve=True)
+    method = options.get("method") or "rms"
+    if method not in task.defaults:
+        raise SeqgenError(f"dynamic_eval.method={method!r}: use {' or '.join(task.defaults)}")
+    settings = DynamicSettings.from_config(options, task.defaults[method])
+    outcome = run_dynamic(task, settings, options.get("grid") if mode == "tune" else None, say)
+    metrics.update(outcome["metrics"])
+    return {"dynamic": outcome["dynamic"]}
 
 
 def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:

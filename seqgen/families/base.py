@@ -13,6 +13,7 @@ named methods of one `Family` object:
     family.figures(model, run_dir, datamodule, metrics)   # end of a training run
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
     family.write(model, texts, bias, seed)                # strokes of texts (legibility evaluation)
+    family.dynamic_task(model, datamodule)                # `seqgen-eval dynamic=true` (seqgen/eval/dynamic.py)
 
 The datamodule and the Lightning module are built from the Hydra config (`data.datamodule`,
 `model`), so they are not methods here; `module_classes` lists the LightningModules a checkpoint
@@ -93,6 +94,11 @@ class Family:
         start row first) and `.ended` (True where the end-of-text rule stopped the line). Options a
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text, so their legibility cannot be measured")
+
+    def dynamic_task(self, model: Any, datamodule: Any) -> Any:
+        """`seqgen-eval dynamic=true|tune`: the family's `seqgen.eval.dynamic.DynamicTask` (its data in
+        documents of segments; the model implements `segment_loss`). Default: not supported."""
+        raise SeqgenError(f"{self.name} models have no dynamic evaluation (it needs a model that scores a sequence segment by segment)")
 
     def check_sample_options(self, cfg: Any, all_options: frozenset[str]) -> None:
         """Refuse sampling options that belong to other families (silently ignored before)."""

@@ -5,6 +5,7 @@
     generate.py  sampling (bias, priming with styles, end-of-text rule), `seqgen-sample`, previews
     figures.py   end-of-run samples, alignments, output densities, real lines side by side
     report.py    handwriting.md: nats and SSE next to the paper's tables
+    dynamic.py   dynamic evaluation of the prediction network, in nats per line (seqgen/eval/dynamic.py)
 
 Data (IAM-OnDB reader, Hershey writers, strokes, styles, datamodule) is a shared layer in
 seqgen/data/handwriting/: other families (recognition) and the demo read it too.
@@ -61,6 +62,11 @@ class HandwritingFamily(Family):
             raise SeqgenError(f"a handwriting {getattr(model, 'kind', '')} model writes no given text: use a synthesis run")
         prime = Prime(style[0], style[1], "style") if style is not None else None
         return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
+
+    def dynamic_task(self, model: Any, datamodule: Any) -> Any:
+        from seqgen.families.handwriting.dynamic import HandwritingDynamicTask
+
+        return HandwritingDynamicTask(model, datamodule)
 
     def default_styles_dir(self) -> Path:
         """Where the thirteen real IAM-OnDB styles live when the shared samples are present."""
