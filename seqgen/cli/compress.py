@@ -58,10 +58,10 @@ def _statistics_for(cfg: DictConfig, ckpt: Path, model: Any) -> Callable[[Any], 
 
 
 def _report(kind: str, source: Path, target: Path, stats: Any, extra: dict[str, Any]) -> dict[str, Any]:
-    plain = stats.input_bytes if kind == "compress" else stats.output_bytes
-    rate = plain / 1024 / stats.cpu_seconds if stats.cpu_seconds > 0 else float("nan")
-    summary = {"in": str(source), "out": str(target), "input_bytes": stats.input_bytes, "output_bytes": stats.output_bytes,
-               "streams": stats.streams, "cpu_seconds": stats.cpu_seconds, "kib_per_cpu_second": rate, **extra}
+    rate = stats.plain_bytes / 1024 / stats.cpu_seconds if stats.cpu_seconds > 0 else float("nan")
+    summary = {"in": str(source), "out": str(target), "plain_bytes": stats.plain_bytes, "packed_bytes": stats.packed_bytes,
+               "bits_per_byte": stats.bits_per_byte, "units": stats.units, "escaped_units": stats.escaped, "streams": stats.streams,
+               "cpu_seconds": stats.cpu_seconds, "kib_per_cpu_second": rate, **extra}
     write_json(run_dir() / f"{kind}.json", summary)
     return summary
 
@@ -69,7 +69,7 @@ def _report(kind: str, source: Path, target: Path, stats: Any, extra: dict[str, 
 @friendly_errors
 def compress_run(cfg: DictConfig) -> dict[str, Any]:
     from seqgen.eval.dynamic import DynamicSettings
-    from seqgen.families.text.codec import CodecSettings, compress, resolve_streams
+    from seqgen.families.text.codec import CodecSettings, compress
     from seqgen.families.text.dynamic import TEXT_DEFAULTS
 
     start(cfg, "compress")
@@ -85,17 +85,21 @@ def compress_run(cfg: DictConfig) -> dict[str, Any]:
         if method not in TEXT_DEFAULTS:
             raise SeqgenError(f"dynamic_eval.method={method!r}: use {' or '.join(TEXT_DEFAULTS)}")
         dynamic = DynamicSettings.from_config(options, TEXT_DEFAULTS[method])
-    settings = CodecSettings(resolve_streams(len(data), cfg.streams), int(cfg.threads), dynamic)
+    settings = CodecSettings(cfg.streams, int(cfg.threads), dynamic)
     blob, stats = compress(model, data, settings, sha, _statistics_for(cfg, ckpt, model))
     atomic_write(target, blob)
     estimate = stats.ideal_bits / max(len(data), 1)
-    summary = _report("compress", source, target, stats, {"ideal_bits_per_byte": estimate, "escaped_bytes": stats.escaped,
-                                                          "dynamic": dynamic.as_dict() if dynamic else None, "checkpoint": str(ckpt)})
+    summary = _report("compress", source, target, stats, {"ideal_bits_per_byte": estimate, "settings": settings_record(settings),
+                                                          "checkpoint": str(ckpt)})
     say(f"[seqgen] {source}: {len(data):,} -> {len(blob):,} bytes, {stats.bits_per_byte:.4f} bits per byte "
-        f"(coded symbols {estimate:.4f}); {stats.streams} stream(s), {stats.escaped} escaped byte(s), "
+        f"(coded symbols {estimate:.4f}, the rest is the header); {stats.streams} stream(s), {stats.escaped} escaped byte(s), "
         f"{stats.cpu_seconds:.1f} CPU s, {summary['kib_per_cpu_second']:.1f} KiB per CPU second")
     finished("compression", run_dir())
     return summary
+
+
+def settings_record(settings: Any) -> dict[str, Any]:
+    return {"streams": settings.streams, "threads": settings.threads, "dynamic": settings.dynamic.as_dict() if settings.dynamic else None}
 
 
 def _check_given(cfg: DictConfig, header: Any) -> None:

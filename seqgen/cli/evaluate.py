@@ -23,12 +23,13 @@ from seqgen.families.base import family_of
 from seqgen.io import write_json
 from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
 from seqgen.training.loggers import build_loggers
-from seqgen.training.run import final_metrics
+from seqgen.training.run import apply_runtime_env, final_metrics
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
+    apply_runtime_env(cfg)
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
     trained = run_config(ckpt)

@@ -1,13 +1,15 @@
 """The text model as a real compressor: range coding driven by its next-byte probabilities.
 
-Layout. The n input bytes are cut into B contiguous streams of S = ceil(n / B_req) bytes (the last
+Layout. The n units of the input are cut into B contiguous streams of S = ceil(n / B_req) bytes (the last
 one shorter, B = ceil(n / S)); `streams=auto` takes B_req = ceil(n / 128 KiB), at most 256. The
 streams are coded in lockstep as one batch: at step t the model (`TextStepper`) gives every stream
 the distribution of its t-th byte (the first one from a fixed start symbol) and the B symbols go
 into one range coder (PyPI `constriction`), stream after stream. Decoding repeats the same steps.
 
-Alphabet. The model's V symbols plus ESC. A byte outside the model's vocabulary is coded as ESC
-followed by its 8 bits (uniform), and the model is fed the neutral symbol in its place:
+Units and alphabet. The file is cut into the model's units (bytes, or UTF-8 characters for a
+character-level model: `tokenise`); the alphabet is the model's V symbols plus ESC. A byte or
+character outside the vocabulary (and invalid UTF-8) is coded byte by byte as ESC followed by the
+byte's 8 bits (uniform), and the model is fed the start symbol in its place:
 
     freq_v   = floor(p_v * (2^24 - 2^8 - V)) + 1    (+ the rounding remainder on the likeliest symbol)
     freq_ESC = 2^8                                    (so every row sums to exactly 2^24)
@@ -32,7 +34,7 @@ import math
 import struct
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -70,16 +72,46 @@ def neutral_id(vocab: Vocabulary) -> int:
     return 0
 
 
-def coding_ids(data: bytes, vocab: Vocabulary) -> np.ndarray:
-    """Model ids of a byte-vocabulary model for `data`; ESCAPED (-1) for bytes outside the vocabulary."""
-    if vocab.kind != "byte":
-        raise SeqgenError(
-            "this model's vocabulary is Unicode characters, and files are bytes: compress with a byte-level model "
-            "(trained with data.prepare.vocab=byte, the default)"
-        )
-    lookup = np.full(256, ESCAPED, dtype=np.int64)
-    lookup[vocab.symbols] = np.arange(len(vocab.symbols))
-    return lookup[np.frombuffer(data, dtype=np.uint8)]
+def tokenise(data: bytes, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """`data` as the model's units: (ids, raw). A byte model has one unit per byte; a character
+    model one per UTF-8 character. A byte outside the vocabulary, a character outside it (each of
+    its bytes) and invalid UTF-8 become ESCAPED units whose `raw` byte is coded as is, so the
+    units always give back exactly `data` (`detokenise`)."""
+    codes = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+    if vocab.kind == "byte":
+        return _ids_of(codes, vocab), codes
+    text = data.decode("utf-8", "surrogateescape")  # an invalid byte b -> U+DC00 + b
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.int64)
+    invalid = (points >= 0xDC80) & (points <= 0xDCFF)
+    widths = np.where(invalid, 1, 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000))
+    ids = np.where(invalid, ESCAPED, _ids_of(points, vocab))
+    per_unit = np.where(ids >= 0, 1, widths)  # an unknown character: one escaped unit per byte
+    owner = np.repeat(np.arange(len(points)), per_unit)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(per_unit) - per_unit, per_unit)
+    first_byte = np.cumsum(widths) - widths
+    return np.where(ids[owner] >= 0, ids[owner], ESCAPED), codes[first_byte[owner] + within]
+
+
+def _ids_of(codes: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    symbols = np.asarray(vocab.symbols, dtype=np.int64)
+    position = np.minimum(np.searchsorted(symbols, codes), len(symbols) - 1)
+    return np.where(symbols[position] == codes, position, ESCAPED)
+
+
+def detokenise(ids: np.ndarray, raw: np.ndarray, vocab: Vocabulary) -> bytes:
+    """The bytes of units (the inverse of `tokenise`): a symbol's byte / UTF-8 bytes, else the raw byte."""
+    if vocab.kind == "byte":
+        return np.where(ids >= 0, np.asarray(vocab.symbols)[np.maximum(ids, 0)], raw).astype(np.uint8).tobytes()
+    encoded = [chr(code).encode("utf-8") for code in vocab.symbols]
+    table = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    lengths = np.asarray([len(e) for e in encoded], dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    known = ids >= 0
+    per_unit = np.where(known, lengths[np.maximum(ids, 0)], 1)
+    owner = np.repeat(np.arange(len(ids)), per_unit)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(per_unit) - per_unit, per_unit)
+    out = np.where(known[owner], table[np.minimum(starts[np.maximum(ids, 0)][owner] + within, len(table) - 1)], raw[owner])
+    return out.astype(np.uint8).tobytes()
 
 
 def resolve_streams(n: int, streams: int | str) -> int:
@@ -153,7 +185,7 @@ def quantise(logits: torch.Tensor) -> np.ndarray:
 # --- settings and header -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CodecSettings:
-    streams: int
+    streams: int | str = "auto"  # "auto" is resolved from the number of units when coding (the header records the count)
     threads: int = 1
     dynamic: DynamicSettings | None = None
 
@@ -220,16 +252,17 @@ def content_digest(data: bytes) -> bytes:
 # --- the coding loop, shared by encoder and decoder -----------------------------------------------
 @dataclass
 class CodingStats:
-    input_bytes: int
-    output_bytes: int
+    plain_bytes: int
+    packed_bytes: int  # the .sqz file, header included
     ideal_bits: float  # -log2 of the quantised probabilities of the coded symbols (encoder)
     escaped: int
     streams: int
     cpu_seconds: float
+    units: int  # bytes, or characters and escaped bytes of a character-level model
 
     @property
     def bits_per_byte(self) -> float:
-        return 8.0 * self.output_bytes / max(self.input_bytes, 1)
+        return 8.0 * self.packed_bytes / max(self.plain_bytes, 1)
 
 
 CodeStep = Callable[[np.ndarray, int, int], None]
@@ -298,10 +331,10 @@ def compress(model: Any, data: bytes, settings: CodecSettings, checkpoint_sha256
     import constriction
 
     started = time.process_time()
-    ids = coding_ids(data, model.vocab)
-    grid = stream_grid(ids, settings.streams)
+    ids, raw_units = tokenise(data, model.vocab)
+    settings = replace(settings, streams=resolve_streams(len(ids), settings.streams))
+    grid, raw = stream_grid(ids, settings.streams), stream_grid(raw_units, settings.streams)
     lengths = stream_lengths(len(ids), settings.streams)
-    raw = stream_grid(np.frombuffer(data, dtype=np.uint8).astype(np.int64), settings.streams)
     vocab = len(model.vocab)
     encoder = constriction.stream.queue.RangeEncoder()
     categorical, uniform = constriction.stream.model.Categorical(perfect=False), constriction.stream.model.Uniform(256)
@@ -321,10 +354,10 @@ def compress(model: Any, data: bytes, settings: CodecSettings, checkpoint_sha256
         statistics = _statistics(settings, statistics_for)
         _run(model, grid, lengths, settings, statistics, encode)
     payload = encoder.get_compressed().astype("<u4").tobytes() if len(data) else b""
-    header = Header(len(data), content_digest(data), checkpoint_sha256, settings,
+    header = Header(len(ids), content_digest(data), checkpoint_sha256, settings,
                     statistics_digest(statistics) if statistics else b"\0" * 8, platform(), len(payload) // 4)
     blob = header.pack() + payload
-    stats = CodingStats(len(data), len(blob), ideal[0], int((ids == ESCAPED).sum()), len(lengths), time.process_time() - started)
+    stats = CodingStats(len(data), len(blob), ideal[0], int((ids == ESCAPED).sum()), len(lengths), time.process_time() - started, len(ids))
     return blob, stats
 
 
@@ -358,8 +391,7 @@ def decompress(model: Any, blob: bytes, source: str, checkpoint_sha256: bytes,
     settings = header.settings
     lengths = stream_lengths(header.length, settings.streams)
     grid = np.full((len(lengths), int(lengths.max(initial=0))), PAD, dtype=np.int64)
-    raw = np.zeros(grid.shape, dtype=np.uint8)
-    symbols_of = np.asarray(model.vocab.symbols, dtype=np.uint8)
+    raw = np.zeros(grid.shape, dtype=np.int64)
     vocab = len(model.vocab)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
@@ -370,7 +402,6 @@ def decompress(model: Any, blob: bytes, source: str, checkpoint_sha256: bytes,
     def decode(freqs: np.ndarray, t: int, active: int) -> None:
         symbols = decoder.decode(categorical, freqs).astype(np.int64)
         escaped = symbols == vocab
-        raw[:active, t] = symbols_of[np.minimum(symbols, vocab - 1)]
         if escaped.any():
             raw[:active, t][escaped] = decoder.decode(uniform, int(escaped.sum()))
         grid[:active, t] = np.where(escaped, ESCAPED, symbols)
@@ -386,8 +417,10 @@ def decompress(model: Any, blob: bytes, source: str, checkpoint_sha256: bytes,
             _run(model, grid, lengths, settings, statistics, decode)
         except (ValueError, RuntimeError, OverflowError) as err:  # constriction on a corrupted payload
             raise SeqgenError(f"{source} is corrupted (the range decoder failed: {err}); no output was written") from None
-    data = raw.reshape(-1)[: header.length].tobytes()
+    units = grid.reshape(-1)[: header.length]
+    data = detokenise(units, raw.reshape(-1)[: header.length], model.vocab)
     if content_digest(data) != header.content_digest:
         raise SeqgenError(f"{source} is corrupted: the decoded bytes do not match its checksum; no output was written")
-    stats = CodingStats(header.length, len(blob), float("nan"), 0, len(lengths), time.process_time() - started)
+    stats = CodingStats(len(data), len(blob), float("nan"), int((units == ESCAPED).sum()), len(lengths),
+                        time.process_time() - started, header.length)
     return data, stats

@@ -1,7 +1,7 @@
 """Dynamic evaluation of text models (`seqgen.eval.dynamic`), scored the way the compressor codes.
 
-A split (or `seqgen-eval test_file=...`) is one sequence of symbols cut into the compressor's
-streams (`streams=auto`: one stream up to 128 KiB); each stream starts from the start symbol and
+A split (or `seqgen-eval test_file=...`, cut into units by `codec.tokenise`) is one sequence of
+symbols cut into the compressor's streams (`streams=auto`: one stream up to 128 KiB); each stream starts from the start symbol and
 every symbol is scored once, in order. Bits per character include the cost of the escape symbol
 (`seqgen.families.text.codec`), so the estimate and the real compressed size measure the same thing.
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from seqgen.eval.dynamic import DynamicResult, DynamicSettings, evaluate, gradient_statistics
-from seqgen.families.text.codec import ESCAPED, coded_bits, coding_ids, neutral_id, resolve_streams, stream_grid, text_segments
+from seqgen.families.text.codec import ESCAPED, coded_bits, neutral_id, resolve_streams, stream_grid, text_segments, tokenise
 from seqgen.families.text.datamodule import split_ids
 
 # Chosen on the validation split of the 15-minute model (docs/text.md, "Dynamic evaluation").
@@ -69,7 +69,7 @@ class TextDynamicTask:
     def ids(self, split: str) -> np.ndarray:
         if split not in self._ids:
             if split == "test" and self.datamodule.test_file is not None:
-                self._ids[split] = coding_ids(self.datamodule.test_bytes(), self.model.vocab)
+                self._ids[split] = tokenise(self.datamodule.test_bytes(), self.model.vocab)[0]
             else:
                 self._ids[split] = split_ids(self.datamodule.data_dir, split, self.datamodule.skipped_shards)
         return self._ids[split]
@@ -86,14 +86,12 @@ class TextDynamicTask:
         return score_ids(self.model, self.ids(split), settings, statistics, adapt)
 
     def extra_metrics(self, settings: DynamicSettings, statistics: list[torch.Tensor] | None) -> dict[str, float]:
-        """The real size of the test bytes coded with dynamic evaluation (byte-level models)."""
-        if self.model.vocab.kind != "byte":
-            return {}
+        """The real size of the test bytes coded with dynamic evaluation."""
         from seqgen.families.text.codec import CodecSettings, compress
         from seqgen.families.text.report import NO_CHECKPOINT
 
         data = self.datamodule.test_bytes()
-        settings_of_file = CodecSettings(resolve_streams(len(data), "auto"), 1, settings)
+        settings_of_file = CodecSettings("auto", 1, settings)
         blob, stats = compress(self.model, data, settings_of_file, NO_CHECKPOINT, lambda _: statistics)
         print(f"[seqgen] dynamic coding of the test bytes: {len(blob):,} bytes ({stats.bits_per_byte:.4f} bits per byte), "
               f"{stats.cpu_seconds:.0f} CPU s", flush=True)

@@ -24,28 +24,26 @@ def model_name(model: Any) -> str:
 
 
 def coded_rows(model: Any, data: bytes, datamodule: Any, metrics: Mapping[str, float]) -> tuple[dict[str, ModelRow], list[str]]:
-    """The LSTM's rows: static (and dynamic when `metrics` has it), real sizes for byte-level models."""
-    from seqgen.families.text.codec import CodecSettings, coding_ids, compress, resolve_streams
+    """The LSTM's rows, real sizes beside the estimates: static, and dynamic when `metrics` has it.
+    The estimates are per unit (byte or character); the table shows them per byte of the file."""
+    from seqgen.families.text.codec import CodecSettings, compress, tokenise
     from seqgen.families.text.dynamic import TEXT_DEFAULTS, score_ids
 
-    name, notes = model_name(model), []
-    byte_level = model.vocab.kind == "byte"
+    name = model_name(model)
+    ids, _ = tokenise(data, model.vocab)
+    per_byte = len(ids) / len(data)
     static = metrics.get("test/bpc_static")
     if static is None:
-        ids = coding_ids(data, model.vocab) if byte_level else split_ids(datamodule.data_dir, "test")
         static = score_ids(model, ids, TEXT_DEFAULTS["rms"], None, adapt=False)
-    rows = {f"{name} (static)": ModelRow(float(static))}
-    if byte_level:
-        blob, stats = compress(model, data, CodecSettings(resolve_streams(len(data), "auto")), NO_CHECKPOINT)
-        rows[f"{name} (static)"] = ModelRow(float(static), len(blob))
-        gap = 100.0 * (stats.bits_per_byte / static - 1.0)
-        notes.append(f"The LSTM's sizes are real `.sqz` files (`seqgen-compress`, {stats.streams} stream(s), header "
-                     f"included); static coding took {stats.cpu_seconds:.0f} CPU s, {gap:+.2f}% from the estimate.")
-    else:
-        notes.append("This model's vocabulary is Unicode characters: its row is the estimate (files are coded by byte-level models).")
+    blob, stats = compress(model, data, CodecSettings("auto"), NO_CHECKPOINT)
+    rows = {f"{name} (static)": ModelRow(float(static) * per_byte, len(blob))}
     if "test/bpc_dynamic" in metrics:
         size = metrics.get("test/bytes_dynamic")
-        rows[f"{name} (dynamic)"] = ModelRow(float(metrics["test/bpc_dynamic"]), int(size) if size is not None else None)
+        rows[f"{name} (dynamic)"] = ModelRow(float(metrics["test/bpc_dynamic"]) * per_byte, int(size) if size is not None else None)
+    gap = 100.0 * (stats.bits_per_byte / (static * per_byte) - 1.0)
+    notes = [f"The LSTM's sizes are real `.sqz` files (`seqgen-compress`: {stats.streams} stream(s), header included); "
+             f"static coding took {stats.cpu_seconds:.0f} CPU s and came out {gap:+.2f}% from the estimate, the model's "
+             f"cross-entropy on the same {len(ids):,} {'bytes' if model.vocab.kind == 'byte' else 'characters'} in the same order."]
     if "test/bpc" in metrics and datamodule.test_file is None:
         notes.append(f"test/bpc of the Lightning evaluation (streams of 2,000 symbols, each from a fresh state, "
                      f"first symbol not scored): {metrics['test/bpc']:.3f}.")

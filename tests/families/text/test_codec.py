@@ -26,14 +26,14 @@ def one_thread() -> None:
     torch.set_num_threads(threads)
 
 
-def tiny_model(embed_dim: int | None = None, layers: int = 2, seed: int = 0) -> TextLSTM:
+def tiny_model(embed_dim: int | None = None, layers: int = 2, seed: int = 0, kind: str = "byte") -> TextLSTM:
     torch.manual_seed(seed)
-    symbols = sorted(set(TINY_TEXT.encode()))
-    return TextLSTM({"vocab": {"kind": "byte", "symbols": symbols}}, hidden_size=16, num_layers=layers, embed_dim=embed_dim).eval()
+    symbols = sorted(set(TINY_TEXT.encode())) if kind == "byte" else sorted(set(map(ord, TINY_TEXT + "\u00e9\u2014")))
+    return TextLSTM({"vocab": {"kind": kind, "symbols": symbols}}, hidden_size=16, num_layers=layers, embed_dim=embed_dim).eval()
 
 
 def statistics_of(model: TextLSTM, settings: DynamicSettings) -> list[torch.Tensor]:
-    ids = codec.coding_ids(TINY_TEXT.encode()[:400], model.vocab)
+    ids = codec.tokenise(TINY_TEXT.encode()[:400], model.vocab)[0]
     return gradient_statistics(model, [text_segments(ids[None, :], settings.segment_length, codec.neutral_id(model.vocab))])
 
 
@@ -88,10 +88,30 @@ def test_static_round_trip_is_bit_identical(data: bytes, streams: int) -> None:
     blob, stats = compress(model, data, CodecSettings(streams), SHA)
     out, _ = decompress(model, blob, "x.sqz", SHA)
     assert out == data
-    escaped = sum(byte not in model.vocab.symbols for byte in data)
+    escaped = sum(byte not in model.vocab.symbols for byte in data)  # a byte model escapes bytes
     assert stats.escaped == escaped
     if data:  # an untrained model spends about log2(V) bits per byte; every escape costs 24
-        assert stats.output_bytes * 8 < len(data) * 8 + escaped * 24 + 8 * 200
+        assert stats.packed_bytes * 8 < len(data) * 8 + escaped * 24 + 8 * 200
+
+
+def test_units_give_back_every_byte_string() -> None:
+    rng = np.random.default_rng(0)
+    samples = [b"", "caf\u00e9 \u2014 na\u00efve \U0001F600".encode(), b"\xed\xb2\x80 \xc3", rng.integers(0, 256, 500).astype(np.uint8).tobytes()]
+    for kind in ("byte", "char"):
+        vocab = tiny_model(kind=kind).vocab
+        for data in samples:
+            ids, raw = codec.tokenise(data, vocab)
+            assert codec.detokenise(ids, raw, vocab) == data
+    ids, _ = codec.tokenise("it was caf\u00e9 \u00ef".encode(), tiny_model(kind="char").vocab)
+    assert len(ids) == 14 and (ids == codec.ESCAPED).sum() == 2  # 12 known characters, the 2 bytes of an unknown one
+
+
+def test_character_model_round_trip() -> None:
+    model = tiny_model(kind="char")
+    data = "It was the age of wisdom \u2014 caf\u00e9, na\u00efve \U0001F600.\n".encode() + b"\xff\xfe" + TINY_TEXT.encode()[:200]
+    blob, stats = compress(model, data, CodecSettings(2), SHA)
+    assert stats.units < len(data) and stats.escaped == 1 + 2 + 4 + 2  # v, ï, the emoji (unknown), invalid UTF-8
+    assert decompress(model, blob, "x.sqz", SHA)[0] == data
 
 
 @pytest.mark.parametrize("method", ["rms", "sgd"])
