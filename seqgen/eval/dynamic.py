@@ -38,7 +38,6 @@ from torch.utils._pytree import tree_map
 
 from seqgen.errors import SeqgenError
 from seqgen.nn.modes import eval_mode
-from seqgen.validate import Rule, integer, number, register_rules
 
 METHODS = ("rms", "sgd")
 
@@ -82,14 +81,6 @@ class DynamicSettings:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-
-# conf/dynamic_eval/*.yaml: null means "the family's default"; the grid lists are checked element-wise.
-register_rules([
-    Rule(("dynamic_eval.lr", "dynamic_eval.grid.lr"), *number(0.0, None)),
-    Rule(("dynamic_eval.decay", "dynamic_eval.grid.decay"), *number(0.0, 1.0)),
-    Rule(("dynamic_eval.segment_length", "dynamic_eval.grid.segment_length", "dynamic_eval.stats_units"), *integer(1)),
-    Rule(("dynamic_eval.epsilon",), *number(0.0, None, low_open=True)),
-])
 
 
 def detach(state: Any) -> Any:
