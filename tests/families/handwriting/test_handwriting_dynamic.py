@@ -16,12 +16,7 @@ from seqgen.families.handwriting.module import HandwritingPrediction, Handwritin
 from seqgen.nn.mdn import mixture_nll
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_prediction_scores_per_line_and_adapts(tiny_hw_data: Path) -> None:  # noqa: F811

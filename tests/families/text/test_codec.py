@@ -15,15 +15,7 @@ from seqgen.families.text.module import TextLSTM
 from seqgen.families.text.stepper import TextStepper
 
 SHA = bytes(range(32))
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    """Batch-of-one LSTM steps: more threads only add OpenMP waits (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(embed_dim: int | None = None, layers: int = 2, seed: int = 0, kind: str = "byte") -> TextLSTM:
