@@ -111,7 +111,7 @@ def main() -> None:
     from seqgen.families.text.codec import CodecSettings
     from seqgen.families.text.dynamic import TEXT_DEFAULTS, training_statistics
     from seqgen.io import sha256_file
-    from seqgen.training.checkpoints import find_checkpoint, load_model, run_config
+    from seqgen.core.checkpoints import find_checkpoint, load_model, run_config
 
     torch.set_num_threads(1)
     ckpt = find_checkpoint(args.ckpt)

@@ -30,7 +30,7 @@ def _paths(cfg: DictConfig) -> tuple[Path, Path]:
 
 
 def _model(cfg: DictConfig) -> tuple[Any, Path, bytes]:
-    from seqgen.training.checkpoints import find_checkpoint, load_model
+    from seqgen.core.checkpoints import find_checkpoint, load_model
 
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt, family="text")
@@ -43,7 +43,7 @@ def _statistics_for(cfg: DictConfig, ckpt: Path, model: Any) -> Callable[[Any], 
     def statistics(settings: Any) -> Any:
         from seqgen.data.identity import check_data_identity
         from seqgen.families.text.dynamic import training_statistics
-        from seqgen.training.checkpoints import read_checkpoint, run_config
+        from seqgen.core.checkpoints import read_checkpoint, run_config
 
         trained = run_config(ckpt)
         if cfg.get("data_dir"):
@@ -51,7 +51,7 @@ def _statistics_for(cfg: DictConfig, ckpt: Path, model: Any) -> Callable[[Any], 
                 trained.data.datamodule.data_dir = str(cfg.data_dir)
         datamodule = instantiate(trained.data.datamodule)
         datamodule.load_info()
-        check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "dynamic coding")
+        check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "dynamic coding", "data_dir")
         return training_statistics(model, datamodule.data_dir, settings)
 
     return statistics

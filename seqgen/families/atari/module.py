@@ -23,7 +23,7 @@ from torchmetrics import SumMetric
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.datamodule import FrameBatch
 from seqgen.families.atari.nets import ActionConditionalPredictor
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 
 LN2 = math.log(2.0)
 

@@ -38,7 +38,9 @@ class HandwritingDynamicTask:
     defaults = HANDWRITING_DEFAULTS
 
     def __init__(self, model: Any, datamodule: Any) -> None:
-        if getattr(model, "kind", None) != "prediction":
+        from seqgen.families.handwriting.module import HandwritingPrediction
+
+        if not isinstance(model, HandwritingPrediction):
             raise SeqgenError("dynamic evaluation scores handwriting *prediction* models; a synthesis network's window state is not carried yet")
         self.model = model
         self.datamodule = datamodule

@@ -55,6 +55,8 @@ AUTO_STREAM_BYTES = 128 * 1024
 MAX_AUTO_STREAMS = 256
 PAD, ESCAPED = -2, -1  # grid entries past a stream's end / for a byte outside the vocabulary
 
+# Sizes that do not depend on which checkpoint wrote them (the report) carry this in place of its sha256.
+NO_CHECKPOINT = bytes(32)
 MAGIC = b"SQZ1"
 VERSION = 1
 _FIXED = struct.Struct("<4sBBBBIQ8s32sI")  # magic version flags threads precision streams n digest ckpt words

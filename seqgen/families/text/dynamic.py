@@ -87,8 +87,7 @@ class TextDynamicTask:
 
     def extra_metrics(self, settings: DynamicSettings, statistics: list[torch.Tensor] | None) -> dict[str, float]:
         """The real size of the test bytes coded with dynamic evaluation."""
-        from seqgen.families.text.codec import CodecSettings, compress
-        from seqgen.families.text.report import NO_CHECKPOINT
+        from seqgen.families.text.codec import NO_CHECKPOINT, CodecSettings, compress
 
         data = self.datamodule.test_bytes()
         settings_of_file = CodecSettings("auto", 1, settings)

@@ -15,8 +15,6 @@ from typing import Any, Mapping
 from seqgen.eval.compression import PAPER_ENWIK8_BPC, ModelRow, write_compression_report
 from seqgen.families.text.datamodule import split_ids
 
-# The report's sizes do not depend on the checkpoint's sha256 (32 bytes of the header either way).
-NO_CHECKPOINT = bytes(32)
 
 
 def model_name(model: Any) -> str:
@@ -26,7 +24,7 @@ def model_name(model: Any) -> str:
 def coded_rows(model: Any, data: bytes, datamodule: Any, metrics: Mapping[str, float]) -> tuple[dict[str, ModelRow], list[str]]:
     """The LSTM's rows, real sizes beside the estimates: static, and dynamic when `metrics` has it.
     The estimates are per unit (byte or character); the table shows them per byte of the file."""
-    from seqgen.families.text.codec import CodecSettings, compress, tokenise
+    from seqgen.families.text.codec import NO_CHECKPOINT, CodecSettings, compress, tokenise
     from seqgen.families.text.dynamic import TEXT_DEFAULTS, score_ids
 
     name = model_name(model)

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from handwriting_helpers import tiny_hw_data  # noqa: F401  (fixture)
-from seqgen.data.handwriting.datamodule import HandwritingDataModule, collate_lines
+from seqgen.data.handwriting.batch import collate_lines
+from seqgen.families.handwriting.datamodule import HandwritingDataModule
 from seqgen.errors import SeqgenError
 from seqgen.eval.dynamic import DynamicSettings, run_dynamic
-from seqgen.families.base import get_family
+from seqgen.core.family import get_family
 from seqgen.families.handwriting.module import HandwritingPrediction, HandwritingSynthesis
 from seqgen.nn.mdn import mixture_nll
 
