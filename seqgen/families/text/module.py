@@ -33,7 +33,6 @@ class TextLSTM(SeqModule):
         num_layers: int = 2,
         embed_dim: int | None = None,
         dropout: float = 0.0,
-        output_dropout: float = 0.0,
         eval_segment_length: int = 1000,
         preview_length: int = 300,
         preview_temperature: float = 0.8,
@@ -49,8 +48,6 @@ class TextLSTM(SeqModule):
         self.embed = nn.Embedding(vocab_size, embed_dim) if embed_dim else None
         input_size = embed_dim or vocab_size
         self.lstm = SkipLSTMStack(input_size, hidden_size, num_layers, dropout)
-        # dropout between the layers (`dropout`) and on every layer's output into the softmax (`output_dropout`)
-        self.output_dropout = nn.Dropout(output_dropout) if output_dropout > 0 else nn.Identity()
         self.head = nn.Linear(self.lstm.output_size, vocab_size)
         self.vocab_size = vocab_size
         self._state: State | None = None  # carried across training segments
@@ -63,7 +60,7 @@ class TextLSTM(SeqModule):
             hidden, state = self.lstm(None, state, ids=ids)
         else:
             hidden, state = self.lstm(self.embed(ids), state)
-        return self.head(self.output_dropout(hidden)), state
+        return self.head(hidden), state
 
     # --- training -------------------------------------------------------------------------------
     def batch_units(self, batch: dict[str, Any]) -> int:
