@@ -15,7 +15,7 @@ import torch
 from seqgen.errors import SeqgenError
 from seqgen.eval.dynamic import DynamicSettings, evaluate, gradient_statistics
 
-# Chosen on the validation split of the prediction quick-start model (docs/handwriting.md, "Dynamic evaluation").
+# A starting point, not yet tuned on a trained prediction model: `seqgen-eval dynamic=tune` chooses on the validation lines.
 HANDWRITING_DEFAULTS = {
     "rms": DynamicSettings(method="rms", lr=1e-4, decay=0.02, segment_length=50, stats_units=20_000),
     "sgd": DynamicSettings(method="sgd", lr=0.03, decay=0.02, segment_length=50, stats_units=20_000),
