@@ -51,6 +51,7 @@ def run(cfg: DictConfig) -> dict:
     batch = OmegaConf.select(trained, "data.datamodule.eval_batch_size", default=None) or OmegaConf.select(trained, "data.datamodule.batch_size", default=1)
     apply_thread_policy(cfg.get("num_threads"), model, int(batch), {"accelerator": str(cfg.device)}, training=False)
     check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval", "data_dir")
+    dynamic = dynamic_plan(cfg, family, model, datamodule)  # refused before any evaluation runs
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -71,7 +72,8 @@ def run(cfg: DictConfig) -> dict:
     if errors:
         result["errors"] = errors
     write_json(out / "metrics.json", result)  # always written, also if the report fails below
-    result.update(dynamic_evaluation(cfg, model, datamodule, metrics))
+    if dynamic is not None:
+        result.update(dynamic_evaluation(cfg, *dynamic, metrics))
     try:
         result.update(family.report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
@@ -86,22 +88,31 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-def dynamic_evaluation(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict) -> dict[str, Any]:
-    """dynamic=true|tune: static and dynamic figures of the test split (seqgen/eval/dynamic.py); adds them to `metrics`."""
-    from seqgen.eval.dynamic import DynamicSettings, run_dynamic
+def dynamic_plan(cfg: DictConfig, family: Any, model: Any, datamodule: Any) -> tuple[Any, Any] | None:
+    """dynamic=true|tune: the family's task and the settings (seqgen/eval/dynamic.py), checked
+    before any evaluation runs; None when dynamic=false."""
+    from seqgen.eval.dynamic import DynamicSettings
 
     mode = cfg.get("dynamic", False)
     if mode in (None, False):
-        return {}
+        return None
     if mode not in (True, "tune"):
         raise SeqgenError(f"dynamic={mode!r}: use false, true or tune (choose the settings on the validation split)")
-    task = family_of(model).dynamic_task(model, datamodule)
+    task = family.dynamic_task(model, datamodule)
     options = OmegaConf.to_container(cfg.get("dynamic_eval") or OmegaConf.create(), resolve=True)
     method = options.get("method") or "rms"
     if method not in task.defaults:
         raise SeqgenError(f"dynamic_eval.method={method!r}: use {' or '.join(task.defaults)}")
-    settings = DynamicSettings.from_config(options, task.defaults[method])
-    outcome = run_dynamic(task, settings, options.get("grid") if mode == "tune" else None, say)
+    return task, DynamicSettings.from_config(options, task.defaults[method])
+
+
+def dynamic_evaluation(cfg: DictConfig, task: Any, settings: Any, metrics: dict) -> dict[str, Any]:
+    """Static and dynamic figures of the test split with `settings`, or the best of the grid on the
+    validation split (dynamic=tune); adds them to `metrics`."""
+    from seqgen.eval.dynamic import run_dynamic
+
+    grid = OmegaConf.select(cfg, "dynamic_eval.grid") if cfg.get("dynamic") == "tune" else None
+    outcome = run_dynamic(task, settings, OmegaConf.to_container(grid, resolve=True) if grid is not None else None, say)
     metrics.update(outcome["metrics"])
     return {"dynamic": outcome["dynamic"]}
 

@@ -131,3 +131,26 @@ def test_tuning_uses_the_validation_split_only_and_picks_the_best() -> None:
     assert out["settings"].lr == 0.9 and out["metrics"]["test/extra"] == 1.0
     assert out["metrics"]["test/nll_dynamic"] < out["metrics"]["test/nll_static"]
     assert task.seen.count("test") == 2  # static and dynamic, after the choice
+
+
+def test_eval_checks_the_dynamic_options_before_evaluating() -> None:
+    from omegaconf import OmegaConf
+
+    from seqgen.cli.evaluate import dynamic_plan
+    from seqgen.core.family import Family
+
+    class Scorable(Family):
+        name = "scorable"
+
+        def dynamic_task(self, model, datamodule):  # noqa: ANN001, ANN201
+            return type("Task", (), {"defaults": {"rms": DynamicSettings(lr=1e-3), "sgd": DynamicSettings("sgd", lr=0.1)}})()
+
+    assert dynamic_plan(OmegaConf.create({"dynamic": False}), Family(), None, None) is None
+    with pytest.raises(SeqgenError, match="no dynamic evaluation"):
+        dynamic_plan(OmegaConf.create({"dynamic": True}), Family(), None, None)
+    with pytest.raises(SeqgenError, match="use false, true or tune"):
+        dynamic_plan(OmegaConf.create({"dynamic": "yes"}), Scorable(), None, None)
+    with pytest.raises(SeqgenError, match="method"):
+        dynamic_plan(OmegaConf.create({"dynamic": True, "dynamic_eval": {"method": "adam"}}), Scorable(), None, None)
+    _, settings = dynamic_plan(OmegaConf.create({"dynamic": "tune", "dynamic_eval": {"method": "sgd", "decay": 0.5}}), Scorable(), None, None)
+    assert (settings.method, settings.lr, settings.decay) == ("sgd", 0.1, 0.5), "the family's default, the given value over it"
