@@ -62,16 +62,6 @@ def finished(kind: str, where: Path) -> None:
     say(f"[seqgen] {kind} finished. Run folder: {where}")
 
 
-def duration(seconds: float) -> str:
-    """4 min 05 s, 1 h 02 min, 12.3 s."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def shown_path(path: Path) -> str:
     """`path` as a user types it here: relative to the working folder when inside it."""
     try:

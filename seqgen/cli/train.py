@@ -8,12 +8,11 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import hydra
 from omegaconf import DictConfig
 
-from seqgen.cli.common import CONFIG_PATH, duration, finished, say, shown_path, start, task_overrides
+from seqgen.cli.common import CONFIG_PATH, finished, say, shown_path, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.core.family import get_family
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
@@ -24,7 +23,6 @@ from seqgen.validate import validate_config
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
-    clock = (time.monotonic(), time.process_time())
     start(cfg, "train")
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     if cfg.get("resume") == "auto":
@@ -45,8 +43,9 @@ def run(cfg: DictConfig) -> dict:
         )
         sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
-    wall, cpu = time.monotonic() - clock[0], time.process_time() - clock[1]
-    say(f"[seqgen] {result['global_step']:,} steps in {duration(wall)} ({duration(cpu)} of CPU time in this process)")
+    if "fit_cpu_seconds" in result:  # a run that trained (a finished run's resume trains nothing)
+        say(f"[seqgen] training took {result['fit_seconds'] / 60:.1f} min wall clock, {result['fit_cpu_seconds'] / 60:.1f} CPU min "
+            f"(training and validation, this process), for {result['global_step']} steps")
     finished("training", out)
     if result.get("family"):  # metrics.json names it; a result without one has no summary to give
         for line in get_family(result["family"]).summary(shown_path(out), result):

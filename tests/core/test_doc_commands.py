@@ -118,6 +118,10 @@ NOT_RUN: dict[str, list[str]] = {
     "from paths.styles_dir": [
         ".venv/bin/seqgen-serve ckpt=<run> styles_dir=/data/iam/styles",
     ],
+    "a maintainer's step: copies a measured run's WAVs over the files tracked in docs/audio": [
+        "for n in real resynthesised generated-bias0 generated-bias1; do cp outputs/speech_intelligibility/listen-$n.wav "
+        "docs/audio/speech-mel-$n.wav; done",
+    ],
     "a request to a demo server on port 8000 (the page's own API: test_serve_api.py makes the same request)": [
         "curl -N -X POST localhost:8000/api/write -H 'content-type: application/json' -d '{\"text\": \"hello world\", \"bias\": 1}'",
     ],

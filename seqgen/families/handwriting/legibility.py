@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 from seqgen.core.checkpoints import load_model
 from seqgen.errors import SeqgenError
 from seqgen.eval.legibility import DEFAULT_BIASES, LegibilityResult, check_alphabet, evaluate_legibility, write_legibility
+from seqgen.eval.recognizer_callback import RecognizerCallback
 from seqgen.families.handwriting.datamodule import HandwritingDataModule
 from seqgen.families.handwriting.generate import write
 from seqgen.families.handwriting.module import HandwritingSynthesis
@@ -79,9 +80,11 @@ def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: HandwritingDataMo
     return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
-class LegibilityCallback(pl.Callback):
+class LegibilityCallback(RecognizerCallback):
     """Legibility at the end of validations (`model.recognizer=`): logs `val/cer` etc. so sweeps and
     checkpointing can select on it; the last result's plot and report go to the run folder."""
+
+    progress_key, options_key, count_name = "val/cer", "model.legibility", "lines"
 
     def __init__(
         self,
@@ -92,36 +95,16 @@ class LegibilityCallback(pl.Callback):
         every_n_validations: int = 1,
         seed: int = 0,
     ) -> None:
-        if int(lines) < 1 or int(every_n_validations) < 1:
-            raise SeqgenError(f"model.legibility: lines ({lines}) and every_n_validations ({every_n_validations}) must be >= 1")
-        self.path = str(recognizer)
-        self.biases = [float(b) for b in biases]
-        self.select_bias = float(select_bias)
-        self.lines = int(lines)
-        self.every = int(every_n_validations)
-        self.seed = int(seed)
-        self._recognizer: Any = None
-        self._count = 0
-        self.last: Optional[LegibilityResult] = None
+        super().__init__(recognizer, biases, select_bias, lines, every_n_validations, seed)
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # Load (and check the alphabet) before training starts, so a wrong checkpoint fails at once.
-        if self._recognizer is None:
-            self._recognizer = load_recognizer(self.path, pl_module.device)
-            check_alphabet(pl_module.vocab, self._recognizer.vocab)
+    def load(self, pl_module: pl.LightningModule) -> Any:
+        # checked before training starts, so a wrong checkpoint fails at once
+        recognizer = load_recognizer(self.path, pl_module.device)
+        check_alphabet(pl_module.vocab, recognizer.vocab)
+        return recognizer
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self._count += 1
-        if (self._count - 1) % self.every:
-            return
-        self._recognizer.to(pl_module.device)
-        self.last = legibility_of_model(pl_module, self._recognizer, trainer.datamodule, "valid", self.lines, self.biases, self.seed)
-        for key, value in self.last.metrics("val", self.select_bias).items():
-            pl_module.log(key, value, prog_bar=key == "val/cer")
-        log.info("legibility at step %d: %s", trainer.global_step, self.last.metrics("val", self.select_bias))
+    def measure(self, pl_module: pl.LightningModule, datamodule: Any) -> LegibilityResult:
+        return legibility_of_model(pl_module, self._recognizer, datamodule, "valid", self.count, self.biases, self.seed)
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.last is not None and trainer.is_global_zero:
-            write_legibility(self.last, Path(trainer.default_root_dir), self.select_bias)
+    def write(self, result: LegibilityResult, run_dir: Path, pl_module: pl.LightningModule) -> None:
+        write_legibility(result, run_dir, self.select_bias)

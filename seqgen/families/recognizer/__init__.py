@@ -1,16 +1,20 @@
-"""The recogniser family: online handwriting recognition (Graves et al. 2009), the measure of legibility.
+"""The recogniser family: BLSTM + CTC recognisers, the measures of legibility and intelligibility.
 
-    nets.py      RecognizerNet: bidirectional LSTM over pen offsets, CTC output layer
-    module.py    HandwritingRecognizer: CTC loss, CER metric, `read(strokes) -> texts`
+    nets.py      RecognizerNet: bidirectional LSTM over frames of any width, CTC output layer
+    module.py    FrameRecognizer (loss, metrics, `read`) and its two inputs:
+                 HandwritingRecognizer (pen offsets -> characters, CER, Graves et al. 2009),
+                 PhonemeRecognizer (audio feature frames -> phonemes, PER, Graves et al. 2013)
     decode.py    best path and prefix beam search, CER (torchmetrics)
-    report.py    recognizer.md: CER and transcriptions of real test lines
+    report.py    recognizer.md: the error rate and transcriptions of real test sequences
 
-It trains on the handwriting shards (seqgen/data/handwriting, `data=handwriting_hershey` or
-`iam_ondb`) with the handwriting datamodule:
+The handwriting recogniser trains on the handwriting shards (`data=handwriting_hershey` or
+`iam_ondb`), the phoneme recogniser on the speech shards (`data=speech_espeak` or `timit`), each
+with its data's own datamodule:
 
-    seqgen-train experiment=recognizer_quickstart
-    seqgen-eval ckpt=<recogniser run>                                  # val/test CER
-    seqgen-eval ckpt=<synthesis run> recognizer=<recogniser run>       # legibility (seqgen/eval/legibility.py)
+    seqgen-train experiment=recognizer_quickstart                      # handwriting, val/cer
+    seqgen-train experiment=speech_recognizer                          # speech, val/per
+    seqgen-eval ckpt=<recogniser run>                                  # val/test CER or PER
+    seqgen-eval ckpt=<synthesis run> recognizer=<recogniser run>       # legibility / intelligibility
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from seqgen.core.family import Family
-from seqgen.families.recognizer.module import HandwritingRecognizer
+from seqgen.families.recognizer.module import FrameRecognizer, HandwritingRecognizer, PhonemeRecognizer
 
 
 class RecognizerFamily(Family):
     name = "recognizer"
-    module_classes = (HandwritingRecognizer,)
+    module_classes = (HandwritingRecognizer, PhonemeRecognizer)
     sample_options = frozenset()
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -42,4 +46,4 @@ class RecognizerFamily(Family):
 
 FAMILY = RecognizerFamily()
 
-__all__ = ["FAMILY", "HandwritingRecognizer", "RecognizerFamily"]
+__all__ = ["FAMILY", "FrameRecognizer", "HandwritingRecognizer", "PhonemeRecognizer", "RecognizerFamily"]
