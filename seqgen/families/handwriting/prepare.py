@@ -473,6 +473,7 @@ class HandwritingPreparation(Preparation):
             "points_per_char": round(splits["train"]["points"] / max(train_chars, 1), 2),
             "skipped": self.report.to_dict(),
             "styles": _choose_styles(self.store, self.train, self.norm, self.n_styles, self.seed),
+            "train_writers": sorted({self.store.writer_name(i) for i in self.train}),  # the writer classifier's classes
         }
 
     def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
