@@ -155,6 +155,15 @@ def duration() -> tuple[Check, str]:
     return check, 'a positive duration "DD:HH:MM:SS"'
 
 
+def thread_count() -> tuple[Check, str]:
+    """`auto` (the thread policy, seqgen/training/threads.py) or a whole number >= 1."""
+
+    def check(value: Any) -> bool:
+        return value == "auto" or (_is_int(value) and value >= 1)
+
+    return check, "auto or an integer >= 1"
+
+
 def rule(patterns: str | Sequence[str], spec: tuple[Check, str], nullable: bool = True) -> Rule:
     return Rule((patterns,) if isinstance(patterns, str) else tuple(patterns), spec[0], spec[1], nullable)
 
@@ -179,7 +188,8 @@ RULES: list[Rule] = [
     rule(["*.n_lines", "*.n_writers", "*.n_styles", "*.min_chars", "*.max_chars", "*.max_bytes", "*.min_points", "*.max_points"], POSITIVE_INT),
     rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*image_height", "*image_width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
     rule(["*.num_workers", "*.shuffle_buffer", "*.holdout_writers", "*.every_n_steps", "*.refresh_rate", "*.num_sanity_val_steps"], NON_NEGATIVE_INT),
-    rule(["*.num_threads", "*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
+    rule(["*.num_threads"], thread_count()),
+    rule(["*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
     rule(["*.max_steps", "*.max_epochs"], step_limit()),
     rule(["*.save_top_k"], integer(-1)),
     rule(["seed", "*.seed"], integer(0, 2**32 - 1)),

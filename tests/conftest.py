@@ -84,6 +84,17 @@ def tiny_text_data(tmp_path_factory: pytest.TempPathFactory, tiny_text_file: Pat
     return root / "data"
 
 
+@pytest.fixture(scope="session")
+def embedded_text_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded corpus prepared as `seqgen-prepare data=text_embedded` does (the text sweeps train
+    on it); returns the data root (paths.data_dir)."""
+    from hydra.utils import instantiate
+
+    root = tmp_path_factory.mktemp("embedded")
+    instantiate(compose_cfg("prepare", root, ["data=text_embedded"]).data.prepare)
+    return root / "data"
+
+
 def tiny_train_cfg(tmp: Path, data_root: Path, text_file: Path, extra: list[str] | None = None) -> DictConfig:
     cfg = compose_cfg("train", tmp, [*TINY_TRAIN, f"data.corpus.path={text_file}", *(extra or [])])
     with open_dict(cfg):

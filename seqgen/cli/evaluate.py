@@ -11,7 +11,7 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
@@ -21,6 +21,7 @@ from seqgen.io import write_json
 from seqgen.core.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config, run_dir_of
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
+from seqgen.training.threads import apply_thread_policy
 from seqgen.validate import validate_loaded
 
 
@@ -38,6 +39,8 @@ def run(cfg: DictConfig) -> dict:
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
+    batch = OmegaConf.select(trained, "data.datamodule.eval_batch_size", default=None) or OmegaConf.select(trained, "data.datamodule.batch_size", default=1)
+    apply_thread_policy(cfg.get("num_threads"), model, int(batch), {"accelerator": str(cfg.device)}, training=False)
     check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval", "data_dir")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}

@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
 from seqgen.errors import SeqgenError, friendly_errors
 from seqgen.core.checkpoints import load_model
 from seqgen.core.family import Family, family_of
+from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy, parse_setting
 
 log = logging.getLogger(__name__)
 
 # (key, lowest, highest): every bound is checked before the model is loaded
 INT_BOUNDS = {
-    "port": (0, 65535), "num_threads": (1, 256), "max_lines": (1, 100), "max_chars": (1, 1000),
+    "port": (0, 65535), "max_lines": (1, 100), "max_chars": (1, 1000),
     "max_concurrent": (1, 256), "max_queue": (0, 10_000), "max_upload_bytes": (100, 100_000_000),
     "max_prime_points": (10, 100_000), "max_uploads": (1, 100_000), "max_jobs": (1, 100_000),
 }
@@ -31,6 +31,7 @@ INT_BOUNDS = {
 
 def validate(cfg: DictConfig) -> None:
     """Refuse bad settings with a message naming the key, the value and the valid range."""
+    parse_setting(cfg.get("num_threads"))
     for key, (low, high) in INT_BOUNDS.items():
         value = cfg.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -77,8 +78,9 @@ def run(cfg: DictConfig) -> None:
 
     quiet_libraries()
     validate(cfg)
-    torch.set_num_threads(int(cfg.num_threads))
     engine = build_engine(cfg)
+    apply_thread_policy(cfg.get("num_threads"), engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False,
+                        small=SMALL_GENERATION_STEP_MACS)
     app = create_app(engine)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("host=%s: the demo is reachable from other machines", cfg.host)

@@ -16,7 +16,7 @@ from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
-from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
+from seqgen.training.run import PREEMPTED_EXIT_CODE, train
 from seqgen.validate import validate_config
 
 
@@ -26,7 +26,6 @@ def run(cfg: DictConfig) -> dict:
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     if cfg.get("resume") == "auto":
         validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides
-    apply_runtime_env(cfg)  # after resolve_run: a resumed run keeps its own num_threads (bit-identical resume)
     with hydra_ddp_job():  # DDP ranks started by Lightning run exactly this job (also under -m)
         result = train(cfg, out, checkpoint=checkpoint)
     if not is_global_zero():

@@ -123,6 +123,10 @@ class LastCheckpoint(Callback):
         self.requested = True
         self._received.add(signum)
 
+    @staticmethod
+    def _late_warning(signum: int, frame: Any) -> None:
+        log.warning("received signal %d after training ended: finishing the run", signum)
+
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
@@ -141,6 +145,10 @@ class LastCheckpoint(Callback):
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for signum, previous in self._previous.items():
+            # A time-limit warning (SIGUSR1) after the fit comes too late to act on, and its default
+            # action would kill the run while it writes metrics.json and its figures: note it instead.
+            if signum == getattr(signal, "SIGUSR1", None) and previous in (signal.SIG_DFL, None):
+                previous = self._late_warning
             try:
                 signal.signal(signum, previous)
             except (ValueError, TypeError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
 from seqgen.training.loggers import build_loggers, log_media
 from seqgen.training.resume import resume_checkpoint
 from seqgen.training.run_lock import run_folder_lock
+from seqgen.training.threads import apply_thread_policy, thread_calibration_callback
 from seqgen.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,8 @@ def _train(
     model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
-    trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    threads, calibration = thread_policy(cfg, model)
+    trainer = build_trainer(cfg, model, run_dir, [*calibration, *(extra_callbacks or [])], trainer_overrides)
     # Written only now that every check passed: a refused resume leaves the run folder as it was.
     atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     # Signed digests of the files that decide what a later eval or resume builds (seqgen.provenance):
@@ -208,6 +209,7 @@ def _train(
         "nonfinite_steps": model.nonfinite_steps,
         "skipped_shards": datamodule.skipped_shards,
         "preempted": bool(preempted),
+        "threads": threads,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
     if test_error:
@@ -225,17 +227,19 @@ def _train(
     return result
 
 
+def thread_policy(cfg: DictConfig, model: SeqModule) -> tuple[dict[str, Any], list[pl.Callback]]:
+    """`num_threads` applied (seqgen/training/threads.py): the record for metrics.json, and the
+    start-up calibration callback when `auto` leaves the choice to the first batch."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    batch_size = OmegaConf.select(cfg, "data.datamodule.batch_size", default=None)
+    decision = apply_thread_policy(cfg.get("num_threads"), model, batch_size, trainer_cfg)  # type: ignore[arg-type]
+    record = decision.record()
+    return record, [thread_calibration_callback(decision, record)] if decision.calibrate else []
+
+
 def end_of_run_figures(trainer: pl.Trainer, model: SeqModule, run_dir: Path, datamodule: ShardDataModule, metrics: dict[str, float]) -> dict[str, Any]:
     """The family's figures and report (metrics.json entries); its media files go to the loggers."""
     family = family_of(model)
     figures = family.figures(model, run_dir, datamodule, metrics)
     log_media(trainer.loggers, {f"{family.name}/{k}": v for k, v in figures.items() if isinstance(v, Path)}, trainer.global_step)
     return {key: str(value) if isinstance(value, Path) else value for key, value in figures.items()}
-
-
-def apply_runtime_env(cfg: DictConfig) -> None:
-    """Thread counts for CPU training: torch defaults to all cores, which oversubscribes workers."""
-    threads = cfg.get("num_threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -144,7 +144,9 @@ def test_handwriting_resume_after_kill_9_is_bit_identical(tmp_path: Path) -> Non
 
 def test_resume_applies_the_runs_own_thread_count(finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`resume=<run>` sets the thread count the run was trained with, not the one before it re-read
-    the run's config (6e-6 apart after a kill -9 for handwriting, before: other sums of floats)."""
+    the run's config (6e-6 apart after a kill -9 for handwriting, before: other sums of floats).
+    The thread policy is applied inside `train` (`seqgen.training.run.thread_policy`), to the
+    config `resolve_run` returned: the fake `train` applies it as the real one does."""
     import torch
     import yaml
     from hydra import initialize_config_dir
@@ -161,6 +163,10 @@ def test_resume_applies_the_runs_own_thread_count(finished_run: Path, tmp_path: 
     seen = {}
 
     def fake_train(cfg, out, checkpoint=None):  # type: ignore[no-untyped-def]
+        from seqgen.training.run import thread_policy
+
+        seen["setting"] = cfg.get("num_threads")
+        thread_policy(cfg, None)  # type: ignore[arg-type]  # an explicit count needs no model
         seen["threads"] = torch.get_num_threads()
         return {"metrics": {}, "global_step": 10}
 
@@ -173,4 +179,4 @@ def test_resume_applies_the_runs_own_thread_count(finished_run: Path, tmp_path: 
             train_cli.run.__wrapped__(OmegaConf.create({"resume": str(run), "num_threads": None}))
     finally:
         torch.set_num_threads(threads)
-    assert seen["threads"] == 1
+    assert seen["setting"] == 1 and seen["threads"] == 1

@@ -130,7 +130,7 @@ def _sweep_cfg(tmp: Path, data: Path, text: Path, extra: list[str] = ()):  # typ
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("sweep", overrides=[
             "sweep=tiny_test", f"paths.root_dir={tmp}", f"paths.data_dir={data}", f"paths.log_dir={tmp / 'logs'}",
-            f"+trial_overrides=[\"data.corpus.path={text}\"]", *extra,
+            f"+trial_overrides=[\"data=text_file\",\"data.corpus.path={text}\"]", *extra,
         ])
 
 

@@ -269,7 +269,7 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
     from seqgen.cli.serve import build_engine, validate
     from seqgen.errors import SeqgenError
 
-    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char")):
+    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char"), ("num_threads=0", "num_threads=0")):
         with pytest.raises(SeqgenError, match=needle):
             validate(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", override]))
     with pytest.raises(SeqgenError, match="does not exist"):
