@@ -104,7 +104,7 @@ def personalise(
     start = time.thread_time()
     with torch.enable_grad():
         current = loss()
-        before, steps = float(current), 0
+        before, steps = float(current.detach()), 0
         while steps < settings.steps and time.thread_time() - start < settings.seconds and not (stop and stop()):
             rule.step(current)
             steps += 1
@@ -112,4 +112,4 @@ def personalise(
     for p in adapted.parameters():
         p.grad = None
         p.requires_grad_(False)
-    return Adapted(adapted, steps, time.thread_time() - start, before, float(current))
+    return Adapted(adapted, steps, time.thread_time() - start, before, float(current.detach()))
