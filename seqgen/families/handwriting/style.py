@@ -21,6 +21,10 @@ the classifier's embedding e (L2-normalised): for a line g written for W,
 
 over the K writers' real training lines R; reported as their means and the ratio d_own / d_other
 (below 1: nearer W's own lines than the other writers').
+
+With the real IAM-OnDB styles at hand (`paths.styles_dir`, as for `seqgen-sample style=N`), each
+real line primes the model to write `real_style_text`, and `real_styles.png` shows the real line
+above the new one (`real_styles_figure`).
 """
 
 from __future__ import annotations
@@ -125,7 +129,32 @@ def style_measures(model: Any, cfg: Any, datamodule: Any, out: Path) -> dict[str
     metrics.update({"style/chance": 1.0 / len(writers), "style/writers": float(len(writers)), "style/lines_per_condition": float(len(owner)),
                     "style/adapt_seconds_mean": float(np.mean([a["seconds"] for a in adapt_report]))})
     files = write_style_report(results, metrics, adapt_report, writers, texts, out)
+    figure = real_styles_figure(model, cfg, out / "real_styles.png")
+    if figure is not None:
+        files["real_styles"] = str(figure)
     return {"metrics": metrics, **files}
+
+
+def real_styles_figure(model: Any, cfg: Any, path: Path) -> Optional[Path]:
+    """The real IAM-OnDB lines as styles: each real line, then `cfg.real_style_text` written primed
+    by it (bias `style_bias`); None when no real styles are configured."""
+    from seqgen.data.handwriting.user_styles import load_real_styles
+    from seqgen.families.handwriting import FAMILY
+    from seqgen.render.strokes import side_by_side_png
+
+    folder = FAMILY.default_styles_dir(cfg)
+    if folder is None or not any(Path(folder).glob("style-*-strokes.npy")):
+        log.info("no real styles folder (paths.styles_dir): real_styles.png is not drawn")
+        return None
+    text = str(cfg.get("real_style_text") or "Meet me at 7:30 on Friday.")
+    rows: list[tuple[str, np.ndarray]] = []
+    for n, line in enumerate(load_real_styles(folder)):
+        if any(ch not in model.vocab for ch in line.text):
+            continue
+        prime = Prime(model.norm.adapt(line.offsets), line.text, line.writer)
+        written = write(model, [text], float(cfg.get("style_bias", 0.5)), prime, seed=int(cfg.seed) + n)
+        rows += [(f"style {n}, real", line.offsets), (f"style {n}, written", written.offsets[0])]
+    return side_by_side_png(rows, path) if rows else None
 
 
 def write_style_report(results: dict[str, dict[str, float]], metrics: dict[str, float], adapt: list[dict[str, Any]], writers: list[str], texts: list[str], out: Path) -> dict[str, str]:

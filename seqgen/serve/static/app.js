@@ -399,16 +399,17 @@ function showCaptured() {
 }
 async function addCaptured() {
   const line = { text: $("capture-text").value.trim(), strokes: pad.strokes };
-  if (pad.lines.length >= state.info.limits.max_capture_lines) { say(`At most ${state.info.limits.max_capture_lines} lines.`, "error"); return; }
+  if (pad.lines.length >= state.info.limits.max_capture_lines) { say(`At most ${state.info.limits.max_capture_lines} lines.`, "error"); return false; }
   try { await api("/api/capture", { lines: [line] }); }  // checked on its own: the message names what is wrong
-  catch (err) { say(err.message, "error"); return; }
+  catch (err) { say(err.message, "error"); return false; }
   pad.lines.push(line);
   pad.strokes = []; padDraw();
   pad.prompt += 1; nextPrompt(); showCaptured();
   say("Line added. Write the next prompt, or press Use my lines.");
+  return true;
 }
 async function useCaptured() {
-  if (pad.strokes.length) await addCaptured();
+  if (pad.strokes.length && !(await addCaptured())) return;
   if (!pad.lines.length) { say("Write the prompt in the box, then press Add line.", "error"); return; }
   try { addStyle(await api("/api/capture", { lines: pad.lines })); }
   catch (err) { say(err.message, "error"); }

@@ -32,6 +32,7 @@ def _train_on(data_root: Path, tmp: Path, model: list[str]) -> Path:
     return Path(cfg.paths.output_dir)
 
 
+@pytest.mark.slow  # two tiny trainings and four CLI runs: about a minute on an idle core
 def test_writer_classifier_and_style_measures_in_metrics_json(tiny_synthesis_run: Path, tmp_path: Path) -> None:
     data_root = Path(OmegaConf.load(tiny_synthesis_run / "config_resolved.yaml").paths.data_dir)
     writer_run = _train_on(data_root, tmp_path / "wid", ["model=writer_id", "model.hidden_size=8", "model.embedding_size=8"])
@@ -61,6 +62,15 @@ def test_writer_classifier_and_style_measures_in_metrics_json(tiny_synthesis_run
     assert "best_of" in (out / "legibility.md").read_text()
     steps = [a["steps"] for a in read_json(out / "style.json")["adaptation"]]
     assert steps == [2, 2]
+
+    # best-of-N in seqgen-sample: the recogniser's readings and the cost per line are printed
+    sampled = subprocess.run([str(BIN / "seqgen-sample"), f"ckpt={tiny_synthesis_run}", "text=ab|ba", "best_of=2", f"recognizer={rec_run}",
+                              "max_points=60", f"hydra.run.dir={tmp_path / 'sample'}"], capture_output=True, text=True, timeout=600, env=ENV)
+    assert sampled.returncode == 0, sampled.stderr[-3000:]
+    assert sampled.stdout.count("read as") == 2 and "best of 2" in sampled.stdout and "s per line" in sampled.stdout
+    no_reader = subprocess.run([str(BIN / "seqgen-sample"), f"ckpt={tiny_synthesis_run}", "text=ab", "best_of=2", f"hydra.run.dir={tmp_path / 's2'}"],
+                               capture_output=True, text=True, timeout=600, env=ENV)
+    assert no_reader.returncode == 2 and "recognizer=" in no_reader.stderr
 
     # a writer classifier is required, and refused for a family that writes no handwriting
     refused = subprocess.run([str(BIN / "seqgen-eval"), f"ckpt={tiny_synthesis_run}", "style=true", f"hydra.run.dir={tmp_path / 'no'}"],
