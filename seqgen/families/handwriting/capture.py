@@ -25,7 +25,7 @@ from seqgen.errors import SeqgenError
 
 MIN_POINTS = 8
 MIN_WIDTH_PER_CHAR = 0.08
-MAX_WIDTH_PER_CHAR = 2.5
+MAX_WIDTH_PER_CHAR = 3.0
 
 
 def _stroke_arrays(strokes: Any, label: str) -> list[np.ndarray]:

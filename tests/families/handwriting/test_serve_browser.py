@@ -117,7 +117,7 @@ def test_upload_a_style_file_then_write_with_it(page: Page, tiny_synthesis_model
     page.wait_for_selector("body[data-state=done]")
 
 
-def draw_arches(page: Page, count: int, height: float = 25) -> None:
+def draw_arches(page: Page, count: int, height: float = 40) -> None:
     """Write `count` little arches in the capture box with the mouse (pointer events)."""
     box = page.locator("#pad").bounding_box()
     for n in range(count):

@@ -64,7 +64,7 @@ def test_writer_classifier_and_style_measures_in_metrics_json(tiny_synthesis_run
     assert steps == [2, 2]
 
     # best-of-N in seqgen-sample: the recogniser's readings and the cost per line are printed
-    sampled = subprocess.run([str(BIN / "seqgen-sample"), f"ckpt={tiny_synthesis_run}", "text=ab|ba", "best_of=2", f"recognizer={rec_run}",
+    sampled = subprocess.run([str(BIN / "seqgen-sample"), f"ckpt={tiny_synthesis_run}", "text=ab|ba", "num_samples=1", "best_of=2", f"recognizer={rec_run}",
                               "max_points=60", f"hydra.run.dir={tmp_path / 'sample'}"], capture_output=True, text=True, timeout=600, env=ENV)
     assert sampled.returncode == 0, sampled.stderr[-3000:]
     assert sampled.stdout.count("read as") == 2 and "best of 2" in sampled.stdout and "s per line" in sampled.stdout
