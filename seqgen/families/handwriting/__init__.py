@@ -108,7 +108,7 @@ class HandwritingFamily(Family):
         if cfg.get("style"):
             from seqgen.families.handwriting.style import style_measures
 
-            result = style_measures(model, cfg, datamodule, Path(out_dir))
+            result = style_measures(model, cfg, datamodule, Path(out_dir), self.default_styles_dir(cfg))
             metrics.update(result.pop("metrics"))
             out.update(result)
         return out

@@ -87,9 +87,10 @@ def _scores(probs: np.ndarray, emb: np.ndarray, owner: np.ndarray, classes: list
             "distance_own": d_own, "distance_other": d_other, "distance_ratio": d_own / max(d_other, 1e-12)}
 
 
-def style_measures(model: Any, cfg: Any, datamodule: Any, out: Path) -> dict[str, Any]:
+def style_measures(model: Any, cfg: Any, datamodule: Any, out: Path, real_styles: Optional[Path] = None) -> dict[str, Any]:
     """`seqgen-eval style=true`: the three conditions for the first `style_writers` embedded writers;
-    returns flat `style/...` metrics and writes style.md / style.json in `out`."""
+    returns flat `style/...` metrics and writes style.md / style.json in `out` (and real_styles.png
+    from the folder `real_styles` of real IAM-OnDB styles, when it has them)."""
     from seqgen.families.handwriting.legibility import real_lines
 
     classifier = load_writer_classifier(model, cfg.writer_id, cfg.device)
@@ -129,20 +130,18 @@ def style_measures(model: Any, cfg: Any, datamodule: Any, out: Path) -> dict[str
     metrics.update({"style/chance": 1.0 / len(writers), "style/writers": float(len(writers)), "style/lines_per_condition": float(len(owner)),
                     "style/adapt_seconds_mean": float(np.mean([a["seconds"] for a in adapt_report]))})
     files = write_style_report(results, metrics, adapt_report, writers, texts, out)
-    figure = real_styles_figure(model, cfg, out / "real_styles.png")
+    figure = real_styles_figure(model, cfg, real_styles, out / "real_styles.png")
     if figure is not None:
         files["real_styles"] = str(figure)
     return {"metrics": metrics, **files}
 
 
-def real_styles_figure(model: Any, cfg: Any, path: Path) -> Optional[Path]:
-    """The real IAM-OnDB lines as styles: each real line, then `cfg.real_style_text` written primed
-    by it (bias `style_bias`); None when no real styles are configured."""
+def real_styles_figure(model: Any, cfg: Any, folder: Optional[Path], path: Path) -> Optional[Path]:
+    """The real IAM-OnDB lines of `folder` as styles: each real line, then `cfg.real_style_text`
+    written primed by it (bias `style_bias`); None when the folder holds no real styles."""
     from seqgen.data.handwriting.user_styles import load_real_styles
-    from seqgen.families.handwriting import FAMILY
     from seqgen.render.strokes import side_by_side_png
 
-    folder = FAMILY.default_styles_dir(cfg)
     if folder is None or not any(Path(folder).glob("style-*-strokes.npy")):
         log.info("no real styles folder (paths.styles_dir): real_styles.png is not drawn")
         return None
