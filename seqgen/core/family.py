@@ -116,6 +116,8 @@ class Family:
         evaluation runs (handwriting: a recogniser that cannot read what the model writes)."""
         if cfg.get("recognizer"):
             raise SeqgenError(f"recognizer= measures the legibility of written text: {self.name} models cannot write text")
+        if cfg.get("style"):
+            raise SeqgenError(f"style=true measures the likeness of handwriting written in a writer's style: {self.name} models write none")
 
     def evaluate(self, model: Any, cfg: Any, datamodule: Any, metrics: dict[str, float], out_dir: Path) -> dict[str, Any]:
         """`seqgen-eval` measurements its config asks for beyond the report (handwriting: legibility
@@ -236,6 +238,7 @@ _FAMILY_MODULES: dict[str, str] = {
     "speech": "seqgen.families.speech",
     "image": "seqgen.families.image",
     "recognizer": "seqgen.families.recognizer",
+    "writer_id": "seqgen.families.writer_id",
 }
 _LOADED: dict[str, Family] = {}
 

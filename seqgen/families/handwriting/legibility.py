@@ -23,6 +23,7 @@ from seqgen.core.checkpoints import load_model
 from seqgen.errors import SeqgenError
 from seqgen.eval.legibility import DEFAULT_BIASES, LegibilityResult, check_alphabet, evaluate_legibility, write_legibility
 from seqgen.eval.recognizer_callback import RecognizerCallback
+from seqgen.families.handwriting.best_of import best_of_counts
 from seqgen.families.handwriting.datamodule import HandwritingDataModule
 from seqgen.families.handwriting.generate import write
 from seqgen.families.handwriting.module import HandwritingSynthesis
@@ -55,6 +56,22 @@ def real_lines(datamodule: HandwritingDataModule, split: str, limit: int, max_ch
     return [line["text"] for line in lines], [norm.invert(line["offsets"].numpy()) for line in lines]
 
 
+def given_texts(source: str, model: HandwritingSynthesis, limit: int) -> list[str]:
+    """`legibility_texts=`: ``everyday`` (the held-out everyday lines, `texts.heldout_texts`) or a
+    UTF-8 file with one line per text; the first `limit` the model can write (others are refused)."""
+    from seqgen.families.handwriting.generate import check_texts
+    from seqgen.families.handwriting.texts import heldout_texts
+
+    if source == "everyday":
+        texts = heldout_texts()
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise SeqgenError(f"legibility_texts={source}: no such file; give everyday or a text file with one line per text")
+        texts = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    return check_texts(texts[:limit], model.vocab, "error", int(model.hparams.max_text_chars))
+
+
 def legibility_of_model(
     model: HandwritingSynthesis,
     recognizer: Any,
@@ -63,19 +80,34 @@ def legibility_of_model(
     lines: int = 64,
     biases: Iterable[float] = DEFAULT_BIASES,
     seed: int = 0,
+    best_of: Iterable[int] = (1,),
+    texts_from: Optional[str] = None,
 ) -> LegibilityResult:
-    """Legibility of a synthesis model on the texts of `lines` real lines of `split`."""
+    """Legibility of a synthesis model on the texts of `lines` real lines of `split` (with the real
+    lines as the floor), or on `texts_from` (`given_texts`: no real lines)."""
+    from seqgen.families.handwriting.best_of import write_best_of
+
     if not isinstance(model, HandwritingSynthesis):
         raise SeqgenError(f"a {type(model).__name__} writes no given text, so its legibility cannot be measured: use a synthesis run")
     check_alphabet(model.vocab, recognizer.vocab)
-    texts, raw = real_lines(datamodule, split, int(lines), int(model.hparams.max_text_chars))
-    return evaluate_legibility(lambda batch, bias: write(model, batch, bias, seed=seed), recognizer.read, texts, biases, raw)
+    if texts_from:
+        texts, raw = given_texts(str(texts_from), model, int(lines)), None
+    else:
+        texts, raw = real_lines(datamodule, split, int(lines), int(model.hparams.max_text_chars))
+
+    def writer(batch: list[str], bias: float, n: int = 1) -> Any:
+        return write_best_of(model, batch, n, recognizer.read, bias, seed=seed) if n > 1 else write(model, batch, bias, seed=seed)
+
+    return evaluate_legibility(writer, recognizer.read, texts, biases, raw, best_of=best_of)
 
 
 def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: HandwritingDataModule, metrics: dict[str, float], out: Path) -> dict[str, Any]:
-    """`seqgen-eval recognizer=`: write the test texts at each bias, read them back; adds test/cer... to `metrics`."""
+    """`seqgen-eval recognizer=`: write the test texts (or `legibility_texts`) at each bias and
+    best-of, read them back; adds test/cer... to `metrics`."""
     recognizer = recognizer_for(model, cfg.recognizer, cfg.device)
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
+    best_of = best_of_counts(cfg.get("best_of"))
+    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed),
+                                 best_of, cfg.get("legibility_texts"))
     metrics.update(result.metrics("test", float(cfg.select_bias)))
     return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
