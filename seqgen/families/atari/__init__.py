@@ -2,7 +2,7 @@
 
     seqgen-prepare data=atari                       # frames from ALE games (ale-py ships the ROMs)
     seqgen-train experiment=atari_quickstart
-    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame
+    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame, per game
     seqgen-sample ckpt=<run> length=60 "actions=[FIRE,LEFT]"
 """
 
@@ -44,10 +44,13 @@ class AtariFamily(Family):
         files = write_rollouts(model, clips, Path(run_dir), length=int(model.hparams.horizon), gifs=1)
         out = {f"figure_{key}": str(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
-        if model._trainer is not None:  # real versus generated, and the horizon plot, to W&B (image + video)
+        if model._trainer is not None:  # real versus generated, the horizon plot and its numbers, to W&B
             logged = {f"atari/{key}": path for key, path in files.items()}
             logged["atari/horizons"] = Path(run_dir) / "atari_horizons.png"
             log_samples(model.trainer, logged, model.global_step)
+            numbers = {key: value for key, value in out.items() if key.startswith("test/") and isinstance(value, float)}
+            for logger in model.trainer.loggers:
+                logger.log_metrics(numbers, step=model.global_step)
         return out
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
