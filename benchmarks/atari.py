@@ -4,12 +4,12 @@ change predictor beside Oh et al.'s feed-forward peer.
     .venv/bin/python benchmarks/atari.py [--games pong breakout] [--frames 2000] [--batch 8] [--clip 16]
 
 Collection: the ALE emulator with a random policy, sticky actions, frame skip 4, 84x84 grey
-(seqgen/families/atari/collect.py), *observed* frames (4 emulator frames each) per wall second.
+(seqgen/families/atari/collect.py), *observed* frames (4 emulator frames each) per CPU second.
 Training: forward + backward + Adam of the quick-start widths (conf/experiment/atari_quickstart.yaml)
 for each model config, teacher forced (k = 1) and predicting the last 15 frames from its own (k = 15).
 Generation: rollout frames per second after a 10-frame prefix (each generated frame is encoded again:
-truly sequential). Training and generation are timed in CPU seconds of this process (one thread by
-default), the median of repeats, so the ratios hold on a busy machine too.
+truly sequential). Everything is timed in CPU seconds of this process (one thread by default;
+training and generation: the median of repeats), so the figures hold on a busy machine too.
 """
 
 from __future__ import annotations
@@ -81,10 +81,10 @@ def main() -> None:
     print(machine_line())
 
     for game in args.games:
-        start = time.perf_counter()
+        start = time.process_time()
         clips = list(collect_clips(game, args.frames // 100, 100, seed=0))
-        seconds = time.perf_counter() - start
-        print(f"collect {game:>15}: {len(clips) * 100 / seconds:8.0f} frames/s (84x84 grey, frame skip 4, sticky 0.25)")
+        seconds = time.process_time() - start
+        print(f"collect {game:>15}: {len(clips) * 100 / seconds:8.0f} frames per CPU second (84x84 grey, frame skip 4, sticky 0.25)")
 
     torch.manual_seed(0)
     results = {name: speeds(build(name), args.batch, args.clip) for name in ("atari_frames", "atari_feedforward")}

@@ -2,11 +2,13 @@
 
 Loss: squared error of the predicted frame, weighted toward the pixels that change,
 
-    w_{t+1}(i, j) = 1 + λ [x_{t+1}(i, j) ≠ x_t(i, j)]             (the mask comes from the real frames)
+    w_{t+1}(i, j) = 1 + λ [x_{t+1}(i, j) ≠ x_t(i, j)  or  x̂_{t+1}(i, j) ≠ x_t(i, j)]
     L             = Σ w (x̂_{t+1} - x_{t+1})² / Σ w                 (intensities in [0, 1]; λ = changed_weight)
 
-Under 1% of the pixels of Pong or Breakout change between two frames; without the weight the
-cheapest way down is to predict no change at all.
+x_t is the real frame. Under 1% of the pixels of Pong or Breakout change between two frames;
+without the weight the cheapest way down is to predict no change at all. The weight also covers
+the pixels the model changes (a constant, no gradient of its own): a change drawn where nothing
+moves costs as much as a change missed, so the model is not paid to paint on the static screen.
 
 Curriculum (Oh et al. 2015): `curriculum` lists [from_step, k] pairs; at a training step the model
 predicts the last k frames of each clip from its own predictions (k = 1 is plain teacher forcing),
@@ -52,9 +54,11 @@ def check_curriculum(curriculum: Sequence[Sequence[int]]) -> list[list[int]]:
     return pairs
 
 
-def changed_mask(frames: torch.Tensor) -> torch.Tensor:
-    """(B, T, S, S) real frames -> (B, T-1, S, S) bool: pixel t+1 differs from pixel t."""
-    return frames[:, 1:] != frames[:, :-1]
+def changed_mask(frames: torch.Tensor, predicted: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T, S, S) real frames -> (B, T-1, S, S) bool: pixel t+1 differs from pixel t, in the real
+    frames or (given the (B, T-1, S, S) predictions) in the prediction of frame t+1."""
+    changed = frames[:, 1:] != frames[:, :-1]
+    return changed if predicted is None else changed | (predicted.detach() != frames[:, :-1])
 
 
 class AtariFramePredictor(SeqModule):
@@ -117,7 +121,7 @@ class AtariFramePredictor(SeqModule):
         predicted = self(batch.frames, batch.actions[:, :-1], observed=steps - k + 1)
         target = batch.frames[:, 1:]
         sq = (predicted - target).pow(2)
-        weight = 1.0 + float(self.hparams.changed_weight) * changed_mask(batch.frames).to(sq.dtype)
+        weight = 1.0 + float(self.hparams.changed_weight) * changed_mask(batch.frames, predicted).to(sq.dtype)
         loss = (weight * sq).sum() / weight.sum()
         return loss, {"loss": loss.detach(), "mse": sq.detach().mean(), "k": torch.tensor(float(k))}
 
