@@ -37,14 +37,17 @@ test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
 # Real engines on this machine (docs/cluster.md): a one-node SLURM (Debian's slurm-wlm and munge,
-# run as root), submitit through it, a Ray head on this machine. About 10 minutes on 2 cores.
+# run as root), submitit through it, a Ray head on this machine (in its own PID namespace). About
+# 8 minutes on 2 cores; CI runs it (.ci/run). Each test is listed; a skipped one says why (-rs).
 test-cluster: setup cluster-packages
-	$(BIN)/python -m pytest -q -s -m cluster tests/cluster
+	$(BIN)/python -m pytest -v -rs -s -m cluster tests/cluster
 
+# Only what the test cluster needs (no recommended extras); waits for another apt to finish.
 cluster-packages:
 	@if command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+	    install -y -qq --no-install-recommends slurm-wlm munge; \
 	else echo "cluster-packages: slurm-wlm/munge missing and no root apt-get: the SLURM tests will skip"; fi
 
 bench: setup

@@ -72,7 +72,7 @@ def throughput(url: str, clients: int, lines_each: int, text: str) -> float:
 
 def direct_lines_per_s(model: Any, lines: int) -> float:
     """The same lines sampled in-process, without HTTP or streaming: the server's overhead baseline."""
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     family = get_family("handwriting")
     start = time.perf_counter()
@@ -149,7 +149,7 @@ def measure(url: str, engine: Any, slots: int, args: argparse.Namespace, rows: l
         points = statistics.median(l["points"] for l in lat)
         print(f"40-character line ({LINE_40!r}): first stroke after {first * 1000:.0f} ms, "
               f"finished after {total:.2f} s ({points:.0f} points, {points / total:.0f} points/s), median of {args.repeats}")
-        from seqgen.families.base import get_family
+        from seqgen.core.family import get_family
 
         start = time.perf_counter()
         for seed in range(args.repeats):
@@ -177,7 +177,7 @@ def main() -> None:
 
     from seqgen.serve.app import create_app, serving_in_thread
     from seqgen.serve.engine import Engine, Limits
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     torch.set_num_threads(1)
     model = load_model(args.ckpt, family="handwriting")

@@ -58,7 +58,7 @@ def make_corpus(path: Path, size_mb: int, seed: int = 0) -> None:
 
 def child_handwriting(impl: str, n_lines: str, out_dir: str) -> None:
     sys.path.insert(0, str(REPO / "tests" / "families" / "handwriting"))
-    from seqgen.data.handwriting.prepare import HersheyCorpus, prepare_handwriting
+    from seqgen.families.handwriting.prepare import HersheyCorpus, prepare_handwriting
 
     if impl == "in-memory":
         from legacy_handwriting_prepare import prepare_handwriting_in_memory as run

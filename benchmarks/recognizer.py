@@ -28,8 +28,8 @@ import time
 import numpy as np
 import torch
 
-from seqgen.data.handwriting.datamodule import collate_lines
-from seqgen.data.handwriting.hershey import render_line, sample_writers, text_lines_from_corpus
+from seqgen.data.handwriting.batch import collate_lines
+from seqgen.families.handwriting.hershey import render_line, sample_writers, text_lines_from_corpus
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.eval.legibility import evaluate_legibility
 from seqgen.families.recognizer.module import HandwritingRecognizer
@@ -80,7 +80,7 @@ def main() -> None:
     torch.manual_seed(0)
     info, items, raw, texts = corpus(max(args.lines, args.batch))
     batch = collate_lines(items[: args.batch])
-    points = int((batch["lengths"] - 1).sum())
+    points = int((batch.lengths - 1).sum())
     print(f"# recogniser benchmark: {args.threads} thread(s), batch {args.batch} ({points} points, "
           f"{points / int(batch['char_lengths'].sum()):.1f} points/char), hidden 96 x 2 BLSTM")
 

@@ -54,7 +54,8 @@ def main() -> None:
              f"paths.data_dir={data}", f"hydra.run.dir={work / 'prepare'}"], work)
 
         tiny = load_definition(REPO / "sweeps" / "tiny_test.yaml")
-        base = [*tiny.base, f"trainer.max_steps={args.steps}", "optim.optimizer.lr=0.003"]
+        # The tiny corpus written above, in place of the embedded one tiny_test names.
+        base = [*tiny.base, "data=text_file", f"data.corpus.path={corpus}", f"trainer.max_steps={args.steps}", "optim.optimizer.lr=0.003"]
         # The sweep's one "search" dimension has a single value: every trial trains the same model.
         sweeps_dir = work / "sweeps"
         sweeps_dir.mkdir()

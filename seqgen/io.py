@@ -1,8 +1,10 @@
 """The one way seqgen writes files: atomically (temp file in the same folder, fsync, rename).
 
 A reader never sees a half-written file: a crash, a kill or a full disk leaves either the old
-file or the new one, never a truncated mix. Every file the platform writes goes through here:
-shards, manifests, checkpoints, figures, reports, samples, audio, sweep summaries.
+file or the new one, never a truncated mix. A write that fails (full disk, read-only or unwritable
+folder) raises one `SeqgenError` naming the file, its folder, the reason and that the old file is
+intact. Every file the platform writes goes through here: shards, manifests, checkpoints,
+figures, reports, samples, audio, sweep summaries.
 
     atomic_write(path, "text")                   # str or bytes
     write_json(path, {"a": 1})
@@ -22,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
-from seqgen.errors import SeqgenError
+from seqgen.errors import SeqgenError, write_failure
 
 
 # The process umask, read once: temp files (mkstemp: 0600) get the mode a plain open() would give.
@@ -53,8 +55,14 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     still see the right one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+    except OSError as err:
+        failure = write_failure(err, path)
+        if failure is None:
+            raise
+        raise failure from err
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_UMASK)
@@ -64,9 +72,14 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        # a full disk or a read-only folder: one clear error naming the file (the old one is untouched)
+        kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+        failure = write_failure(err, path, kept)
+        if failure is not None and not isinstance(err, SeqgenError):
+            raise failure from err
         raise
 
 

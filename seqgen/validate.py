@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from seqgen.config_trust import check_objects
 from seqgen.errors import SeqgenError
 
 Check = Callable[[Any], bool]
@@ -48,8 +49,18 @@ class Rule:
         return any(fnmatch.fnmatchcase(dotted, p if p.startswith("*") else "." + p) for p in self.patterns)
 
 
+# Models compute in float32 (and keep hyperparameters such as lr in float32 tensors): a value
+# beyond its range becomes inf there, however finite it is in Python.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and abs(float(value)) <= FLOAT32_MAX
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _is_int(value: Any) -> bool:
@@ -65,6 +76,28 @@ def integer(low: int | None = None, high: int | None = None) -> tuple[Check, str
     return check, f"an integer in [{low}, {high}]"
 
 
+def step_limit() -> tuple[Check, str]:
+    """Lightning's max_steps / max_epochs: -1 for no limit, else at least one (0 trains nothing)."""
+
+    def check(value: Any) -> bool:
+        return _is_int(value) and (value == -1 or value >= 1)
+
+    return check, "-1 (no limit) or an integer >= 1 (0 would train nothing)"
+
+
+def style_choice() -> tuple[Check, str]:
+    """`style=`: an index >= 0, writer:N, or a file (strings other than negative numbers pass)."""
+
+    def check(value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int):
+            return value >= 0
+        return isinstance(value, str) and not re.fullmatch(r"\s*-\d+\s*", value)
+
+    return check, "an index >= 0, writer:N or a style file"
+
+
 def number(low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False) -> tuple[Check, str]:
     def check(value: Any) -> bool:
         if not _is_number(value):
@@ -74,10 +107,10 @@ def number(low: float | None = None, high: float | None = None, low_open: bool =
             return False
         return high is None or (v <= high and not (high_open and v == high))
 
-    left = "(" if low_open else "["
-    right = ")" if high_open or high is None else "]"
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open else "]"
+    lo = "-3.4e38" if low is None else f"{low:g}"
+    hi = "3.4e38" if high is None else f"{high:g}"
     return check, f"a finite number in {left}{lo}, {hi}{right}"
 
 
@@ -121,6 +154,15 @@ def duration() -> tuple[Check, str]:
     return check, 'a positive duration "DD:HH:MM:SS"'
 
 
+def thread_count() -> tuple[Check, str]:
+    """`auto` (the thread policy, seqgen/training/threads.py) or a whole number >= 1."""
+
+    def check(value: Any) -> bool:
+        return value == "auto" or (_is_int(value) and value >= 1)
+
+    return check, "auto or an integer >= 1"
+
+
 def rule(patterns: str | Sequence[str], spec: tuple[Check, str], nullable: bool = True) -> Rule:
     return Rule((patterns,) if isinstance(patterns, str) else tuple(patterns), spec[0], spec[1], nullable)
 
@@ -138,11 +180,15 @@ RULES: list[Rule] = [
     rule(["*mixture_components", "*window_components", "*.num_mixtures", "*.num_heads", "*.num_classes", "*.num_actions"], POSITIVE_INT),
     rule(["*.batches_per_epoch", "*samples_per_shard", "*.min_train_shards", "*segment_length", "*chunk_length"], POSITIVE_INT),
     rule(["*.num_samples", "*.length", "*.max_text_chars", "*.end_patience", "*.preview_length", "*.max_nonfinite_steps"], POSITIVE_INT),
+    rule(["*.factors", "*.levels", "*.horizon", "*_frames", "*_lines", "*_points"], POSITIVE_INT),
+    rule(["style"], style_choice()),
     rule(["*.n_lines", "*.n_writers", "*.n_styles", "*.min_chars", "*.max_chars", "*.max_bytes", "*.min_points", "*.max_points"], POSITIVE_INT),
     rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*image_height", "*image_width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
     rule(["*.num_workers", "*.shuffle_buffer", "*.holdout_writers", "*.every_n_steps", "*.refresh_rate", "*.num_sanity_val_steps"], NON_NEGATIVE_INT),
-    rule(["*.num_threads", "*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
-    rule(["*.max_steps", "*.max_epochs", "*.save_top_k"], integer(-1)),
+    rule(["*.num_threads"], thread_count()),
+    rule(["*.num_nodes", "*.accumulate_grad_batches", "*.log_every_n_steps", "*.check_val_every_n_epoch", "*.max_concurrent_trials"], POSITIVE_INT),
+    rule(["*.max_steps", "*.max_epochs"], step_limit()),
+    rule(["*.save_top_k"], integer(-1)),
     rule(["seed", "*.seed"], integer(0, 2**32 - 1)),
     # rates, probabilities, coefficients
     rule(["*.lr", "*_lr", "*learning_rate"], number(0.0, None, low_open=True), nullable=False),
@@ -152,7 +198,7 @@ RULES: list[Rule] = [
     rule(["*optimizer.betas"], pair_of(number(0.0, 1.0, high_open=True))),
     rule(["*optimizer.eps"], number(0.0, None, low_open=True)),
     rule(["*.weight_decay", "*.weight_noise_std", "*.bias", "*.label_smoothing"], number(0.0, None)),
-    rule(["*.temperature", "*_temperature", "*.kappa_scale"], number(0.0, None, low_open=True)),
+    rule(["*.temperature", "*_temperature", "*.kappa_scale", "*max_memory_gb"], number(0.0, None, low_open=True)),
     rule(["*grad_clip.value", "*clip_*_grad", "*.gradient_clip_val"], number(0.0, None, low_open=True)),
     rule(["*.val_check_interval"], number(0.0, None, low_open=True)),
     rule(["*.limit_*_batches"], number(0.0, None)),
@@ -186,14 +232,14 @@ def _family_rules(cfg: DictConfig) -> list[Rule]:
     rules: list[Rule] = []
     if not names:
         return rules
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     for name in sorted(names):
         try:
             family = get_family(name)
         except (SeqgenError, ImportError):
             continue  # an unknown family is refused with its own message where it is used
-        rules.extend(getattr(family, "config_rules", ()) or ())
+        rules.extend(family.config_rules)
     return rules
 
 
@@ -260,6 +306,7 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         key = missing[0]
         more = f" (also unset: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
         raise SeqgenError(f"{key} is mandatory and not set (???): pass {key}=<value> on the command line{more}")
+    check_objects(cfg)
     rules = [*RULES, *_EXTRA, *_family_rules(cfg), *extra_rules]
     for key, parent, child, _ in _walk(cfg):
         if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_"):
@@ -282,6 +329,15 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         if not chosen.check(value) and not (isinstance(value, list) and value and all(chosen.check(v) for v in value)):
             where = f" ({command})" if command else ""
             raise SeqgenError(f"{key}={_show(value)} is out of range{where}: must be {chosen.valid}")
+
+
+def validate_loaded(cfg: DictConfig, source: str) -> None:
+    """`validate_config` for a config read from a run folder (`source`), as strict as the command
+    line; the error names the file."""
+    try:
+        validate_config(cfg, "")
+    except SeqgenError as err:
+        raise SeqgenError(f"{source}: {err}") from None
 
 
 def _is_duration_rule(r: Rule) -> bool:

@@ -84,6 +84,17 @@ def tiny_text_data(tmp_path_factory: pytest.TempPathFactory, tiny_text_file: Pat
     return root / "data"
 
 
+@pytest.fixture(scope="session")
+def embedded_text_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded corpus prepared as `seqgen-prepare data=text_embedded` does (the text sweeps train
+    on it); returns the data root (paths.data_dir)."""
+    from hydra.utils import instantiate
+
+    root = tmp_path_factory.mktemp("embedded")
+    instantiate(compose_cfg("prepare", root, ["data=text_embedded"]).data.prepare)
+    return root / "data"
+
+
 def tiny_train_cfg(tmp: Path, data_root: Path, text_file: Path, extra: list[str] | None = None) -> DictConfig:
     cfg = compose_cfg("train", tmp, [*TINY_TRAIN, f"data.corpus.path={text_file}", *(extra or [])])
     with open_dict(cfg):
@@ -132,3 +143,19 @@ def iam_stroke_xml(strokes: Any, dt: float = 0.02, gap: float = 0.3) -> str:
         t += gap
     out += ["  </StrokeSet>", "</WhiteboardCaptureSession>"]
     return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="session")
+def finished_text_run(tmp_path_factory: pytest.TempPathFactory, tiny_text_data: Path, tiny_text_file: Path) -> Path:
+    """One finished tiny text run (10 steps: best and last checkpoints, no test split, no logger).
+    Shared by the test modules: copy it before changing anything in it."""
+    from seqgen.training.run import train
+
+    tmp = tmp_path_factory.mktemp("finished_text_run")
+    overrides = [*TINY_TRAIN, f"data.corpus.path={tiny_text_file}", f"paths.data_dir={tiny_text_data}", "trainer.max_steps=10", "test=false", "logger=none"]
+    cfg = tiny_train_cfg(tmp, tiny_text_data, tiny_text_file, overrides[len(TINY_TRAIN):])
+    run = Path(cfg.paths.output_dir)
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))  # as seqgen-train's Hydra writes it
+    train(cfg, run)
+    return run

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from seqgen._config import config_dir
+from seqgen.errors import write_reason
 
 CONFIG_PATH = str(config_dir())  # packaged with seqgen (see seqgen/_config); Hydra's primary search path
 
@@ -31,6 +38,9 @@ def start(cfg: DictConfig, command: str) -> None:
 
 def quiet_libraries() -> None:
     """Keep the console readable: library chatter that a user cannot act on goes away."""
+    # A log line that cannot be written (full disk) must not print a traceback per line: the write
+    # that matters (a checkpoint, metrics.json) reports the full disk as one error.
+    logging.raiseExceptions = False
     # checkpoint_connector: "`weights_only` was not set" is about *saving* whole checkpoints (what we want)
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning.fabric", "pytorch_lightning.accelerators",
                  "pytorch_lightning.trainer.connectors.checkpoint_connector"):
@@ -50,3 +60,35 @@ def say(message: str) -> None:
 
 def finished(kind: str, where: Path) -> None:
     say(f"[seqgen] {kind} finished. Run folder: {where}")
+
+
+class OutputFolderCheck(Callback):
+    """Hydra creates the output folder and writes `.hydra/` into it before seqgen's code runs (and
+    prints a traceback when it cannot): a folder that cannot be written is refused here, in one
+    line naming it and the reason (conf/hydra/default.yaml registers this callback)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir")
+
+    @staticmethod
+    def _check(config: DictConfig, key: str) -> None:
+        try:
+            HydraConfig.instance().set_config(config)  # what run_job does first: ${hydra:...} resolves
+            folder = Path(str(OmegaConf.select(config, key)))
+        except Exception:  # not resolvable here: Hydra reports it itself
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder) as probe:  # room for Hydra's config files, then gone
+                probe.write(bytes(1 << 16))
+                probe.flush()
+                os.fsync(probe.fileno())
+        except OSError as err:
+            reason = write_reason(err, folder)
+            if reason is None:
+                raise
+            print(f"seqgen: error: cannot write the output folder {folder}: {reason}: pick another with {key}=<folder>", file=sys.stderr, flush=True)
+            sys.exit(2)

@@ -7,21 +7,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, say, start
 from seqgen.data.identity import check_data_identity
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import family_of
+from seqgen.core.family import family_of
 from seqgen.io import write_json
-from seqgen.training.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config
+from seqgen.core.checkpoints import find_checkpoint, load_model, read_checkpoint, run_config, run_dir_of
 from seqgen.training.loggers import build_loggers
 from seqgen.training.run import final_metrics
+from seqgen.training.threads import apply_thread_policy
+from seqgen.validate import validate_loaded
 
 
 @friendly_errors
@@ -29,13 +30,18 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "eval")
     ckpt = find_checkpoint(cfg.ckpt)
     model = load_model(ckpt)  # first: an unsafe or foreign file is refused before anything else
+    family = family_of(model)
+    family.check_evaluate(model, cfg)  # e.g. recognizer=: checked before any evaluation
     trained = run_config(ckpt)
+    validate_loaded(trained, str(run_dir_of(ckpt) / "config_resolved.yaml"))  # ranges, as on the command line
     if cfg.data_dir:
         with open_dict(trained):
             trained.data.datamodule.data_dir = str(cfg.data_dir)
     datamodule = instantiate(trained.data.datamodule)
     datamodule.load_info()
-    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval")
+    batch = OmegaConf.select(trained, "data.datamodule.eval_batch_size", default=None) or OmegaConf.select(trained, "data.datamodule.batch_size", default=1)
+    apply_thread_policy(cfg.get("num_threads"), model, int(batch), {"accelerator": str(cfg.device)}, training=False)
+    check_data_identity(read_checkpoint(ckpt)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "seqgen-eval", "data_dir")
     trainer = pl.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False, use_distributed_sampler=False)
     metrics: dict[str, float] = {}
     errors: dict[str, str] = {}
@@ -55,28 +61,17 @@ def run(cfg: DictConfig) -> dict:
         result["errors"] = errors
     write_json(out / "metrics.json", result)  # always written, also if the report fails below
     try:
-        result.update(family_of(model).report(model, out, datamodule, metrics) or {})
+        result.update(family.report(model, out, datamodule, metrics) or {})
     except SeqgenError as err:
         result["report_error"] = str(err)
         say(f"[seqgen] report skipped: {err}")
-    if cfg.get("recognizer"):
-        result.update(legibility(cfg, model, datamodule, metrics, out))
+    result.update(family.evaluate(model, cfg, datamodule, metrics, out))
     result["skipped_shards"] = datamodule.skipped_shards
     log_eval_metrics(cfg, out, metrics)
     write_json(out / "metrics.json", result)
     say(", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     finished("evaluation", out)
     return result
-
-
-def legibility(cfg: DictConfig, model: Any, datamodule: Any, metrics: dict, out: Path) -> dict[str, Any]:
-    """Write the test texts at each bias, read them with the recogniser; adds test/cer... to `metrics`."""
-    from seqgen.eval.legibility import legibility_of_model, load_recognizer, write_legibility
-
-    recognizer = load_recognizer(cfg.recognizer, cfg.device)
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
-    metrics.update(result.metrics("test", float(cfg.select_bias)))
-    return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
 def log_eval_metrics(cfg: DictConfig, out: Path, metrics: dict[str, float]) -> None:

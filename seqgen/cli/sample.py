@@ -12,12 +12,13 @@ from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, finished, run_dir, start
 from seqgen.errors import friendly_errors
-from seqgen.families.base import family_of
-from seqgen.training.checkpoints import load_model
+from seqgen.core.family import family_of
+from seqgen.core.checkpoints import load_model
+from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy
 
 
 # Options of every `seqgen-sample` run; the others in conf/sample.yaml belong to one family each.
-PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "task_name", "paths", "hydra"})
+PLATFORM_OPTIONS = frozenset({"ckpt", "seed", "num_samples", "device", "num_threads", "max_memory_gb", "task_name", "paths", "hydra"})
 
 
 @friendly_errors
@@ -25,8 +26,10 @@ def run(cfg: DictConfig) -> dict:
     start(cfg, "sample")
     torch.manual_seed(int(cfg.seed))
     model = load_model(cfg.ckpt).to(cfg.device)
+    apply_thread_policy(cfg.get("num_threads"), model, int(cfg.num_samples), {"accelerator": str(cfg.device)}, training=False,
+                        small=SMALL_GENERATION_STEP_MACS)
     family = family_of(model)
-    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS)
+    family.check_sample_options(cfg, frozenset(cfg.keys()) - PLATFORM_OPTIONS, model)
     out = run_dir()
     result = family.generate(model, cfg, out)
     finished("sampling", out)

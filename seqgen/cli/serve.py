@@ -11,18 +11,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
 from seqgen.cli.common import CONFIG_PATH, quiet_libraries, say
 from seqgen.errors import SeqgenError, friendly_errors
-from seqgen.families.base import get_family
+from seqgen.core.checkpoints import load_model
+from seqgen.core.family import Family, family_of
+from seqgen.training.threads import SMALL_GENERATION_STEP_MACS, apply_thread_policy, parse_setting
 
 log = logging.getLogger(__name__)
 
 # (key, lowest, highest): every bound is checked before the model is loaded
 INT_BOUNDS = {
-    "port": (0, 65535), "num_threads": (1, 256), "max_lines": (1, 100), "max_chars": (1, 1000),
+    "port": (0, 65535), "max_lines": (1, 100), "max_chars": (1, 1000),
     "max_concurrent": (1, 256), "max_queue": (0, 10_000), "max_upload_bytes": (100, 100_000_000),
     "max_prime_points": (10, 100_000), "max_uploads": (1, 100_000), "max_jobs": (1, 100_000),
 }
@@ -30,6 +31,7 @@ INT_BOUNDS = {
 
 def validate(cfg: DictConfig) -> None:
     """Refuse bad settings with a message naming the key, the value and the valid range."""
+    parse_setting(cfg.get("num_threads"))
     for key, (low, high) in INT_BOUNDS.items():
         value = cfg.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -43,13 +45,13 @@ def validate(cfg: DictConfig) -> None:
         raise SeqgenError(f"log_level={cfg.log_level!r} is invalid: critical, error, warning, info or debug")
 
 
-def styles_folder(setting: Any) -> Optional[Path]:
-    """The configured real-style folder (auto: the shared IAM-OnDB styles when present)."""
+def styles_folder(setting: Any, family: Family, cfg: DictConfig) -> Optional[Path]:
+    """The configured real-style folder (auto: the family's default folder, when it holds styles)."""
     if setting is None or str(setting).lower() in ("", "null", "none"):
         return None
     if str(setting) == "auto":
-        shared = get_family("handwriting").default_styles_dir()
-        return shared if any(shared.glob("style-*-strokes.npy")) else None
+        default = family.default_styles_dir(cfg)
+        return default if default is not None and any(default.glob("style-*-strokes.npy")) else None
     folder = Path(str(setting)).expanduser()
     if not folder.is_dir():
         raise SeqgenError(f"styles_dir={setting}: no such folder; give the styles/ folder of the real samples, auto or null")
@@ -58,16 +60,12 @@ def styles_folder(setting: Any) -> Optional[Path]:
 
 def build_engine(cfg: DictConfig) -> Any:
     """Load the checkpoint (weights only, through the family registry) and the configured styles."""
+    from seqgen.data.handwriting.user_styles import load_real_styles
     from seqgen.serve.engine import Engine, Limits
-    from seqgen.training.checkpoints import load_model
 
     model = load_model(cfg.ckpt, family="handwriting").to(cfg.device)
-    folder = styles_folder(cfg.get("styles_dir"))
-    real = []
-    if folder is not None:
-        from seqgen.data.handwriting.user_styles import load_real_styles
-
-        real = load_real_styles(folder)
+    folder = styles_folder(cfg.get("styles_dir"), family_of(model), cfg)
+    real = load_real_styles(folder) if folder is not None else []
     limits = Limits(**{key: cfg[key] for key in Limits.__dataclass_fields__})
     return Engine(model, limits, real)
 
@@ -80,8 +78,9 @@ def run(cfg: DictConfig) -> None:
 
     quiet_libraries()
     validate(cfg)
-    torch.set_num_threads(int(cfg.num_threads))
     engine = build_engine(cfg)
+    apply_thread_policy(cfg.get("num_threads"), engine.model, int(cfg.max_lines), {"accelerator": str(cfg.device)}, training=False,
+                        small=SMALL_GENERATION_STEP_MACS)
     app = create_app(engine)
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("host=%s: the demo is reachable from other machines", cfg.host)

@@ -16,14 +16,13 @@ from seqgen.cli.common import CONFIG_PATH, finished, say, start, task_overrides
 from seqgen.errors import friendly_errors
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
-from seqgen.training.run import PREEMPTED_EXIT_CODE, apply_runtime_env, train
+from seqgen.training.run import PREEMPTED_EXIT_CODE, train
 from seqgen.validate import validate_config
 
 
 @friendly_errors
 def run(cfg: DictConfig) -> dict:
     start(cfg, "train")
-    apply_runtime_env(cfg)
     cfg, out, checkpoint = resolve_run(cfg, task_overrides())
     if cfg.get("resume") == "auto":
         validate_config(cfg, "train")  # a resumed run's re-composed config, with this command's overrides

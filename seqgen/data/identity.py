@@ -1,7 +1,7 @@
 """Which data a run was trained on: corpus keys for data folders, content fingerprints, checks.
 
-Two corpora prepared under one config name used to share one folder (`data/text_file`): training
-on file A after preparing file B silently trained on B. Now:
+Two corpora prepared under one config name must not share one folder (`data/text_file`), or
+training on file A after preparing file B would silently train on B:
 
 * a corpus given by a path is prepared into ``<data_dir>/<name>/<stem>-<key>``, where the key
   (`corpus_key`, the `seqgen_corpus_key` resolver) hashes the resolved path and, for every file,
@@ -74,9 +74,10 @@ def data_identity(info: dict[str, Any]) -> dict[str, Any]:
     return {"fingerprint": info.get("fingerprint"), "vocab": info.get("vocab"), "corpus": info.get("corpus")}
 
 
-def check_data_identity(saved: dict[str, Any] | None, info: dict[str, Any], data_dir: Any, action: str) -> None:
+def check_data_identity(saved: dict[str, Any] | None, info: dict[str, Any], data_dir: Any, action: str, data_option: str) -> None:
     """Refuse `action` (train on resume, eval, sample) when the data differs from the checkpoint's.
 
+    `data_option`: the option of that command that names the data folder (the hint names it).
     Checkpoints written before fingerprints existed (no ``data`` entry) are accepted.
     """
     if not saved:
@@ -86,11 +87,11 @@ def check_data_identity(saved: dict[str, Any] | None, info: dict[str, Any], data
         raise SeqgenError(
             f"{action}: the data in {data_dir} has another vocabulary than the checkpoint's (corpus "
             f"'{current.get('corpus')}' vs '{saved.get('corpus')}'): prepare the run's own corpus again "
-            f"(seqgen-prepare with the run's data.* settings) or pass data_dir=<its prepared folder>"
+            f"(seqgen-prepare with the run's data.* settings) or pass {data_option}=<its prepared folder>"
         )
     if saved.get("fingerprint") and current.get("fingerprint") and saved["fingerprint"] != current["fingerprint"]:
         raise SeqgenError(
             f"{action}: the data in {data_dir} is not the data the checkpoint was trained on (fingerprint "
             f"{current['fingerprint'][:12]} vs {saved['fingerprint'][:12]}): prepare the run's own corpus again "
-            f"or point at its prepared folder"
+            f"or pass {data_option}=<its prepared folder>"
         )

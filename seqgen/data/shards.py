@@ -17,8 +17,9 @@ import hashlib
 import io
 import json
 import logging
+import tarfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -140,28 +141,54 @@ def split_shards(data_dir: Path, split: str) -> list[ShardInfo]:
     entries = manifest.get("splits", {}).get(split)
     if not entries:
         raise SeqgenError(f"{data_dir}/{MANIFEST} lists no '{split}' shards: re-run `seqgen-prepare`")
-    return [ShardInfo(**entry) for entry in entries]
+    try:
+        return [ShardInfo(**entry) for entry in entries]
+    except TypeError as err:
+        raise SeqgenError(f"{data_dir}/{MANIFEST} has a malformed '{split}' entry ({err}): re-run `seqgen-prepare`") from None
 
 
 def verify_shards(data_dir: Path, shards: list[ShardInfo], full_hash: bool = True) -> tuple[list[ShardInfo], list[str]]:
-    """Split shards into (good, bad names): missing, truncated (size) or corrupt (sha256)."""
+    """Split shards into (good, bad names): missing, truncated (size), corrupt (sha256), or unsafe:
+    named outside the data folder, or holding a member that is not a plain file inside the shard
+    (`unsafe_member`). Every reader of prepared data gets its shards through here."""
     good: list[ShardInfo] = []
     bad: list[str] = []
     for shard in shards:
-        path = Path(data_dir) / shard.file
-        if not path.exists():
-            reason = "missing"
+        path = Path(data_dir) / str(shard.file)
+        if not isinstance(shard.file, str) or Path(shard.file).name != shard.file or shard.file in ("", ".", ".."):
+            reason = "not a file name inside the data folder (the manifest may be tampered with)"
+        elif not path.is_file() or path.is_symlink():
+            reason = "missing" if not path.exists() else "not a regular file"
         elif path.stat().st_size != shard.bytes:
             reason = f"size {path.stat().st_size} != {shard.bytes} (truncated?)"
         elif full_hash and sha256_file(path) != shard.sha256:
             reason = "sha256 mismatch (corrupt)"
         else:
-            good.append(shard)
-            continue
+            reason = unsafe_member(path)
+            if reason is None:
+                good.append(shard)
+                continue
         bad.append(f"{shard.file}: {reason}")
     for line in bad:
         log.warning("skipping shard %s", line)
     return good, bad
+
+
+def unsafe_member(path: Path) -> str | None:
+    """Why a shard must not be read, or None: a member that is a link or device rather than a plain
+    file, or whose name is absolute or climbs out with `..` (seqgen writes neither)."""
+    try:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                name = member.name
+                if name.startswith(("/", "\\")) or ".." in PurePosixPath(name).parts or (len(name) > 1 and name[1] == ":"):
+                    return f"member {name!r} is named outside the shard (absolute or ..): refused"
+                if not member.isreg():
+                    what = f"a link to {member.linkname!r}" if member.issym() or member.islnk() else "not a regular file"
+                    return f"member {name!r} is {what}: refused"
+    except (tarfile.TarError, OSError, EOFError) as err:
+        return f"unreadable tar ({err})"
+    return None
 
 
 def write_meta(data_dir: Path, meta: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ shard writer, the manifest and the corpus fingerprint never see them.
 `release_free_memory()` hands the C heap's free pages back to the operating system (glibc's
 `malloc_trim`). Native code that allocates buffers of a new size for every item (torchaudio's
 `resample` on utterances of varying length) otherwise leaves the heap fragmented and the
-process's memory growing with the corpus although nothing is kept (~1.2 MB per utterance).
+process's memory growing with the corpus although nothing is kept.
 """
 
 from __future__ import annotations

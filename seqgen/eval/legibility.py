@@ -2,10 +2,10 @@
 
 A shared evaluation layer: it knows no family. It takes two callables,
 
-    write(texts, bias) -> lines        generated strokes for each text (raw units, start row first);
-                                       either a list of (T, 3) arrays or an object with `.offsets`
-                                       and, if the writer knows it, `.ended` (True where the
-                                       writer's end-of-text rule stopped the line)
+    write(texts, bias) -> lines        the generated lines (`Written`): `.offsets`, one (T, 3) array
+                                       of raw-unit strokes per text (start row first), and `.ended`,
+                                       True where the writer's end-of-text rule stopped the line
+                                       (None where the writer cannot tell)
     read(lines) -> texts               what a recogniser reads in each line
 
 and, for the texts of real lines (and optionally those real lines themselves), reports per bias b
@@ -20,9 +20,9 @@ shorter by more than that. The figures: `legibility.png` (CER against bias), `le
 `legibility.json` (every line's transcription) and metrics `<prefix>/cer` (at `select_bias`),
 `<prefix>/cer_bias<b>`, `<prefix>/cer_real`, `<prefix>/runon_bias<b>`, `<prefix>/dropped_bias<b>`.
 
-Wiring (`legibility_of_model`, `LegibilityCallback`) reaches a generative model only through its
-family's `Family.write(model, texts, bias, seed)` (the registry; no family is imported here) and
-the recogniser through its module's `read`; the recogniser must know the writer's alphabet.
+This module knows no family, no model and no checkpoint. The handwriting family wires it to a
+synthesis model and a recogniser run (`seqgen.families.handwriting.legibility`: `seqgen-eval
+recognizer=`, and `model.recognizer=` during training).
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Protocol, Sequence
 
 import numpy as np
-import pytorch_lightning as pl
 
 from seqgen.errors import SeqgenError
 from seqgen.io import atomic_write, write_json
@@ -44,7 +43,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BIASES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 
-WriteFn = Callable[[list[str], float], Any]
+
+class Written(Protocol):
+    """What a writer returns for a batch of texts (the handwriting family's `HandwritingSamples`)."""
+
+    offsets: list[np.ndarray]
+    ended: list[Optional[bool]]
+
+
+WriteFn = Callable[[list[str], float], Written]
 ReadFn = Callable[[list[np.ndarray]], list[str]]
 
 
@@ -78,9 +85,8 @@ class LegibilityResult:
         return out
 
 
-def _offsets_and_ended(written: Any, n: int) -> tuple[list[np.ndarray], list[Optional[bool]]]:
-    offsets = list(getattr(written, "offsets", written))
-    ended = list(getattr(written, "ended", None) or [None] * len(offsets))
+def _offsets_and_ended(written: Written, n: int) -> tuple[list[np.ndarray], list[Optional[bool]]]:
+    offsets, ended = list(written.offsets), list(written.ended)
     if len(offsets) != n or len(ended) != n:
         raise SeqgenError(f"the writer returned {len(offsets)} lines for {n} texts")
     return [np.asarray(o, dtype=np.float32) for o in offsets], ended
@@ -193,9 +199,6 @@ def samples_png(result: LegibilityResult, bias: float, path: str | Path) -> Path
     return side_by_side_png(rows, path)
 
 
-# --------------------------------------------------------------------------------------- wiring
-
-
 def check_alphabet(writer_chars: Iterable[str], reader_chars: Iterable[str]) -> None:
     """The recogniser must know every character the generative model can write."""
     missing = sorted(set(writer_chars) - set(reader_chars))
@@ -205,109 +208,3 @@ def check_alphabet(writer_chars: Iterable[str], reader_chars: Iterable[str]) -> 
             f"the recogniser cannot read {len(missing)} character(s) the model writes: {shown}; "
             "train the recogniser on the same data as the model (seqgen-train experiment=recognizer_quickstart data=<same data>)"
         )
-
-
-def load_recognizer(path: str | Path, device: Any = "cpu") -> Any:
-    """A recogniser run folder or checkpoint -> its module (refuses other families)."""
-    from seqgen.training.checkpoints import load_model
-
-    model = load_model(path, family="recognizer").to(device)
-    if not callable(getattr(model, "read", None)):
-        raise SeqgenError(f"{path}: the recogniser model has no read(); retrain it with this version of seqgen")
-    return model
-
-
-def writer_of(model: Any, seed: int = 0) -> WriteFn:
-    """`write(texts, bias)` for a generative model, through its family (`Family.write`, registry)."""
-    from seqgen.families.base import Family, family_of
-
-    family = family_of(model)
-    if type(family).write is Family.write:
-        family.write(model, [], 0.0)  # raises the family's "cannot write text" error
-    return lambda texts, bias: family.write(model, texts, bias, seed=seed)
-
-
-def real_lines(datamodule: Any, split: str, limit: int, max_chars: Optional[int] = None) -> tuple[list[str], list[np.ndarray]]:
-    """Texts and raw-unit strokes of the first `limit` lines of a split of a handwriting datamodule."""
-    lines = datamodule.read_lines(split, limit)
-    if max_chars:
-        lines = [line for line in lines if len(line["text"]) <= max_chars]
-    norm = datamodule.norm
-    return [line["text"] for line in lines], [norm.invert(line["offsets"].numpy()) for line in lines]
-
-
-def legibility_of_model(
-    model: Any,
-    recognizer: Any,
-    datamodule: Any,
-    split: str = "test",
-    lines: int = 64,
-    biases: Iterable[float] = DEFAULT_BIASES,
-    seed: int = 0,
-) -> LegibilityResult:
-    """Legibility of a generative model on the texts of `lines` real lines of `split`."""
-    check_alphabet(getattr(model, "vocab", ()), getattr(recognizer, "vocab", ()))
-    hparams = getattr(model, "hparams", {}) or {}
-    texts, raw = real_lines(datamodule, split, int(lines), hparams.get("max_text_chars"))
-    return evaluate_legibility(writer_of(model, seed), recognizer.read, texts, biases, raw)
-
-
-class LegibilityCallback(pl.Callback):
-    """Legibility at the end of validations (`model.recognizer=`): logs `val/cer` etc. so sweeps and
-    checkpointing can select on it; the last result's plot and report go to the run folder."""
-
-    def __init__(
-        self,
-        recognizer: str,
-        biases: Iterable[float] = DEFAULT_BIASES,
-        select_bias: float = 1.0,
-        lines: int = 32,
-        every_n_validations: int = 1,
-        seed: int = 0,
-    ) -> None:
-        if int(lines) < 1 or int(every_n_validations) < 1:
-            raise SeqgenError(f"model.legibility: lines ({lines}) and every_n_validations ({every_n_validations}) must be >= 1")
-        self.path = str(recognizer)
-        self.biases = [float(b) for b in biases]
-        self.select_bias = float(select_bias)
-        self.lines = int(lines)
-        self.every = int(every_n_validations)
-        self.seed = int(seed)
-        self._recognizer: Any = None
-        self._count = 0
-        self.last: Optional[LegibilityResult] = None
-
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # Load (and check the alphabet) before training starts, so a wrong checkpoint fails at once.
-        if self._recognizer is None:
-            self._recognizer = load_recognizer(self.path, pl_module.device)
-            check_alphabet(getattr(pl_module, "vocab", ()), self._recognizer.vocab)
-
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self._count += 1
-        if (self._count - 1) % self.every:
-            return
-        self._recognizer.to(pl_module.device)
-        self.last = legibility_of_model(pl_module, self._recognizer, trainer.datamodule, "valid", self.lines, self.biases, self.seed)
-        for key, value in self.last.metrics("val", self.select_bias).items():
-            pl_module.log(key, value, prog_bar=key == "val/cer")
-        log.info("legibility at step %d: %s", trainer.global_step, self.last.metrics("val", self.select_bias))
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.last is not None and trainer.is_global_zero:
-            write_legibility(self.last, Path(trainer.default_root_dir), self.select_bias)
-
-
-MODEL_KEYS = ("recognizer", "legibility")
-
-
-def split_model_config(model_cfg: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[LegibilityCallback]]:
-    """The model's own arguments, and a `LegibilityCallback` when `model.recognizer` is set."""
-    kwargs = {k: v for k, v in model_cfg.items() if k not in MODEL_KEYS}
-    recognizer = model_cfg.get("recognizer")
-    if not recognizer:
-        return kwargs, None
-    options = dict(model_cfg.get("legibility") or {})
-    return kwargs, LegibilityCallback(str(recognizer), **options)

@@ -115,8 +115,8 @@ def lstm_cell_(a: torch.Tensor, i: torch.Tensor, f: torch.Tensor, g: torch.Tenso
     """One LSTM step in place. `a` (B, 4H) holds the gate pre-activations and i, f, g, o are views
     of it; afterwards it holds the activations. Writes c = f c_prev + i g, tanh_c = tanh(c), h = o tanh(c).
 
-    tanh(x) is computed as 2 sigmoid(2x) - 1: torch's CPU tanh is ~4x slower per element than its
-    sigmoid, and this way one sigmoid call covers all four gates.
+    tanh(x) is computed as 2 sigmoid(2x) - 1: torch's CPU tanh is slower per element than its
+    sigmoid (docs/benchmarks.md), and this way one sigmoid call covers all four gates.
     """
     g.mul_(2.0)
     a.sigmoid_()

@@ -42,7 +42,7 @@ from seqgen.nn.lstm_stack import LSTMCellGrad, lstm_cell_
 from seqgen.nn.window import HAT_MAX
 
 #: floor of the window's exponent log alpha - beta (kappa - u)^2: exp(-80) ~ 2e-35 changes no result that
-#: matters, and below ~-87 torch's vectorised CPU exp leaves its fast path (5-10x slower per element)
+#: matters, and below ~-87 torch's vectorised CPU exp leaves its fast path (docs/benchmarks.md)
 EXPONENT_MIN: float = -80.0
 
 __all__ = ["WindowedLSTMLoop", "windowed_lstm"]

@@ -11,6 +11,7 @@
          event: line_end {line, ended, points, seconds}
          event: done     {id}   |   event: error {error}
     GET  /api/jobs/{id}.svg|.png?stroke_width=W        the written lines
+    GET  /api/jobs/{id}/page.svg|.png|.pdf|.gcode|.json, /page-plotter.svg   the page (requests with `layout`, seqgen/serve/pages.py)
     GET  /api/jobs/{id}/alignment/{line}.png           window weights phi(t, u) of one line
     GET  /api/status                                   running / waiting / completed / cancelled counts
 
@@ -39,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from seqgen.errors import SeqgenError
 from seqgen.serve.engine import Engine, Job, RequestError, WriteRequest
+from seqgen.serve.pages import PAGE_KINDS, page_event, render_page, wrap_for_page
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,8 @@ async def read_json(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks) or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RequestError(400, "the request body is not valid JSON") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise RequestError(400, "the request body is not valid JSON (or nested too deeply)") from None
 
 
 def sse(event: str, data: Any) -> str:
@@ -79,58 +81,64 @@ def coalesce(events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return out
 
 
-def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starlette:
-    """The Starlette application serving `engine`."""
+class DemoRoutes:
+    """The request handlers of the demo, over one `Engine` (routes: the module docstring)."""
 
-    async def index(request: Request) -> Response:
+    def __init__(self, engine: Engine, title: str) -> None:
+        self.engine = engine
+        self.title = title
+
+    async def index(self, request: Request) -> Response:
         return FileResponse(str(STATIC / "index.html"), media_type="text/html")
 
-    async def info(request: Request) -> Response:
-        lim = engine.limits
+    async def info(self, request: Request) -> Response:
+        lim = self.engine.limits
         return JSONResponse({
-            "title": title,
-            "vocab": engine.vocab,
-            "styles": engine.style_list(),
+            "title": self.title,
+            "vocab": self.engine.vocab,
+            "styles": self.engine.style_list(),
             "limits": {
                 "max_lines": lim.max_lines, "max_chars": lim.max_chars, "max_upload_bytes": lim.max_upload_bytes,
                 "bias": [0.0, 10.0],
             },
-            "median_step": float(engine.norm.median_step),
+            "median_step": float(self.engine.norm.median_step),
         })
 
-    async def check(request: Request) -> Response:
+    async def check(self, request: Request) -> Response:
         body = await read_json(request, MAX_JSON_BYTES)
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):
             raise RequestError(400, "text must be a string", field="text")
         from seqgen.serve.engine import unknown_characters
 
-        return JSONResponse({"unknown": unknown_characters(text.split("\n"), engine.vocab_set)})
+        return JSONResponse({"unknown": unknown_characters(text.split("\n"), self.engine.vocab_set)})
 
-    async def upload(request: Request) -> Response:
+    async def upload(self, request: Request) -> Response:
         # JSON {filename, content (text), text}; the limit covers the JSON quoting of the file too
-        body = await read_json(request, 2 * engine.limits.max_upload_bytes + 4096)
+        body = await read_json(request, 2 * self.engine.limits.max_upload_bytes + 4096)
         if not isinstance(body, dict) or not isinstance(body.get("content"), str) or not isinstance(body.get("filename"), str):
             raise RequestError(400, "upload {filename, content, text}: the style file's name and its text content", field="file")
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise RequestError(400, "text must be a string", field="style_text")
         content = body["content"].encode("utf-8")
-        result = await asyncio.to_thread(engine.add_upload, body["filename"][-100:], content, text)
+        result = await asyncio.to_thread(self.engine.add_upload, body["filename"][-100:], content, text)
         return JSONResponse(result)
 
-    async def write(request: Request) -> Response:
+    async def write(self, request: Request) -> Response:
         body = await read_json(request, MAX_JSON_BYTES)
-        req = WriteRequest.parse(body, engine.vocab_set, engine.limits)
-        engine.style_for(req.style)  # an unknown style is refused before the stream starts
-        engine.admit()
-        return StreamingResponse(stream(request, req), media_type="text/event-stream",
+        body, page = wrap_for_page(body, self.engine.vocab_set, self.engine.limits.max_chars, self.engine.advance)
+        req = WriteRequest.parse(body, self.engine.vocab_set, self.engine.limits)
+        req.page = page
+        self.engine.style_for(req.style)  # an unknown style is refused before the stream starts
+        self.engine.admit()
+        return StreamingResponse(self.stream(request, req), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    async def stream(request: Request, req: WriteRequest) -> AsyncIterator[str]:
+    async def stream(self, request: Request, req: WriteRequest) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        slots = engine.slots()
+        slots = self.engine.slots()
         job: Job | None = None
         worker: threading.Thread | None = None
         # wait for a slot, telling the page so and noticing a client that leaves meanwhile (a task,
@@ -139,8 +147,8 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         try:
             while not (await asyncio.wait({acquire}, timeout=KEEPALIVE_S))[0]:
                 yield ": waiting for a free slot\n\n"
-            engine.started()
-            job = engine.new_job(req)
+            self.engine.started()
+            job = self.engine.new_job(req)
 
             def emit(event: str, data: dict[str, Any]) -> None:
                 loop.call_soon_threadsafe(queue.put_nowait, (event, data))
@@ -148,7 +156,7 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
             def work() -> None:
                 outcome = "completed"
                 try:
-                    engine.run_job(job, emit)
+                    self.engine.run_job(job, emit)
                     if job.cancel.is_set():
                         outcome = "cancelled"
                     else:
@@ -161,11 +169,11 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
                         log.exception("sampling failed")
                     emit("error", {"error": message})
                 finally:
-                    engine.finish(job, outcome)
+                    self.engine.finish(job, outcome)
                     loop.call_soon_threadsafe(slots.release)  # the slot is free once the thread is done
                     emit("_end", {})
 
-            yield sse("job", {"id": job.id, "lines": req.lines})
+            yield sse("job", {"id": job.id, "lines": req.lines, **page_event(req.page, self.engine.x_height)})
             worker = threading.Thread(target=work, name=f"seqgen-serve-{job.id}", daemon=True)
             worker.start()
             ended = False
@@ -185,17 +193,17 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         finally:
             # normal end, client gone (cancelled / send failed) or error: stop the sampler
             if job is None:
-                engine.left_queue()
+                self.engine.left_queue()
                 if not acquire.cancel() and not acquire.cancelled() and acquire.exception() is None:
                     slots.release()  # acquired just as the client left
             else:
                 job.cancel.set()  # no-op for a finished job; the worker frees the slot itself
                 if worker is None:  # got a slot but never started the thread
-                    engine.finish(job, "cancelled")
+                    self.engine.finish(job, "cancelled")
                     slots.release()
 
-    async def download(request: Request) -> Response:
-        job = engine.job(request.path_params["job"])
+    async def download(self, request: Request) -> Response:
+        job = self.engine.job(request.path_params["job"])
         kind = request.path_params["kind"]
         if kind not in ("svg", "png"):
             raise RequestError(404, "downloads are .svg or .png")
@@ -205,38 +213,51 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
             raise RequestError(400, "stroke_width must be a number", field="stroke_width") from None
         if not 0.1 <= width <= 20:
             raise RequestError(400, f"stroke_width must be in [0.1, 20], got {width:g}", field="stroke_width")
-        data = await asyncio.to_thread(engine.render, job, kind, width)
+        data = await asyncio.to_thread(self.engine.render, job, kind, width)
         media = "image/svg+xml" if kind == "svg" else "image/png"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="handwriting.{kind}"'})
 
-    async def alignment(request: Request) -> Response:
-        job = engine.job(request.path_params["job"])
-        data = await asyncio.to_thread(engine.render_alignment, job, int(request.path_params["line"]))
+    async def page_download(self, request: Request) -> Response:
+        job = self.engine.job(request.path_params["job"])
+        kind = request.path_params["kind"]
+        data = await asyncio.to_thread(render_page, job, kind)
+        name = "handwriting-plotter.svg" if kind == "plotter.svg" else f"handwriting-page.{kind}"
+        return Response(data, media_type=PAGE_KINDS[kind], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def alignment(self, request: Request) -> Response:
+        job = self.engine.job(request.path_params["job"])
+        data = await asyncio.to_thread(self.engine.render_alignment, job, int(request.path_params["line"]))
         return Response(data, media_type="image/png")
 
-    async def status(request: Request) -> Response:
-        return JSONResponse(engine.status())
+    async def status(self, request: Request) -> Response:
+        return JSONResponse(self.engine.status())
 
-    async def refused(request: Request, exc: Exception) -> Response:
+    async def refused(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)
         return JSONResponse(exc.payload(), status_code=exc.status)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
+    async def http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
+
+def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starlette:
+    """The Starlette application serving `engine`."""
+    demo = DemoRoutes(engine, title)
     routes = [
-        Route("/", index),
-        Route("/api/info", info),
-        Route("/api/check", check, methods=["POST"]),
-        Route("/api/styles", upload, methods=["POST"]),
-        Route("/api/write", write, methods=["POST"]),
-        Route("/api/jobs/{job}.{kind}", download),
-        Route("/api/jobs/{job}/alignment/{line:int}.png", alignment),
-        Route("/api/status", status),
+        Route("/", demo.index),
+        Route("/api/info", demo.info),
+        Route("/api/check", demo.check, methods=["POST"]),
+        Route("/api/styles", demo.upload, methods=["POST"]),
+        Route("/api/write", demo.write, methods=["POST"]),
+        Route("/api/jobs/{job}/page.{kind}", demo.page_download),
+        Route("/api/jobs/{job}/page-{kind}", demo.page_download),
+        Route("/api/jobs/{job}.{kind}", demo.download),
+        Route("/api/jobs/{job}/alignment/{line:int}.png", demo.alignment),
+        Route("/api/status", demo.status),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={RequestError: refused, HTTPException: http_error})
+    return Starlette(routes=routes, exception_handlers={RequestError: demo.refused, HTTPException: demo.http_error})
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ Everything the web layer (`seqgen.serve.app`) needs, without any HTTP in it:
 
 * `WriteRequest.parse` validates a request (text lines, characters, bias, seed, style id) before any
   work starts; problems raise `RequestError` (HTTP status + message + details for the page).
-* The model is reached through its family (`seqgen.families.base.get_family`): `write` samples,
+* The model is reached through its family (`seqgen.core.family.family_of`): `write` samples,
   with the sampler's per-step hook streaming the points.
 * Styles are ids, never paths: ``none``, ``writer:N`` (training writers embedded in the checkpoint),
   ``real:N`` (the IAM-OnDB styles of the *configured* folder, loaded once at start) and
@@ -38,7 +38,7 @@ import torch
 
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
-from seqgen.families.base import get_family
+from seqgen.core.family import family_of
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class RequestError(Exception):
 class Limits:
     """Bounds on what one request may ask (validated in `seqgen.cli.serve`)."""
 
-    max_lines: int = 6
+    max_lines: int = 40
     max_chars: int = 80
     max_concurrent: int = 2
     max_queue: int = 8
@@ -92,6 +92,7 @@ class WriteRequest:
     bias: float
     seed: int
     style: str
+    page: Optional[Any] = None  # `seqgen.serve.pages.PageRequest` when the text is laid out on a page
 
     @classmethod
     def parse(cls, body: Any, vocab: set[str], limits: Limits, unknown: str = "error") -> "WriteRequest":
@@ -183,13 +184,13 @@ class Engine:
     """Owns the model and all server state; thread-safe where the worker threads touch it."""
 
     def __init__(self, model: Any, limits: Limits, real_styles: Optional[list[Any]] = None) -> None:
-        if getattr(model, "kind", None) != "synthesis":
+        self.family = family_of(model)
+        if not self.family.writes_text(model):
             raise SeqgenError(
                 f"the demo needs a handwriting synthesis checkpoint, got a {type(model).__name__}: "
                 "train one with seqgen-train experiment=handwriting_synthesis_quickstart"
             )
         self.model = model.eval()
-        self.family = get_family(model.family)
         self.limits = limits
         self.norm: NormStats = model.norm
         self.vocab: list[str] = list(model.vocab)
@@ -208,6 +209,10 @@ class Engine:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._slots: Optional[asyncio.Semaphore] = None
+        from seqgen.families.handwriting.layout import writer_metrics
+
+        # width per character in x-heights (to wrap text in mm) and the writers' x-height (raw units)
+        self.advance, self.x_height = writer_metrics(model)
 
     # --- styles ----------------------------------------------------------------------------------
     def _add_style(self, key: str, style: Style) -> None:

@@ -35,11 +35,12 @@ from seqgen.sweep.trial import (
     finished_result,
     restore_checkpoint,
     trial_config,
+    user_errors_end_the_trial,
     wandb_environment,
 )
 from seqgen.training.callbacks import AtomicCheckpointIO
 from seqgen.training.resume import LAST_CKPT, resolve_run
-from seqgen.training.run import apply_runtime_env, train
+from seqgen.training.run import train
 
 TRAIN_RUN_NAME = "ray_train"  # Ray Train's run folder inside the trial folder
 WORKERS_DIR = "workers"
@@ -119,7 +120,6 @@ def ddp_worker(config: dict[str, Any]) -> None:
     run_dir = setup.run_dir(trial_id)
     cfg = trial_config(setup, config["params"], trial_id, run_dir)
     wandb_environment(cfg, run_dir)
-    apply_runtime_env(cfg)
     # Every rank restores (atomic per-rank temp file: ranks sharing a folder may all do it; on nodes
     # without shared storage each needs its own copy).
     restore_checkpoint(ray.train.get_checkpoint(), run_dir)
@@ -142,10 +142,7 @@ def ddp_worker(config: dict[str, Any]) -> None:
 
 def run_ddp_trial(params: dict[str, Any], setup: TrialSetup, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:
     """The Ray Tune trainable (function API) of a DDP trial: a TorchTrainer of `workers` workers."""
-    import ray.train
     from ray import tune
-    from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     trial_id = tune.get_context().get_trial_id()
     run_dir = setup.run_dir(trial_id)
@@ -154,6 +151,15 @@ def run_ddp_trial(params: dict[str, Any], setup: TrialSetup, workers: int, cpus_
     if done is not None:  # trained to the end before the sweep was interrupted: not again
         tune.report(done)
         return
+    with user_errors_end_the_trial(run_dir):
+        _fit_workers(setup, params, trial_id, run_dir, workers, cpus_per_worker, gpus_per_worker)
+
+
+def _fit_workers(setup: TrialSetup, params: dict[str, Any], trial_id: str, run_dir: Path, workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
     use_gpu = gpus_per_worker > 0
     resources = {"CPU": float(cpus_per_worker)}
     if use_gpu:

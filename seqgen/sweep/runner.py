@@ -22,10 +22,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqgen.io import atomic_open, write_json
 from seqgen.errors import SeqgenError
+from seqgen.validate import validate_config
 from seqgen.sweep.ddp_trial import DDP_DRIVER_RESOURCES, ddp_workers, run_ddp_trial
 from seqgen.sweep.processes import end_recorded_processes, record_ray_processes, sigterm_as_interrupt
 from seqgen.sweep.spec import param_space, params_to_overrides, representative, trial_count, validate
-from seqgen.sweep.trial import TrialSetup, compose_train, run_trial, trial_dirname
+from seqgen.sweep.trial import USER_ERROR_FILE, TrialSetup, read_user_error, run_trial, trial_config, trial_dirname
+from seqgen.sweep.trust import record_state, recording_state, verify_sweep_folder
+from seqgen.training.run import build_datamodule
+from seqgen.training.threads import OPENMP_ENV, cpu_budget
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,19 @@ def quiet_ray_environment(verbose: int) -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Frequent small checkpoints of tiny models trigger a "snapshotting is a bottleneck" warning.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # A trial that ends on a user error reports no metric, which Tune's strict check turns into a
+    # crash of the whole sweep; the trials check the metric themselves (TuneReportCheckpoint).
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    # A failed trial is one line (TrialEvents: the reason), not a traceback wall per attempt;
+    # the whole traceback stays in the trial's error.txt.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete": the summary says it
     if verbose == 0:  # Ray's new console output prints a header even when silent; the legacy one does not
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # A local, single-user Ray: the note that token authentication is on is not actionable.
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # A trial the sweep cancelled before it ran has no results to read; the summary lists it as such.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gpus_per_trial: float) -> None:
@@ -60,9 +73,11 @@ def init_ray(ray_cfg: DictConfig, address: str | None, cpus_per_trial: float, gp
         "ignore_reinit_error": True,
     }
     if address:
-        ray.init(address=address, **kwargs)
+        # A local Ray inherits this process's environment; an existing cluster's workers get the
+        # OpenMP wait policy (seqgen/training/threads.py) through the job's runtime environment.
+        ray.init(address=address, runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in OPENMP_ENV.items()}}, **kwargs)
         return
-    num_cpus = int(ray_cfg.get("num_cpus") or os.cpu_count() or 1)
+    num_cpus = int(ray_cfg.get("num_cpus") or cpu_budget(launcher=False)[0])  # the cores this process may use
     num_gpus = ray_cfg.get("num_gpus")
     if cpus_per_trial > num_cpus:
         raise SeqgenError(
@@ -199,10 +214,10 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
         extra=extra,
         paths=absolute_paths(cfg),
         checkpoint_every=int(spec["checkpoint_every"]),
-        cpus=max(1, int(math.ceil(float(spec["resources_per_trial"].get("cpu") or 1)))),
     )
-    # Compose one trial's config now, so a typo in an override fails here and not in every trial.
-    probe = compose_train(setup.overrides(representative(spec)))
+    # One trial's config, composed and validated now: a typo or a missing value fails here, once,
+    # and not in every trial.
+    probe = check_trial_config(spec, setup)
 
     quiet_ray_environment(int(cfg.ray.get("verbose", 0)))
     from ray import tune
@@ -210,13 +225,31 @@ def run_sweep(cfg: DictConfig, sweep_dir: Path) -> dict[str, Any]:
     resources = {"cpu": float(spec["resources_per_trial"].get("cpu") or 1), "gpu": float(spec["resources_per_trial"].get("gpu") or 0)}
     workers = ddp_workers(spec["resources_per_trial"])  # > 1: each trial trains DDP on that many Ray Train workers
     resuming = tune.Tuner.can_restore(str(sweep_dir))
+    if resuming:  # before Ray unpickles anything of the folder
+        verify_sweep_folder(sweep_dir, trust=bool(spec.get("trust_folder")))
     check_definition(sweep_dir, {**spec, "trial_overrides": extra}, resuming)
     end_recorded_processes(sweep_dir)  # Ray processes left by a killed earlier command on this sweep
     init_ray(cfg.ray, spec.get("address"), resources["cpu"] * workers, resources["gpu"] * workers)
     record_ray_processes(sweep_dir)
-    with sigterm_as_interrupt():  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
+    with sigterm_as_interrupt(), recording_state(sweep_dir):  # SIGTERM ends the sweep like Ctrl-C: Ray is shut down below
         results = _fit(cfg, spec, setup, sweep_dir, probe, resources, workers, resuming)
     return summarise(results, spec, setup, sweep_dir)
+
+
+def check_trial_config(spec: dict[str, Any], setup: TrialSetup) -> DictConfig:
+    """A representative trial's train config, validated as `train` would; its data's metadata read
+    when this machine runs the trials (local Ray)."""
+    try:
+        cfg = trial_config(setup, representative(spec), "check", Path(setup.sweep_dir) / "check")
+        validate_config(cfg, "train")
+        if not spec.get("address"):
+            build_datamodule(cfg)
+    except SeqgenError as err:
+        raise SeqgenError(
+            f"sweep {spec['name']}: no trial could start: {err} "
+            "(a sweep passes train settings in its definition's base, or as '+trial_overrides=[key=value,...]')"
+        ) from err
+    return cfg
 
 
 def _fit(
@@ -246,6 +279,7 @@ def _fit(
             )
             enforce_concurrency(tuner, spec.get("max_concurrent_trials"))
         else:
+            events = TrialEvents(spec["metric"], int(spec["max_failures"]), trial_count(spec))
             say(f"sweep {spec['name']}: {trial_count(spec)} trials, {spec['search']} search, {spec['scheduler']['type']} scheduler -> {sweep_dir}")
             tuner = tune.Tuner(
                 trainable,
@@ -266,12 +300,14 @@ def _fit(
                     storage_path=str(sweep_dir.parent),
                     failure_config=tune.FailureConfig(max_failures=int(spec["max_failures"])),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the latest: what a retry resumes from
-                    callbacks=[TrialEvents(spec["metric"], int(spec["max_failures"]))],
+                    callbacks=[events, *quiet_progress(int(cfg.ray.get("verbose", 0)))],
+                    stop=events,  # ends the sweep when its first trials all fail on the same user error
                     verbose=int(cfg.ray.get("verbose", 0)),
                     log_to_file=True,  # each trial's stdout/stderr, copied into its folder:
                     sync_config=tune.SyncConfig(sync_artifacts=True),
                 ),
             )
+        record_state(sweep_dir)  # the tuner.pkl the Tuner has just written
         return tuner.fit()
     finally:
         import ray
@@ -288,33 +324,85 @@ def _trial_dirname(trial: Any) -> str:
     return trial_dirname(str(trial.trial_id))
 
 
-try:  # a Tune callback only makes sense where Ray is installed
+try:  # Tune's callback and stopper only make sense where Ray is installed
     from ray.tune import Callback as _TuneCallback
+    from ray.tune import Stopper as _TuneStopper
+    from ray.tune.progress_reporter import TrialProgressCallback as _TrialProgressCallback
 except ImportError:  # pragma: no cover
-    _TuneCallback = object  # type: ignore[assignment,misc]
+    _TuneCallback = _TuneStopper = _TrialProgressCallback = object  # type: ignore[assignment,misc]
 
 
-class TrialEvents(_TuneCallback):  # type: ignore[misc,valid-type]
-    """One console line per trial event, instead of Ray's large tables."""
+class TrialEvents(_TuneCallback, _TuneStopper):  # type: ignore[misc,valid-type]
+    """One console line per trial event, instead of Ray's large tables; and the sweep's stop rule.
 
-    def __init__(self, metric: str, max_failures: int) -> None:
+    A trial that failed on a user error (a SeqgenError: `trial.USER_ERROR_FILE`) is not retried.
+    When the first trials to end (two, or all if fewer) all failed on the same user error and no
+    trial reported a result yet, every other trial would fail the same way: the sweep stops
+    (`stop_all`) and `summarise` says why, once.
+    """
+
+    def __init__(self, metric: str, max_failures: int, trials: int = 2) -> None:
         self.metric = metric
         self.max_failures = max_failures
+        self.enough = max(1, min(2, trials))
+        self.user_errors: list[str] = []
+        self.reported = False
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = " ".join(params_to_overrides(trial.config))
         say(f"trial {trial.trial_id} started: {params}")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed; retrying from its last checkpoint (attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})")
+        say(
+            f"trial {trial.trial_id} failed{_reason(trial)}; retrying from its last checkpoint "
+            f"(attempt {trial.run_metadata.num_failures + 1} of {self.max_failures + 1})"
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        user_error = read_user_error(Path(trial.path))
+        if user_error is not None:
+            self.user_errors.append(user_error)
+            say(f"trial {trial.trial_id} failed on a problem to fix (not retried): {Path(trial.path) / USER_ERROR_FILE}")
+            return
         value = (trial.last_result or {}).get(self.metric)
         shown = f"{self.metric}={value:.4g}" if isinstance(value, (int, float)) else "no metric"
         say(f"trial {trial.trial_id} done after {trial.last_result.get('training_iteration', 0)} validations: {shown}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times; see {trial.path}/error.txt")
+        say(f"trial {trial.trial_id} failed {trial.run_metadata.num_failures} times{_reason(trial)}; traceback: {trial.path}/error.txt")
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        # A trial reported its metric: the configuration works. (A trial that returns without a
+        # report still passes Tune's closing result through here, without the metric.)
+        self.reported = self.reported or self.metric in result
+        return False
+
+    def stop_all(self) -> bool:
+        return not self.reported and len(self.user_errors) >= self.enough and len(set(self.user_errors)) == 1
+
+
+def _reason(trial: Any) -> str:
+    """`: <message>` of the SeqgenError that ended a trial (from its error.txt), or nothing."""
+    try:
+        text = Path(trial.error_file).read_text(errors="replace") if trial.error_file else ""
+    except OSError:
+        return ""
+    lines = [line.split("SeqgenError: ", 1)[1] for line in text.splitlines() if "SeqgenError: " in line]
+    return f": {lines[-1].strip()}" if lines else ""
+
+
+def quiet_progress(verbose: int) -> list[Any]:
+    """At verbose=0, a progress callback that prints nothing: in its place Tune would print its own
+    "Trial ... completed. Last result: ..." lines (TrialEvents prints one line per event)."""
+    return [] if verbose else [SilentProgress()]
+
+
+class SilentProgress(_TrialProgressCallback):  # type: ignore[misc,valid-type]
+    def log_result(self, trial: Any, result: dict, error: bool = False) -> None:
+        pass
+
+    def _print(self, msg: str) -> None:
+        pass
 
 
 # --- summary --------------------------------------------------------------------------------------
@@ -327,16 +415,10 @@ def _best_of(values: list[float], mode: str) -> float | None:
 
 def _lightning_checkpoint(run_dir: Path) -> str | None:
     """The trial's best Lightning checkpoint (usable by seqgen-eval / seqgen-sample)."""
-    metrics = run_dir / "metrics.json"
-    if metrics.exists():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).exists():
-            return str(best)
-    candidates = sorted((run_dir / "checkpoints").glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if candidates:
-        return str(candidates[-1])
-    last = run_dir / "checkpoints" / "last.ckpt"
-    return str(last) if last.exists() else None
+    from seqgen.core.checkpoints import checkpoint_in_folder
+
+    found = checkpoint_in_folder(run_dir)
+    return str(found) if found is not None else None
 
 
 def trial_statuses(sweep_dir: Path) -> dict[str, str]:
@@ -354,6 +436,7 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
     metric, mode = spec["metric"], spec["mode"]
     statuses = trial_statuses(sweep_dir)
     rows: list[dict[str, Any]] = []
+    user_errors: list[str] = []
     for result in results:
         run_dir = Path(result.path)
         trial_id = run_dir.name.removeprefix("trial_")
@@ -361,7 +444,9 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
         frame = result.metrics_dataframe
         history = list(frame[metric]) if frame is not None and metric in frame.columns else []
         last = (result.metrics or {}).get(metric)
-        if result.error or statuses.get(trial_id) == "ERROR":
+        user_error = read_user_error(run_dir)
+        user_errors += [user_error] if user_error else []
+        if user_error or result.error or statuses.get(trial_id) == "ERROR":
             status = "error"
         elif statuses.get(trial_id, "TERMINATED") != "TERMINATED":
             status = "unfinished"  # the sweep was interrupted (Ctrl-C): rerunning the command resumes it
@@ -379,12 +464,23 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
                 "run_dir": str(run_dir),
                 "checkpoint": _lightning_checkpoint(run_dir),
                 "tune_checkpoint": result.checkpoint.path if result.checkpoint else None,
-                "error": " ".join(str(result.error).split())[:300] if result.error else None,
+                "error": user_error or (" ".join(str(result.error).split())[:300] if result.error else None),
                 "overrides": setup.overrides(params),
             }
         )
-    write_trials(sweep_dir, rows)
     scored = [row for row in rows if row[f"best_{metric}"] is not None]
+    if user_errors and not scored and len(set(user_errors)) == 1:  # TrialEvents.stop_all, or every trial failed so
+        for row in rows:
+            row["status"] = "error" if row["error"] else "cancelled"
+        write_trials(sweep_dir, rows)
+        forget_tune_state(sweep_dir)
+        raise SeqgenError(
+            f"sweep {spec['name']} stopped: {len(user_errors)} trial(s) failed on the same problem (not retried), "
+            f"so every trial would; fix it and rerun the same command: {user_errors[0]}"
+        )
+    write_trials(sweep_dir, rows)
+    for message in dict.fromkeys(user_errors):
+        say(f"{user_errors.count(message)} trial(s) failed (not retried): {message}")
     counts = {s: sum(row["status"] == s for row in rows) for s in ("completed", "stopped_early", "error", "unfinished")}
     say(
         f"sweep {spec['name']}: {len(rows)} trials ({counts['completed']} completed, "
@@ -416,6 +512,14 @@ def summarise(results: Any, spec: dict[str, Any], setup: TrialSetup, sweep_dir: 
     say(f"  rerun:      {best['command']}")
     say(f"  summary:    {sweep_dir / 'best.json'}, {sweep_dir / 'trials.csv'}, {sweep_dir / 'trials.json'}")
     return best
+
+
+def forget_tune_state(sweep_dir: Path) -> None:
+    """Remove what Tuner.restore reads, so that rerunning the command starts the sweep afresh
+    (a sweep stopped on a user error has no result worth resuming)."""
+    for pattern in ("tuner.pkl", "experiment_state-*.json", "searcher-state-*.pkl", "basic-variant-state-*.json", DEFINITION_FILE):
+        for path in sweep_dir.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _load_config(run_dir: Path) -> dict[str, Any] | None:

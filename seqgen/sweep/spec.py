@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "max_failures": 2,  # a trial that raises is retried from its last checkpoint this many times
     "checkpoint_every": 1,  # hand a checkpoint to Ray Tune every N validations
     "address": None,  # null: start a local Ray; else an existing cluster, e.g. "auto" or ray://head:10001
+    "trust_folder": False,  # restore a sweep folder whose Ray state seqgen cannot vouch for (seqgen/sweep/trust.py)
 }
 
 

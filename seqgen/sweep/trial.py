@@ -7,28 +7,31 @@ retried from where it was and an interrupted sweep resumes its unfinished trials
 
 from __future__ import annotations
 
+import contextlib
 import json
-
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
 
 from seqgen._config import config_dir
-from seqgen.errors import SeqgenError
-from seqgen.io import atomic_path
+from seqgen.errors import SeqgenError, find_user_error
+from seqgen.io import atomic_path, atomic_write
 from seqgen.sweep.spec import params_to_overrides
 from seqgen.training.resume import LAST_CKPT, resolve_run
-from seqgen.training.run import apply_runtime_env, final_metrics, train
+from seqgen.training.run import final_metrics, train
 
 # Every trial logs to W&B (offline unless the config says otherwise) and skips the test split:
 # a sweep selects on validation data. `base` and `trial_overrides` come after, so they may change both.
 FIXED_OVERRIDES = ["logger=wandb", "test=false"]
+# A trial that fails on a problem the user must fix (a SeqgenError) writes its message here and
+# ends without raising: a retry would fail the same way, and the driver reads it (runner.TrialEvents).
+USER_ERROR_FILE = "seqgen_error.txt"
 
 
 @dataclass
@@ -42,7 +45,6 @@ class TrialSetup:
     extra: list[str] = field(default_factory=list)  # `trial_overrides` of the command line
     paths: dict[str, str] = field(default_factory=dict)  # absolute root_dir, data_dir, log_dir
     checkpoint_every: int = 1
-    cpus: int = 1
 
     def overrides(self, params: dict[str, Any]) -> list[str]:
         """The train overrides of one trial: enough to rerun it with `seqgen-train`."""
@@ -83,8 +85,6 @@ def trial_config(setup: TrialSetup, params: dict[str, Any], trial_id: str, run_d
         cfg.trainer.enable_model_summary = False
         if "progress" in (cfg.get("callbacks") or {}):
             cfg.callbacks.progress = None
-        if not cfg.get("num_threads"):
-            cfg.num_threads = setup.cpus  # torch would use every core of the node otherwise
         wandb = (cfg.get("logger") or {}).get("wandb")
         if wandb is not None:
             wandb.group = setup.sweep_name
@@ -213,6 +213,33 @@ def finished_result(run_dir: Path, metric: str) -> dict[str, Any] | None:
     return {**metrics, "step": record.get("global_step"), "epoch": record.get("epoch"), "restored_finished": True}
 
 
+def user_error_of(err: BaseException) -> SeqgenError | None:
+    """The SeqgenError behind `err`, also inside a Ray Train failure (one error per worker)."""
+    found = find_user_error(err)
+    for failure in (getattr(err, "worker_failures", None) or {}).values():
+        found = found or find_user_error(failure)
+    return found
+
+
+def read_user_error(run_dir: Path) -> str | None:
+    path = Path(run_dir) / USER_ERROR_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+@contextlib.contextmanager
+def user_errors_end_the_trial(run_dir: Path) -> Iterator[None]:
+    """A SeqgenError ends the trial without a retry (its message in USER_ERROR_FILE); any other
+    error is raised, and Tune retries the trial from its last checkpoint."""
+    (Path(run_dir) / USER_ERROR_FILE).unlink(missing_ok=True)
+    try:
+        yield
+    except Exception as err:
+        user_error = user_error_of(err)
+        if user_error is None:
+            raise
+        atomic_write(Path(run_dir) / USER_ERROR_FILE, str(user_error))
+
+
 def run_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     """The Ray Tune trainable (function API)."""
     from ray import tune
@@ -220,13 +247,19 @@ def run_trial(params: dict[str, Any], setup: TrialSetup) -> None:
     trial_id = tune.get_context().get_trial_id()
     run_dir = setup.run_dir(trial_id)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with user_errors_end_the_trial(run_dir):
+        _run_trial(params, setup, trial_id, run_dir)
+
+
+def _run_trial(params: dict[str, Any], setup: TrialSetup, trial_id: str, run_dir: Path) -> None:
+    from ray import tune
+
     done = finished_result(run_dir, setup.metric)
     if done is not None:  # trained to the end before the sweep was interrupted: not again
         tune.report(done)
         return
     cfg = trial_config(setup, params, trial_id, run_dir)
     wandb_environment(cfg, run_dir)
-    apply_runtime_env(cfg)
     restored = restore_checkpoint(tune.get_checkpoint(), run_dir)
     reporter = TuneReportCheckpoint(setup.metric, setup.checkpoint_every)
     try:

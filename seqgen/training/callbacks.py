@@ -13,7 +13,9 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, Timer
 
-from seqgen.io import atomic_path
+from seqgen.core.module import SeqModule
+from seqgen.io import atomic_open
+from seqgen.training.loggers import log_media
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +24,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints are written atomically (`seqgen.io.atomic_path`): a kill mid-write never corrupts one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        # Into a file object, so that a failed write (full disk) keeps its OSError under torch's
+        # "unexpected pos" error, and atomic_open names the folder and the reason.
+        with atomic_open(path, "wb") as handle:
+            torch.save(checkpoint, handle)
 
 
 class Throughput(Callback):
@@ -36,8 +40,6 @@ class Throughput(Callback):
         self._start = time.perf_counter()
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        from seqgen.training.module import SeqModule
-
         elapsed = time.perf_counter() - self._start
         if not isinstance(pl_module, SeqModule) or elapsed <= 0:
             return
@@ -47,8 +49,8 @@ class Throughput(Callback):
 class SampleLogger(Callback):
     """After each validation, asks the model's family for preview samples; saves and logs them.
 
-    `Family.preview(model, out_dir, tag) -> dict[str, Any]` returns text (str) or image/audio file
-    paths (Path); files go under `<run>/samples/`.
+    `Family.preview(model, datamodule, out_dir, tag)` returns text (str) or media file paths
+    (Path); files go under `<run>/samples/`, everything to the loggers (`log_media`).
     """
 
     def __init__(self, out_dir: str, every_n_validations: int = 1) -> None:
@@ -62,42 +64,12 @@ class SampleLogger(Callback):
         self._count += 1
         if (self._count - 1) % self.every:
             return
-        from seqgen.families.base import family_of
+        from seqgen.core.family import family_of
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         tag = f"step{trainer.global_step:07d}"
-        samples = family_of(pl_module).preview(pl_module, self.out_dir, tag)
-        log_samples(trainer, samples, trainer.global_step)
-
-
-def log_samples(trainer: pl.Trainer, samples: dict[str, Any], step: int) -> None:
-    """Send text / image / audio samples to every logger that can show them (W&B)."""
-    from pytorch_lightning.loggers import WandbLogger
-
-    for logger in trainer.loggers:
-        if not isinstance(logger, WandbLogger):
-            continue
-        try:
-            import wandb
-
-            payload: dict[str, Any] = {}
-            for key, value in samples.items():
-                if isinstance(value, str):
-                    payload[key] = wandb.Html(f"<pre>{_escape(value)}</pre>")
-                elif isinstance(value, Path) and value.suffix in {".png", ".jpg"}:
-                    payload[key] = wandb.Image(str(value))
-                elif isinstance(value, Path) and value.suffix == ".wav":
-                    payload[key] = wandb.Audio(str(value))
-                elif isinstance(value, Path) and value.suffix in {".gif", ".mp4"}:
-                    payload[key] = wandb.Video(str(value))
-            if payload:
-                logger.experiment.log(payload, step=step)
-        except Exception as err:  # a logging failure must never stop training
-            log.warning("could not log samples to W&B: %s", err)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        samples = family_of(pl_module).preview(pl_module, trainer.datamodule, self.out_dir, tag)
+        log_media(trainer.loggers, samples, trainer.global_step)
 
 
 def cluster_plugins(callbacks: list[Callback]) -> list[Any]:
@@ -151,6 +123,10 @@ class LastCheckpoint(Callback):
         self.requested = True
         self._received.add(signum)
 
+    @staticmethod
+    def _late_warning(signum: int, frame: Any) -> None:
+        log.warning("received signal %d after training ended: finishing the run", signum)
+
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
@@ -169,6 +145,10 @@ class LastCheckpoint(Callback):
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for signum, previous in self._previous.items():
+            # A time-limit warning (SIGUSR1) after the fit comes too late to act on, and its default
+            # action would kill the run while it writes metrics.json and its figures: note it instead.
+            if signum == getattr(signal, "SIGUSR1", None) and previous in (signal.SIG_DFL, None):
+                previous = self._late_warning
             try:
                 signal.signal(signum, previous)
             except (ValueError, TypeError):

@@ -17,28 +17,17 @@ with a clear error before any training state is built).
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from seqgen.errors import SeqgenError
-from seqgen.training.checkpoints import read_checkpoint
+from seqgen.core.checkpoints import read_checkpoint, readable_checkpoint
+from seqgen.errors import SeqgenError, find_user_error
 
 LAST_CKPT = "last.ckpt"
 
 log = logging.getLogger(__name__)
-
-
-def readable_checkpoint(path: Path) -> bool:
-    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
-    central directory or a CRC. Nothing is unpickled here."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
-        return False
 
 
 def resume_checkpoint(run_dir: Path) -> Path | None:
@@ -93,23 +82,53 @@ def _recompose(run_dir: Path, overrides: list[str]) -> DictConfig:
     """The run's config, re-composed from its saved overrides with `overrides` on top.
 
     Re-composing (not merging into the saved YAML) lets a resume change config groups too.
-    Needs Hydra's global state (inside a Hydra app, or `initialize_config_dir`).
+    The saved overrides come from a file (the folder may be someone else's): the config they
+    compose to on their own is checked first (`seqgen.config_trust`: only seqgen's classes unless
+    this user's seqgen wrote the file, `seqgen.provenance`; objects where objects belong), so a planted `+callbacks.x._target_=os.system` never
+    reaches `instantiate`. Needs Hydra's global state (inside a Hydra app, or `initialize_config_dir`).
     """
-    from hydra import compose
+    from seqgen.config_trust import check_objects, check_targets
+    from seqgen.provenance import written_here
 
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if not saved.exists():
+    saved_path = run_dir / ".hydra" / "overrides.yaml"
+    if not saved_path.exists():
         raise SeqgenError(f"resume={run_dir}: not a seqgen run folder (no .hydra/overrides.yaml)")
-
-    def key(override: str) -> str:
-        return override.split("=", 1)[0].lstrip("+~")
-
-    merged: dict[str, str] = {}
-    for override in [*OmegaConf.load(saved), *overrides]:  # later ones win
-        if not key(str(override)).startswith(("resume", "hydra")):
-            merged[key(str(override))] = str(override)
-    cfg = compose(config_name="train", overrides=list(merged.values()))
+    saved = _saved_overrides(saved_path)
+    given = {_override_key(o): o for o in overrides if not _override_key(o).startswith(("resume", "hydra"))}
+    # the saved overrides this command does not replace: what the folder alone decides
+    from_file = {key: o for key, o in saved.items() if key not in given}
+    untrusted = _compose_train(list(from_file.values()), saved_path)
+    if not written_here(run_dir, ".hydra/overrides.yaml"):  # a folder from elsewhere, or edited
+        check_targets(untrusted, str(saved_path))
+    check_objects(untrusted, str(saved_path))  # its ranges are validated with this command's values (cli/train.py)
+    cfg = _compose_train([*from_file.values(), *given.values()], saved_path)
     with open_dict(cfg):
         cfg.resume = "auto"
         cfg.paths.output_dir = str(run_dir)
     return cfg
+
+
+def _override_key(override: str) -> str:
+    return str(override).split("=", 1)[0].lstrip("+~")
+
+
+def _saved_overrides(path: Path) -> dict[str, str]:
+    """A run's `.hydra/overrides.yaml` as {key: override}, later ones winning (Hydra's and resume's own left out)."""
+    try:
+        saved = OmegaConf.load(path)
+    except Exception as err:
+        raise SeqgenError(f"{path} is not a readable list of overrides ({' '.join(str(err).split())[:200]})") from None
+    if not isinstance(saved, ListConfig) or not all(isinstance(o, str) for o in saved):
+        raise SeqgenError(f"{path} must be a list of override strings (key=value), as Hydra writes it")
+    return {_override_key(o): str(o) for o in saved if not _override_key(o).startswith(("resume", "hydra"))}
+
+
+def _compose_train(overrides: list[str], source: Path) -> DictConfig:
+    from hydra import compose
+
+    try:
+        return compose(config_name="train", overrides=overrides)
+    except Exception as err:
+        if find_user_error(err) is not None:
+            raise
+        raise SeqgenError(f"{source}: the saved overrides do not compose with this command's ({' '.join(str(err).split())[:300]})") from None

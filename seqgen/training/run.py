@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from seqgen.data.datamodule import ShardDataModule
+from seqgen.core.checkpoints import read_checkpoint
+from seqgen.core.datamodule import ShardDataModule
+from seqgen.core.family import family_of, get_family
+from seqgen.core.module import SeqModule
 from seqgen.data.identity import check_data_identity, data_identity
 from seqgen.errors import SeqgenError
-from seqgen.training.checkpoints import read_checkpoint
-from seqgen.families.base import family_of
 from seqgen.io import atomic_write, write_json
-from seqgen.training.module import SeqModule
-from seqgen.training.resume import resume_checkpoint
+from seqgen.provenance import record_files
 from seqgen.training.callbacks import AtomicCheckpointIO, cluster_plugins
-from seqgen.training.loggers import build_loggers
+from seqgen.training.loggers import build_loggers, log_media
+from seqgen.training.resume import resume_checkpoint
 from seqgen.training.run_lock import run_folder_lock
+from seqgen.training.threads import apply_thread_policy, thread_calibration_callback
 from seqgen.validate import validate_config
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 # "temporary failure, try again". Schedulers requeue on it (cluster/slurm/train.sbatch; Kubernetes
 # podFailurePolicy onExitCodes [75]); `resume=auto` then continues from the checkpoint.
 PREEMPTED_EXIT_CODE = 75
+# The run folder's files that name classes to build: eval reads the first, resume=<run> the second.
+RUN_CONFIG_FILES = ("config_resolved.yaml", ".hydra/overrides.yaml")
 
 
 def build_datamodule(cfg: DictConfig) -> ShardDataModule:
@@ -42,19 +45,45 @@ def build_datamodule(cfg: DictConfig) -> ShardDataModule:
     return datamodule
 
 
-def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
-    from seqgen.eval.legibility import split_model_config
+def model_class(cfg: DictConfig) -> type[SeqModule]:
+    """The configured model's class (`model._target_`, a `SeqModule` subclass), imported, not built."""
+    target = str(cfg.model.get("_target_"))
+    try:
+        cls = get_class(target)
+    except Exception as err:  # Hydra wraps the import error
+        raise SeqgenError(f"model._target_={target} cannot be imported ({err}); pick a model= config") from None
+    if not (isinstance(cls, type) and issubclass(cls, SeqModule)):
+        raise SeqgenError(f"model._target_ {target} is not a seqgen model")
+    return cls
 
+
+def build_model(cfg: DictConfig, data_info: dict[str, Any]) -> SeqModule:
+    """The configured module; `model.*` keys of the family's callbacks (`Family.callback_keys`) are not its arguments."""
     optim = OmegaConf.to_container(cfg.optim, resolve=True)
-    model_cfg, _ = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # minus model.recognizer
+    cls = model_class(cfg)
+    check_model_data(cls, data_info)
+    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in get_family(cls.family).callback_keys}
     model = instantiate(model_cfg, data_info=data_info, optim=optim, _recursive_=False, _convert_="all")
     if not isinstance(model, SeqModule):
         raise SeqgenError(f"model._target_ {cfg.model._target_} is not a seqgen model")
     return model
 
 
+def check_model_data(cls: type[SeqModule], data_info: dict[str, Any]) -> None:
+    """Refuse a model of one family on another family's data before building it (a KeyError or
+    TypeError from deep inside the model's constructor otherwise)."""
+    data_family = data_info.get("family")
+    if data_family is not None and data_family not in cls.reads_families():
+        raise SeqgenError(
+            f"model {cls.__name__} is a '{cls.family}' model and cannot train on '{data_family}' data: "
+            f"pick a model= and a data= of the same family (a '{data_family}' model, or '{cls.family}' data)"
+        )
+
+
 def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) -> list[pl.Callback]:
-    callbacks = []
+    """The family's callbacks first (metrics they log, e.g. val/cer, are there for the checkpoint and
+    sweep callbacks to read), then the configured ones."""
+    callbacks = list(family_of(model).callbacks(cfg))
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None or (name == "progress" and not cfg.trainer.get("enable_progress_bar", True)):
             continue
@@ -64,11 +93,6 @@ def build_callbacks(cfg: DictConfig, model: SeqModule, has_logger: bool = True) 
             callbacks.append(instantiate(cb_cfg, monitor=cb_cfg.get("monitor") or model.monitor))
         else:
             callbacks.append(instantiate(cb_cfg))
-    from seqgen.eval.legibility import split_model_config
-
-    _, legibility = split_model_config(OmegaConf.to_container(cfg.model, resolve=True))  # model.recognizer=<run>
-    if legibility is not None:
-        callbacks.insert(0, legibility)  # logs val/cer before the checkpoint and sweep callbacks read it
     return callbacks
 
 
@@ -140,18 +164,23 @@ def _train(
     trainer_overrides: dict[str, Any] | None,
     checkpoint: Path | None,
 ) -> dict[str, Any]:
-    atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("float32_matmul_precision"):
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     datamodule = build_datamodule(cfg)
     if checkpoint:
-        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume")
+        check_data_identity(read_checkpoint(checkpoint)["seqgen"].get("data"), datamodule.info, datamodule.data_dir, "resume", "data.datamodule.data_dir")
     model = build_model(cfg, datamodule.info)
     model.data_identity = data_identity(datamodule.info)
     if cfg.get("compile"):
         model.compile_network()  # type: ignore[attr-defined]
-    trainer = build_trainer(cfg, model, run_dir, extra_callbacks, trainer_overrides)
+    threads, calibration = thread_policy(cfg, model)
+    trainer = build_trainer(cfg, model, run_dir, [*calibration, *(extra_callbacks or [])], trainer_overrides)
+    # Written only now that every check passed: a refused resume leaves the run folder as it was.
+    atomic_write(run_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    # Signed digests of the files that decide what a later eval or resume builds (seqgen.provenance):
+    # this user's own run may name its own classes there; a copied or edited folder only seqgen's.
+    record_files(run_dir, [(name, run_dir / name) for name in RUN_CONFIG_FILES])
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -180,6 +209,7 @@ def _train(
         "nonfinite_steps": model.nonfinite_steps,
         "skipped_shards": datamodule.skipped_shards,
         "preempted": bool(preempted),
+        "threads": threads,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
     }
     if test_error:
@@ -188,7 +218,7 @@ def _train(
         write_json(run_dir / "metrics.json", result)  # first: a failing report cannot lose it
         if not preempted:
             try:
-                result.update(family_of(model).figures(model, run_dir, datamodule, metrics) or {})
+                result.update(end_of_run_figures(trainer, model, run_dir, datamodule, metrics))
             except SeqgenError as err:
                 result["report_error"] = str(err)
                 log.warning("end-of-run report skipped: %s", err)
@@ -197,9 +227,19 @@ def _train(
     return result
 
 
-def apply_runtime_env(cfg: DictConfig) -> None:
-    """Thread counts for CPU training: torch defaults to all cores, which oversubscribes workers."""
-    threads = cfg.get("num_threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def thread_policy(cfg: DictConfig, model: SeqModule) -> tuple[dict[str, Any], list[pl.Callback]]:
+    """`num_threads` applied (seqgen/training/threads.py): the record for metrics.json, and the
+    start-up calibration callback when `auto` leaves the choice to the first batch."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    batch_size = OmegaConf.select(cfg, "data.datamodule.batch_size", default=None)
+    decision = apply_thread_policy(cfg.get("num_threads"), model, batch_size, trainer_cfg)  # type: ignore[arg-type]
+    record = decision.record()
+    return record, [thread_calibration_callback(decision, record)] if decision.calibrate else []
+
+
+def end_of_run_figures(trainer: pl.Trainer, model: SeqModule, run_dir: Path, datamodule: ShardDataModule, metrics: dict[str, float]) -> dict[str, Any]:
+    """The family's figures and report (metrics.json entries); its media files go to the loggers."""
+    family = family_of(model)
+    figures = family.figures(model, run_dir, datamodule, metrics)
+    log_media(trainer.loggers, {f"{family.name}/{k}": v for k, v in figures.items() if isinstance(v, Path)}, trainer.global_step)
+    return {key: str(value) if isinstance(value, Path) else value for key, value in figures.items()}

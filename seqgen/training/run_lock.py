@@ -1,7 +1,7 @@
 """One live run per run folder: an exclusive lock file, and unique run folder names.
 
-Two trainings started in the same second used to share `outputs/train/runs/<time>` and replace
-each other's checkpoints. Now (1) the default run folder name carries the process id and a random
+Two trainings started in the same second must not share `outputs/train/runs/<time>` and replace
+each other's checkpoints: (1) the default run folder name carries the process id and a random
 suffix (`seqgen_run_id` resolver in conf/hydra/default.yaml), and (2) `train` holds
 `<run>/.seqgen.lock` (created with O_EXCL, holding host and pid) for as long as it runs: a second
 process that targets the same folder (`resume=<run>` while it still trains, or the same

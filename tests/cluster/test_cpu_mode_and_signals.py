@@ -119,3 +119,24 @@ def test_last_checkpoint_hands_a_launchers_signal_on_after_saving(tmp_path: Path
         alone.teardown(trainer, None, "fit")  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGUSR2, before)
+
+
+def test_a_time_limit_warning_after_the_fit_does_not_kill_the_run(tmp_path: Path) -> None:
+    """SLURM's --signal=USR1 may come while a finished run writes metrics.json and its figures: after
+    teardown a USR1 is noted, not the default action (which would end the process)."""
+    import signal
+    from types import SimpleNamespace
+
+    from seqgen.training.callbacks import LastCheckpoint
+
+    before = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        callback = LastCheckpoint(dirpath=str(tmp_path))
+        trainer = SimpleNamespace()
+        callback.setup(trainer, None, "fit")  # type: ignore[arg-type]
+        callback.teardown(trainer, None, "fit")  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGUSR1) == LastCheckpoint._late_warning
+        os.kill(os.getpid(), signal.SIGUSR1)  # would end this test process with the default action
+        assert not callback.requested
+    finally:
+        signal.signal(signal.SIGUSR1, before)

@@ -40,6 +40,7 @@ start=$(date +%s.%N)
 echo "$(date +%s.%N) $start" > "$OUT/ray_start_time.txt"
 ps -eo pid=,args= > "$OUT/ps_head.txt"
 export RAY_ADDRESS=127.0.0.1:$PORT  # what sweep.address=auto connects to
+# docs/cluster.md: tiny_test trains on the embedded corpus (`seqgen-prepare data=text_embedded`, in $DATA)
 "$BIN/seqgen-sweep" sweep=tiny_test sweep.num_samples=2 sweep.address=auto "paths.data_dir=$DATA" "paths.log_dir=$OUT/outputs" \
   > "$OUT/sweep.txt" 2>&1 || echo "sweep failed: $?" >> "$OUT/sweep.txt"
 ps -eo pid=,args= > "$OUT/ps_after_sweep.txt"
@@ -58,7 +59,7 @@ def ray_processes(ps_file: Path) -> list[str]:
             if parts[0] != "1" and not parts[1].startswith("ps ") and any(name in parts[1] for name in names)]  # pid 1: the scenario
 
 
-def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up(tmp_path: Path, tiny_text_data: Path) -> None:
+def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up(tmp_path: Path, embedded_text_data: Path) -> None:
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) not found: the Ray cluster test needs its own PID namespace for `ray stop`")
     probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True)
@@ -67,7 +68,7 @@ def test_sweep_runs_its_trials_on_an_existing_ray_cluster_and_ray_stop_cleans_up
     out = tmp_path / "scenario"
     out.mkdir()
     ray_tmp = Path(tempfile.mkdtemp(prefix="seqgen-ray-", dir="/tmp"))  # short: Ray's socket paths must fit in 107 bytes
-    env = {**os.environ, "REPO": str(REPO), "BIN": str(BIN), "PORT": str(free_port()), "OUT": str(out), "DATA": str(tiny_text_data),
+    env = {**os.environ, "REPO": str(REPO), "BIN": str(BIN), "PORT": str(free_port()), "OUT": str(out), "DATA": str(embedded_text_data),
            "RAY_TMP": str(ray_tmp)}
     started = time.time()
     try:

@@ -23,3 +23,21 @@ class Intervals(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
         self._write("end", trainer)
+
+
+class KillOnce(pl.Callback):
+    """SIGKILLs its own process when training reaches `at_step`, the first time only (`flag` marks it):
+    a power cut part-way through a run, which no shutdown code sees."""
+
+    def __init__(self, flag: str, at_step: int) -> None:
+        self.flag = flag
+        self.at_step = int(at_step)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        import os
+        import signal
+        from pathlib import Path
+
+        if trainer.global_step >= self.at_step and not Path(self.flag).exists():
+            Path(self.flag).write_text(str(trainer.global_step))
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -66,7 +66,7 @@ def test_sampling_with_unknown_characters(tmp_path: Path, trained_run: Path) -> 
 
 
 def test_checkpoint_of_another_family(tmp_path: Path, trained_run: Path) -> None:
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
     from seqgen.errors import SeqgenError
 
     with pytest.raises(SeqgenError, match="'text' checkpoint but this needs a 'handwriting'"):
@@ -97,7 +97,7 @@ class _RunsCode:
 
 def test_malicious_checkpoint_runs_nothing(tmp_path: Path) -> None:
     from seqgen.errors import SeqgenError
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     marker = tmp_path / "code-ran"
     run_dir = tmp_path / "evil"
@@ -129,7 +129,7 @@ def test_old_checkpoints_load_or_are_refused_clearly(tmp_path: Path, trained_run
     from omegaconf import OmegaConf
 
     from seqgen.errors import SeqgenError
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
     data = state["seqgen"].pop("data")  # the data identity (hardening): fingerprint and vocabulary, plain types

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from conftest import iam_stroke_xml
 
-from seqgen.data.handwriting.iam import OUTLIER_LINE, OUTLIER_POINTS, SkipReport, iter_iam_lines
-from seqgen.data.handwriting.prepare import OUTLIER_SCALE, IamOnDbCorpus, prepare_handwriting
+from seqgen.families.handwriting.iam import OUTLIER_LINE, OUTLIER_POINTS, SkipReport, iter_iam_lines
+from seqgen.families.handwriting.prepare import OUTLIER_SCALE, IamOnDbCorpus, prepare_handwriting
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
 
 

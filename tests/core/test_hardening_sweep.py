@@ -110,7 +110,7 @@ def test_sweep_killed_after_a_trial_resumes_without_redoing_it_and_leaves_no_ray
     cmd = [
         str(BIN / "seqgen-sweep"), "sweep=tiny_test", f"paths.data_dir={tiny_text_data}", f"paths.log_dir={tmp_path / 'out'}",
         "ray.num_cpus=2", "sweep.max_concurrent_trials=1", "sweep.scheduler=fifo",
-        f"+trial_overrides=[data.corpus.path={tiny_text_file},{hooks},trainer.max_steps=20]",
+        f"+trial_overrides=[data=text_file,data.corpus.path={tiny_text_file},{hooks},trainer.max_steps=20]",
     ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), str(REPO / "tests" / "core"), os.environ.get("PYTHONPATH", "")]))
     sweep_dir = tmp_path / "out" / "sweep" / "tiny_test"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from seqgen.data.handwriting.hershey import render_line, sample_writers
+from seqgen.families.handwriting.hershey import render_line, sample_writers
 from seqgen.render.strokes import render_png, render_svg, side_by_side_png
 
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqgen.data.datamodule import ShardDataModule
+from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import ShardWriter, decode_array, encode_array, load_manifest, sha256_file, split_shards, verify_shards
 from seqgen.data.stream import ShardStream
 from seqgen.errors import SeqgenError

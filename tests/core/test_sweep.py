@@ -29,10 +29,11 @@ def sweep_command(data_root: Path, log_dir: Path, *extra: str, corpus: Path) -> 
     """The tiny sweep on the prepared `corpus` (text_file data is found by the corpus's path and content)."""
     extra_list = list(extra)
     given = [i for i, arg in enumerate(extra_list) if arg.startswith("+trial_overrides=[")]
+    corpus_overrides = f"data=text_file,data.corpus.path={corpus}"
     if given:
-        extra_list[given[0]] = extra_list[given[0]].replace("+trial_overrides=[", f"+trial_overrides=[data.corpus.path={corpus},", 1)
+        extra_list[given[0]] = extra_list[given[0]].replace("+trial_overrides=[", f"+trial_overrides=[{corpus_overrides},", 1)
     else:
-        extra_list.append(f"+trial_overrides=[data.corpus.path={corpus}]")
+        extra_list.append(f"+trial_overrides=[{corpus_overrides}]")
     return [str(SWEEP), "sweep=tiny_test", f"paths.data_dir={data_root}", f"paths.log_dir={log_dir}", "ray.num_cpus=2", *extra_list]
 
 
@@ -116,6 +117,13 @@ def test_sweep_reports_best_trial(sweep_run: dict) -> None:
     assert best["command"].startswith("seqgen-train ")
     assert Path(best["checkpoint"]).exists()
     assert best["config"]["sweep"]["trial_id"] == best["trial_id"]
+
+
+def test_each_trial_uses_the_cpus_ray_assigned_it(sweep_run: dict) -> None:
+    for row in json.loads((sweep_run["dir"] / "trials.json").read_text()):
+        if row["status"] == "completed":
+            threads = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())["threads"]
+            assert threads == {"threads": 1, "reason": "Ray assigned 1 CPU(s): one thread", "calibrate": False}
 
 
 def test_sweep_writes_trial_summaries(sweep_run: dict) -> None:
@@ -229,6 +237,7 @@ def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_d
     run_dir = Path(row["run_dir"])
     metrics = json.loads((run_dir / "metrics.json").read_text())  # written by rank 0
     assert metrics["world_size"] == 2 and metrics["global_step"] == 10
+    assert metrics["threads"]["threads"] == 1 and metrics["threads"]["reason"].startswith("Ray assigned 1 CPU(s)")
     ranks = sorted(json.loads(p.read_text())["rank"] for p in (run_dir / "workers").glob("rank_*.json"))
     assert ranks == [0, 1]  # both workers trained, to the same step, and reported every validation
     for path in (run_dir / "workers").glob("rank_*.json"):
@@ -238,3 +247,114 @@ def test_sweep_trial_trains_ddp_on_ray_train_workers(tmp_path: Path, tiny_text_d
     assert len(progress) == 2 and {r["world_size"] for r in progress} == {"2"}
     assert Path(row["checkpoint"]).exists()
     assert list((run_dir / "ray_train").glob("**/checkpoint_*/last.ckpt")), "no Ray Train checkpoint from rank 0"
+
+
+# --- failing fast -----------------------------------------------------------------------------------
+def test_a_config_no_trial_can_start_with_fails_before_ray(tmp_path: Path, tiny_text_data: Path) -> None:
+    """A missing mandatory value (text_file without its corpus) is one error line, before Ray starts."""
+    cmd = [str(SWEEP), "sweep=tiny_test", f"paths.data_dir={tiny_text_data}", f"paths.log_dir={tmp_path / 'out'}", "+trial_overrides=[data=text_file]"]
+    proc = run_sweep(cmd, tmp_path, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "seqgen: error: sweep tiny_test: no trial could start: data.corpus.path is mandatory and not set (???): pass "
+        "data.corpus.path=<value> on the command line (a sweep passes train settings in its definition's base, "
+        "or as '+trial_overrides=[key=value,...]')"
+    ]
+    assert not (tmp_path / "out" / "sweep" / "tiny_test" / "tuner.pkl").exists()
+
+
+def test_trials_failing_on_the_same_user_error_stop_the_sweep_without_retries(tmp_path: Path, tiny_text_data: Path, tiny_text_file: Path) -> None:
+    """Every trial would fail on a metric the model does not log: the first two end the sweep, not
+    retried (max_failures=2 would have run each three times), the error printed once."""
+    cmd = sweep_command(tiny_text_data, tmp_path / "out", "sweep.num_samples=4", "sweep.metric=val/bits", "sweep.max_concurrent_trials=2",
+                        corpus=tiny_text_file)
+    proc = run_sweep(cmd, tmp_path, timeout=400)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("seqgen: error: sweep tiny_test stopped: ") and "'val/bits' was not logged" in errors[0]
+    assert "Traceback" not in proc.stdout + proc.stderr and "retrying" not in proc.stdout
+    assert proc.stdout.count("failed on a problem to fix (not retried)") >= 2
+    sweep_dir = tmp_path / "out" / "sweep" / "tiny_test"
+    trials = json.loads((sweep_dir / "trials.json").read_text())
+    failed = [row for row in trials if row["status"] == "error"]
+    assert 2 <= len(failed) < 4 and all("'val/bits' was not logged" in row["error"] for row in failed)
+    assert not (sweep_dir / "tuner.pkl").exists()  # nothing to resume: the same command, fixed, starts afresh
+
+
+def test_the_stop_rule_needs_the_same_error_and_no_result(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from seqgen.sweep.runner import TrialEvents
+    from seqgen.sweep.trial import USER_ERROR_FILE
+
+    def ended(events: TrialEvents, name: str, error: str | None) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        if error:
+            (folder / USER_ERROR_FILE).write_text(error)
+        events.on_trial_complete(0, [], SimpleNamespace(trial_id=name, path=str(folder), last_result={"training_iteration": 1}))
+
+    same = TrialEvents("val/bpc", 2, trials=8)
+    ended(same, "a", "bad value")
+    assert not same.stop_all()
+    ended(same, "b", "bad value")
+    assert same.stop_all()
+    different = TrialEvents("val/bpc", 2, trials=8)
+    ended(different, "c", "bad value")
+    ended(different, "d", "another problem")
+    assert not different.stop_all()
+    reported = TrialEvents("val/bpc", 2, trials=8)
+    reported("x", {"training_iteration": 1, "done": True})  # Tune's closing result of a trial that never reported
+    ended(reported, "y", "bad value")
+    ended(reported, "z", "bad value")
+    assert reported.stop_all()
+    reported = TrialEvents("val/bpc", 2, trials=8)
+    reported("e", {"val/bpc": 1.0})
+    ended(reported, "f", "bad value")
+    ended(reported, "g", "bad value")
+    assert not reported.stop_all()
+    single = TrialEvents("val/bpc", 2, trials=1)
+    ended(single, "h", "bad value")
+    assert single.stop_all()
+
+
+# --- every sweep's documented command -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def documented_data(tmp_path_factory: pytest.TempPathFactory, embedded_text_data: Path) -> Path:
+    """One data folder with what the sweeps' headers prepare: the embedded corpus and a (tiny)
+    handwriting_hershey corpus."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "families" / "handwriting"))
+    from handwriting_helpers import prepare_tiny
+
+    root = prepare_tiny(tmp_path_factory.mktemp("documented"))
+    (root / "text_embedded").symlink_to(embedded_text_data / "text_embedded")
+    return root
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_sweeps_documented_command_can_start_its_trials(path: Path, tmp_path: Path, documented_data: Path) -> None:
+    """The commands in a definition's header: its trials' data is the data it prepares, and a trial
+    of `seqgen-sweep sweep=<name> ...` passes the check the sweep makes before it starts Ray."""
+    import re
+    import shlex
+
+    from conftest import compose_cfg
+
+    from seqgen.sweep.runner import check_trial_config
+
+    header = "\n".join(line.lstrip("# ") for line in path.read_text().splitlines() if line.startswith("#"))
+    header = header.replace("$PWD", str(tmp_path))
+    commands = [(kind, shlex.split(args)) for kind, args in re.findall(r"seqgen-(prepare|sweep) ([^\n&]*)", header)]
+    prepared = {arg.split("=", 1)[1] for kind, args in commands if kind == "prepare" for arg in args if arg.startswith("data=")}
+    sweeps = [args for kind, args in commands if kind == "sweep" and f"sweep={path.stem}" in args]
+    assert sweeps and prepared, f"{path.name}: its header shows no `seqgen-prepare data=...` and `seqgen-sweep sweep={path.stem}` commands"
+    for args in sweeps:
+        cfg = compose_cfg("sweep", tmp_path, [*quote_trial_overrides(args), f"paths.data_dir={documented_data}"])
+        spec = validate(cfg.sweep)
+        setup = TrialSetup(sweep_name=spec["name"], sweep_dir=str(tmp_path / "sweep"), metric=spec["metric"], base=list(spec["base"]),
+                           extra=[str(o) for o in cfg.get("trial_overrides") or []],
+                           paths={"root_dir": str(tmp_path), "data_dir": str(documented_data), "log_dir": str(tmp_path)})
+        trial = check_trial_config(spec, setup)
+        assert trial.data.name in prepared, f"{path.name}: trials train on {trial.data.name}, the header prepares {sorted(prepared)}"

@@ -12,6 +12,9 @@ A line is a float32 array of shape (T, 3), rows ``(dx, dy, end_of_stroke)``, y p
 * `strokes_to_offsets` puts the origin at the first point of the line, so row 1 is ``(0, 0, e)``;
   `offsets_to_strokes` returns absolute coordinates relative to that origin.
 
+IAM-OnDB lineStrokes XML (`read_line_strokes`) is read here too: it is a corpus format (the
+handwriting family's reader) and a format users write their own style files in.
+
 The thirteen preprocessed real styles (sjvasquez/handwriting-synthesis) use the same layout (first
 row ``(0, 0, 1)``, y up), so they can be used directly as primes.
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import logging
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
@@ -344,3 +349,39 @@ class NormStats:
             raise SeqgenError(
                 f"bad normalisation statistics in meta.json ({err}); rerun `seqgen-prepare` for this data set"
             ) from None
+
+
+def read_line_strokes(xml_path: str | Path) -> list[np.ndarray]:
+    """Parse one lineStrokes XML file -> strokes, each (n, 3) float64 (x, y up, time), exactly as stored.
+
+    y is negated (the whiteboard's y grows down); no point is dropped or added. Raises SeqgenError
+    naming the file when it is not well-formed XML or has no StrokeSet/Point data.
+    """
+    path = Path(xml_path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise SeqgenError(f"{path}: malformed IAM-OnDB XML ({err}); re-extract lineStrokes-all.tar.gz") from None
+    except OSError as err:
+        raise SeqgenError(f"{path}: cannot read ({err.strerror})") from None
+    stroke_set = root.find("StrokeSet") if root.tag != "StrokeSet" else root
+    if stroke_set is None:
+        stroke_set = root.find(".//StrokeSet")
+    if stroke_set is None:
+        raise SeqgenError(f"{path}: no <StrokeSet> element; expected an IAM-OnDB lineStrokes file")
+    strokes: list[np.ndarray] = []
+    for s_el in stroke_set.iter("Stroke"):
+        pts = []
+        for p in s_el.iter("Point"):
+            try:
+                x = float(p.attrib["x"])
+                y = float(p.attrib["y"])
+                t = float(p.attrib.get("time", "nan"))
+            except (KeyError, ValueError) as err:
+                raise SeqgenError(f"{path}: bad <Point> attributes {dict(p.attrib)} ({err})") from None
+            pts.append((x, -y, t))
+        if pts:
+            strokes.append(np.asarray(pts, dtype=np.float64))
+    if not strokes:
+        raise SeqgenError(f"{path}: no <Point> data in any <Stroke>")
+    return strokes

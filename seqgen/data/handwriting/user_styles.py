@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import read_line_strokes
-from seqgen.data.handwriting.strokes import Line, strokes_to_offsets
+from seqgen.data.handwriting.strokes import Line, read_line_strokes, strokes_to_offsets
 from seqgen.errors import SeqgenError
 
 logger = logging.getLogger(__name__)
@@ -222,6 +221,17 @@ def load_prime(path: str | Path) -> tuple[np.ndarray, str | None]:
     p = Path(path)
     if not p.is_file():
         raise SeqgenError(f"{p}: no such file; give a handwriting sample file ({ACCEPTED})")
+    try:
+        offsets, text = _load_any(p)
+    except RecursionError:  # e.g. JSON nested thousands of levels deep
+        raise _bad(p, "nested too deeply to be a handwriting sample") from None
+    # NaN or infinite coordinates (x="nan", 1e999, or differences beyond float32) would reach the sampler
+    if not np.all(np.isfinite(offsets)):
+        raise _bad(p, "every coordinate must be a finite number (found NaN, infinity, or a value beyond float32's range)")
+    return offsets, text
+
+
+def _load_any(p: Path) -> tuple[np.ndarray, str | None]:
     suffix = p.suffix.lower()
     if suffix == ".xml":
         try:
@@ -238,7 +248,9 @@ def load_prime(path: str | Path) -> tuple[np.ndarray, str | None]:
         return offsets, text or _sidecar_text(p)
     else:
         raise SeqgenError(f"{p}: unknown handwriting file type {p.suffix or '(none)'!r}; {ACCEPTED}")
-    return strokes_to_offsets(strokes), text or _sidecar_text(p)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, or a float32 overflow: refused by the caller
+        offsets = strokes_to_offsets(strokes).astype(np.float32)
+    return offsets, text or _sidecar_text(p)
 
 
 def load_real_styles(folder: str | Path) -> list[Line]:

@@ -1,7 +1,7 @@
 """Text corpora readers: original on-disk formats -> ``{"train", "valid", "test"}`` raw bytes.
 
 Every corpus is a small class built from plain keyword values (Hydra ``instantiate``), with a
-``name`` (used as the folder name of the prepared shards) and ``load_splits()``. Problems the user
+``name`` (used as the folder name of the prepared shards) and its splits (`TextCorpus`). Problems the user
 can fix (missing file, bad archive, bad split) raise :class:`SeqgenError` naming the path and the fix.
 """
 
@@ -38,8 +38,8 @@ CHUNK = 1 << 20  # bytes read at a time when streaming a corpus (prepare's memor
 #
 # `prepare` reads a corpus twice (vocabulary and counts, then shards) in chunks, never whole: a
 # corpus is a list of `Piece`s (files, zip members, separators) and each split a byte range of
-# their concatenation (`SplitSource`). Corpora without `split_sources()` fall back to
-# `load_splits()` (small corpora: PTB, the embedded docstrings).
+# their concatenation (`SplitSource`). Small corpora (PTB, the embedded docstrings) give their
+# splits in memory instead (`TextCorpus.load_splits`).
 
 
 @dataclass
@@ -322,7 +322,21 @@ def _check_sources(name: str, sources: dict[str, SplitSource], where: Path | str
 # --------------------------------------------------------------------------------------- corpora
 
 
-class Enwik8Corpus:
+class TextCorpus:
+    """A text corpus: its `name` (the shard folder's and meta.json's) and its three splits, either
+    as byte ranges read in chunks (`split_sources`: prepare's memory stays flat) or, for a small
+    corpus, as bytes in memory (`load_splits`). A corpus gives one of the two; the other follows."""
+
+    name: str = "text"
+
+    def split_sources(self) -> dict[str, SplitSource]:
+        return {split: SplitSource([bytes_piece(data)]) for split, data in self.load_splits().items()}
+
+    def load_splits(self) -> Splits:
+        return {split: source.read() for split, source in self.split_sources().items()}
+
+
+class Enwik8Corpus(TextCorpus):
     """Hutter Prize Wikipedia (``enwik8``, 100M bytes of XML-wrapped English Wikipedia).
 
     Reads ``root/enwik8`` or ``root/enwik8.zip`` (member ``enwik8``); only the first 100M bytes
@@ -366,11 +380,8 @@ class Enwik8Corpus:
             sources["test"] = sources["valid"]
         return _check_sources(self.name, sources, source)
 
-    def load_splits(self) -> Splits:
-        return {split: source.read() for split, source in self.split_sources().items()}
 
-
-class Text8Corpus:
+class Text8Corpus(TextCorpus):
     """Mahoney's ``text8`` (first 100M characters of cleaned Wikipedia: ``a-z`` and space only).
 
     Reads ``root/text8`` or ``root/text8.zip`` (member ``text8``); split 0.90 / 0.05 / 0.05
@@ -392,9 +403,6 @@ class Text8Corpus:
         piece, source = _zip_or_plain_piece(self.root, "text8", self.download, self.url, self.sha256, "text8")
         return _check_sources(self.name, split_sources_by_fractions([piece], self.FRACTIONS), source)
 
-    def load_splits(self) -> Splits:
-        return {split: source.read() for split, source in self.split_sources().items()}
-
 
 def ptb_char_to_text(raw: bytes) -> bytes:
     """Mikolov's PTB character format -> plain text.
@@ -410,7 +418,7 @@ def ptb_char_to_text(raw: bytes) -> bytes:
     return b"\n".join(lines)
 
 
-class PTBCharCorpus:
+class PTBCharCorpus(TextCorpus):
     """Penn Treebank, character level, in Mikolov's preprocessing (the paper's PTB task).
 
     Looks for ``ptb.char.{train,valid,test}.txt`` in ``root`` (or in ``root/simple-examples/data``,
@@ -477,7 +485,7 @@ class PTBCharCorpus:
 PLAIN_SUFFIXES = frozenset({".txt", ".md", ".rst", ""})
 
 
-class PlainTextCorpus:
+class PlainTextCorpus(TextCorpus):
     """Any text file, or a folder of them, split by byte ranges (train, valid, test).
 
     A folder is walked recursively in sorted path order; only ``*.txt``, ``*.md``, ``*.rst`` and
@@ -531,11 +539,8 @@ class PlainTextCorpus:
                 raise SeqgenError(f"cannot read {path}: {err.strerror or err}; check the permissions or pass another data.corpus.path") from err
         return _check_sources(self.name, split_sources_by_fractions(pieces, self.split), self.path)
 
-    def load_splits(self) -> Splits:
-        return {split: source.read() for split, source in self.split_sources().items()}
 
-
-class EmbeddedCorpus:
+class EmbeddedCorpus(TextCorpus):
     """Offline default: English prose nobody here wrote, the docstrings of CPython's standard library.
 
     Walks ``sysconfig.get_paths()["stdlib"]`` in sorted order (skipping test suites, ``idlelib``,
@@ -616,6 +621,7 @@ class EmbeddedCorpus:
 
 __all__ = [
     "ENWIK8_URL",
+    "TextCorpus",
     "TEXT8_URL",
     "PTB_URL",
     "Enwik8Corpus",

@@ -38,7 +38,19 @@ class Vocabulary:
         return np.fromiter((ord(ch) for ch in text), dtype=np.int64, count=len(text))
 
     def encode(self, data: bytes | str) -> np.ndarray:
-        return self.encode_codes(self.codes(data, self.kind))
+        codes = self.codes(data, self.kind)
+        if isinstance(data, str) and self.kind == "byte" and not self.known(codes):
+            # a byte vocabulary sees UTF-8 bytes; the user typed characters: name those
+            unknown = [ch for ch in dict.fromkeys(data) if not self.known(self.codes(ch, "byte"))]
+            shown = ", ".join(repr(ch) for ch in unknown[:20])
+            raise SeqgenError(f"characters not in the model's vocabulary: {shown}; remove them from the text")
+        return self.encode_codes(codes)
+
+    def known(self, codes: np.ndarray) -> bool:
+        """Whether every symbol code is in the vocabulary."""
+        codes = np.asarray(codes, dtype=np.int64)
+        inside = codes < len(self._lookup)
+        return bool(inside.all() and (self._lookup[codes] >= 0).all())
 
     def encode_codes(self, codes: np.ndarray) -> np.ndarray:
         """Symbol codes (byte values or code points) -> ids; unknown symbols raise SeqgenError."""

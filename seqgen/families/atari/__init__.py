@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 
 
 class AtariFamily(Family):
@@ -24,30 +24,24 @@ class AtariFamily(Family):
 
         return generate(model, cfg, out_dir)
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
         from seqgen.families.atari.generate import rollouts
         from seqgen.families.atari.figures import strip_png
 
-        datamodule = getattr(model.trainer, "datamodule", None) if model._trainer is not None else None
-        if datamodule is None:
-            return {}
         clips = datamodule.read_clips("valid", 1)
         generated, real = rollouts(model, clips, int(model.hparams.preview_frames), None)
         return {"samples/rollout": strip_png([("real", real[0]), ("generated", generated[0])], Path(out_dir) / f"{tag}.png")}
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
+        """Real versus generated rollouts (PNG strips, GIFs) and the horizon plot (media), and the report."""
         from seqgen.families.atari.generate import write_rollouts
-
-        from seqgen.training.callbacks import log_samples
 
         clips = datamodule.read_clips("test", 3)
         files = write_rollouts(model, clips, Path(run_dir), length=int(model.hparams.horizon), gifs=1)
-        out = {f"figure_{key}": str(path) for key, path in files.items()}
+        out: dict[str, Any] = {f"figure_{key}": Path(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
-        if model._trainer is not None:  # real versus generated, the horizon plot and its numbers, to W&B
-            logged = {f"atari/{key}": path for key, path in files.items()}
-            logged["atari/horizons"] = Path(run_dir) / "atari_horizons.png"
-            log_samples(model.trainer, logged, model.global_step)
+        out["figure_horizons"] = Path(out["figure_horizons"])
+        if model._trainer is not None:  # the horizon numbers to W&B too (log_media sends only the files)
             numbers = {key: value for key, value in out.items() if key.startswith("test/") and isinstance(value, float)}
             for logger in model.trainer.loggers:
                 logger.log_metrics(numbers, step=model.global_step)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqgen.data.datamodule import ShardDataModule
+from seqgen.core.datamodule import ShardDataModule
 from seqgen.data.shards import decode_array
 from seqgen.errors import SeqgenError
 

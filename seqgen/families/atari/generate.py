@@ -16,6 +16,7 @@ import torch
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.datamodule import AtariDataModule, FrameBatch
 from seqgen.families.atari.figures import rollout_gif, strip_png
+from seqgen.sampling.budget import check_request
 
 
 def parse_actions(spec: Any, names: Sequence[str]) -> list[int]:
@@ -76,7 +77,7 @@ def write_rollouts(model: Any, clips: FrameBatch, out_dir: Path, length: int, ac
 
 
 def clips_for(ckpt: str, count: int) -> FrameBatch:
-    from seqgen.training.checkpoints import find_checkpoint, run_config
+    from seqgen.core.checkpoints import find_checkpoint, run_config
 
     trained = run_config(find_checkpoint(ckpt))
     datamodule = AtariDataModule(str(trained.data.datamodule.data_dir))
@@ -89,6 +90,9 @@ def generate(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     length = int(cfg.get("length") or 60)
     if length < 1:
         raise SeqgenError(f"length={length}: must be >= 1 frame")
+    size = int(model.size)
+    # generated and real frames (float32), before the clips are read or anything is allocated
+    check_request(cfg, f"length={length} frames x num_samples={count} of {size}x{size}", count * length, 2 * size * size * 4, "length or num_samples")
     actions = parse_actions(cfg.actions, model.action_names) if cfg.get("actions") is not None else None
     clips = clips_for(str(cfg.ckpt), count)
     files = write_rollouts(model, clips, Path(out_dir), length, actions, gifs=count)

@@ -30,8 +30,8 @@ from torchmetrics import MeanMetric
 
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.datamodule import FrameBatch
+from seqgen.core.module import SeqModule
 from seqgen.families.atari.nets import FramePredictor
-from seqgen.training.module import SeqModule
 
 log = logging.getLogger(__name__)
 

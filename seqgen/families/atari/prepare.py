@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from seqgen.data import shards as shard_io
+from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
 from seqgen.data.shards import encode_array
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.collect import NUM_ACTIONS, Clip, GameStream, action_names, collect_clips, resolve_game
@@ -48,6 +46,71 @@ def _interleave(streams: Sequence[Iterator[Clip]]) -> Iterator[Clip]:
         yield from (clip for clip in group if clip is not None)
 
 
+class AtariPreparation(Preparation):
+    """Clips stream from the emulator into the shard writer; the time they take is measured per split."""
+
+    family = "atari"
+
+    def __init__(
+        self, games: list[str], clips: dict[str, int], clip_length: int, eval_clip_length: int, frame_skip: int,
+        repeat_action_probability: float, size: int, samples_per_shard: int, min_train_shards: int, seed: int,
+    ) -> None:
+        self.games, self.clips, self.seed = games, clips, seed
+        self.clip_length, self.eval_clip_length, self.frame_skip, self.size = clip_length, eval_clip_length, frame_skip, size
+        self.repeat_action_probability = repeat_action_probability
+        self.samples_per_shard, self.min_train_shards = samples_per_shard, min_train_shards
+        self.seconds = 0.0
+        self.counts: dict[str, int] = {}
+        self._split_stats: dict[str, dict[str, int]] = {}
+        self._started = 0.0
+
+    def plan(self, split: str) -> SplitPlan:
+        length = self.clip_length if split == "train" else self.eval_clip_length
+        per_game = int(self.clips[split])
+        self._split_stats = {game: {} for game in self.games}
+        streams = [
+            collect_clips(game, per_game, length, self.seed + SPLIT_SEED_OFFSET[split] + 7919 * g, self.frame_skip,
+                          self.repeat_action_probability, self.size, self._split_stats[game])
+            for g, game in enumerate(self.games)
+        ]
+        total = per_game * len(self.games)
+        per_shard = train_shard_size(total, self.samples_per_shard, self.min_train_shards, round_up=True) if split == "train" else self.samples_per_shard
+        self._started = time.perf_counter()
+        return SplitPlan(_samples(_interleave(streams), split), per_shard)
+
+    def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
+        self.seconds += time.perf_counter() - self._started
+        self.counts[split] = written.samples
+        length = self.clip_length if split == "train" else self.eval_clip_length
+        log.info("%s: %d clips of %d frames from %s", split, written.samples, length, ", ".join(self.games))
+        return {key: sum(s.get(stat, 0) for s in self._split_stats.values())
+                for key, stat in (("frames", "frames"), ("episodes_finished", "episodes"), ("dropped_tail_frames", "dropped_tail_frames"))}
+
+    def meta(self, splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        frames = sum(s["frames"] for s in splits.values())
+        minimal = {game: GameStream(game, self.seed, self.frame_skip, self.repeat_action_probability, self.size).minimal_actions for game in self.games}
+        return {
+            "games": self.games,
+            "size": self.size,
+            "num_actions": NUM_ACTIONS,
+            "action_names": action_names(),
+            "minimal_actions": minimal,
+            "clip_length": self.clip_length,
+            "eval_clip_length": self.eval_clip_length,
+            "frame_skip": self.frame_skip,
+            "repeat_action_probability": self.repeat_action_probability,
+            "clips": self.counts,
+            "collection": {name: {k: v for k, v in stats.items() if k != "reused_shards"} for name, stats in splits.items()},
+            "frames_collected": frames,
+            "collect_seconds": round(self.seconds, 2),
+            "frames_per_second": round(frames / self.seconds, 1) if self.seconds > 0 else None,
+            "seed": self.seed,
+        }
+
+    def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {k: meta[k] for k in ("games", "clips", "frames_collected", "collect_seconds", "frames_per_second")}
+
+
 def prepare_atari(
     games: Sequence[str],
     out_dir: str,
@@ -64,7 +127,7 @@ def prepare_atari(
     """Collect `clips[split]` clips per game for train/valid/test; returns the summary (also in meta.json)."""
     if not games:
         raise SeqgenError("data.prepare.games is empty: name at least one game, e.g. [pong, breakout]")
-    games = [resolve_game(g) for g in games]  # fails early, listing the available games
+    resolved = [resolve_game(g) for g in games]  # fails early, listing the available games
     for split in ("train", "valid", "test"):
         if int(clips.get(split, 0)) < 1:
             raise SeqgenError(f"data.prepare.clips.{split}={clips.get(split)}: must be >= 1 clip per game")
@@ -72,51 +135,6 @@ def prepare_atari(
         raise SeqgenError(f"data.prepare.size={size}: must be in [16, 210] pixels")
     if eval_clip_length < 2 or clip_length < 2:
         raise SeqgenError("data.prepare.clip_length and eval_clip_length must be >= 2 frames")
-    out = Path(out_dir)
-    stats: dict[str, dict[str, int]] = {}
-    seconds = 0.0
-    counts: dict[str, int] = {}
-    for split in ("train", "valid", "test"):
-        length = clip_length if split == "train" else eval_clip_length
-        per_game = int(clips[split])
-        split_stats = {game: {} for game in games}
-        streams = [
-            collect_clips(game, per_game, length, seed + SPLIT_SEED_OFFSET[split] + 7919 * g, frame_skip, repeat_action_probability, size, split_stats[game])
-            for g, game in enumerate(games)
-        ]
-        total = per_game * len(games)
-        per_shard = samples_per_shard if split != "train" else max(1, min(samples_per_shard, math.ceil(total / max(min_train_shards, 1))))
-        start = time.perf_counter()
-        writer = shard_io.ShardWriter(out, split, per_shard)
-        shards = writer.write(_samples(_interleave(streams), split))
-        seconds += time.perf_counter() - start
-        counts[split] = sum(s.samples for s in shards)
-        stats[split] = {
-            "frames": sum(s.get("frames", 0) for s in split_stats.values()),
-            "episodes_finished": sum(s.get("episodes", 0) for s in split_stats.values()),
-            "dropped_tail_frames": sum(s.get("dropped_tail_frames", 0) for s in split_stats.values()),
-            "shards": len(shards),
-        }
-        log.info("%s: %d clips of %d frames from %s", split, counts[split], length, ", ".join(games))
-    frames = sum(s["frames"] for s in stats.values())
-    minimal = {game: GameStream(game, seed, frame_skip, repeat_action_probability, size).minimal_actions for game in games}
-    meta = {
-        "family": "atari",
-        "games": games,
-        "size": size,
-        "num_actions": NUM_ACTIONS,
-        "action_names": action_names(),
-        "minimal_actions": minimal,
-        "clip_length": clip_length,
-        "eval_clip_length": eval_clip_length,
-        "frame_skip": frame_skip,
-        "repeat_action_probability": repeat_action_probability,
-        "clips": counts,
-        "collection": stats,
-        "frames_collected": frames,
-        "collect_seconds": round(seconds, 2),
-        "frames_per_second": round(frames / seconds, 1) if seconds > 0 else None,
-        "seed": seed,
-    }
-    shard_io.write_meta(out, meta)
-    return {"out_dir": str(out), **{k: meta[k] for k in ("games", "clips", "frames_collected", "collect_seconds", "frames_per_second")}}
+    preparation = AtariPreparation(resolved, clips, clip_length, eval_clip_length, frame_skip, repeat_action_probability, size,
+                                   samples_per_shard, min_train_shards, seed)
+    return prepare_shards(out_dir, preparation)

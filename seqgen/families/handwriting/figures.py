@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.families.handwriting.generate import DEFAULT_TEXTS, HandwritingSamples, known_text, params_to_raw, predict, write
+from seqgen.families.handwriting.generate import HandwritingSamples, params_to_raw
 from seqgen.nn.modes import eval_mode
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def real_rows(model: Any, datamodule: Any, limit: int) -> list[tuple[str, np.nda
 @torch.no_grad()
 def real_density(model: Any, datamodule: Any, path: Path) -> Optional[Path]:
     """The paper's output-density figure: predicted densities along a real validation line."""
-    from seqgen.data.handwriting.datamodule import collate_lines
+    from seqgen.data.handwriting.batch import collate_lines
     from seqgen.render.plots import density_plot
 
     try:
@@ -75,29 +75,3 @@ def real_density(model: Any, datamodule: Any, path: Path) -> Optional[Path]:
         params = params_to_raw(model.run_network(batch), model.norm).map(lambda p: p[0])
     raw = model.norm.invert(lines[0]["offsets"].numpy())
     return density_plot(raw[1:], params, path, title=f"Output density: {lines[0]['text']!r}", radius=_radius(model))
-
-
-def run_figures(model: Any, run_dir: Path, datamodule: Any) -> dict[str, Any]:
-    """End of training (rank 0): samples, alignments, densities, and real lines beside samples."""
-    from seqgen.render.strokes import side_by_side_png
-
-    run_dir = Path(run_dir)
-    if model.kind == "prediction":
-        samples = predict(model, 4, int(model.hparams.sample_points), float(model.hparams.preview_bias), seed=0, keep_params=True)
-        files: dict[str, Any] = write_figures(model, samples, run_dir, "samples")
-        rows = [(f"sample {i}", o) for i, o in enumerate(samples.offsets)] + real_rows(model, datamodule, 4)
-    else:
-        real = real_rows(model, datamodule, 3)
-        texts = [known_text(model, t) for t in (model.hparams.sample_texts or DEFAULT_TEXTS)]
-        texts += [label[len("real: "):] for label, _ in real]  # the real lines' texts, written by the model
-        texts = [t[: int(model.hparams.max_text_chars)] for t in texts]
-        samples = write(model, texts, float(model.hparams.preview_bias), seed=0, unknown_chars="drop", keep_params=True)
-        files = write_figures(model, samples, run_dir, "samples")
-        rows = [(f"sample: {t}", o) for t, o in zip(samples.texts, samples.offsets)]
-        n_own = len(texts) - len(real)
-        rows = rows[:n_own] + [r for pair in zip(rows[n_own:], real) for r in pair]
-    files["side_by_side"] = side_by_side_png(rows, run_dir / "side_by_side.png")
-    density = real_density(model, datamodule, run_dir / "density_real.png")
-    if density is not None:
-        files["density_real"] = density
-    return {f"figure_{k}": str(v) for k, v in files.items()}

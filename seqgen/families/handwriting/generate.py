@@ -349,14 +349,6 @@ def styles_dir(model: Any, cfg: Any = None) -> Optional[str]:
     return str(folder) if folder else None
 
 
-def prime_from(model: Any, cfg: Any) -> Optional[Prime]:
-    """The style prime that `cfg` asks for (style, style_text, unknown_chars), or None."""
-    prime = resolve_style(cfg.get("style"), cfg.get("style_text"), model.norm, model.train_styles, styles_dir(model, cfg))
-    if prime is not None and model.kind == "synthesis":
-        prime.text = check_texts([prime.text], model.vocab, str(cfg.get("unknown_chars") or "error"))[0]
-    return prime
-
-
 def predict(model: Any, num: int, length: int, bias: float, prime: Optional[Prime] = None, seed: int = 0, keep_params: bool = False) -> HandwritingSamples:
     """Unconditional lines from a `HandwritingPrediction` model."""
     return sample_prediction(model.net, model.norm, num, length, bias, prime, make_generator(model, seed), keep_params)
@@ -382,57 +374,3 @@ def write(
         model.net, model.norm, model.vocab, texts, bias, prime, max_points, int(model.hparams.end_patience),
         make_generator(model, seed), keep_params, on_step,
     )
-
-
-def announce_files(files: dict[str, Path]) -> dict[str, str]:
-    """Print what `seqgen-sample` wrote and return it for the caller."""
-    for path in files.values():
-        print(f"wrote {path}")
-    return {key: str(path) for key, path in files.items()}
-
-
-def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
-    """`seqgen-sample` for handwriting.
-
-    prediction: num_samples lines, bias, optional style prime, max_points (at most model.sample_points).
-    synthesis: text ("a|b": lines), bias, style (+ style_text), max_points, unknown_chars, num_samples
-    (each line is written num_samples times), seed.
-    """
-    from seqgen.families.handwriting.figures import write_figures
-
-    prime = prime_from(model, cfg)
-    if model.kind == "prediction":
-        length = min(int(cfg.get("max_points") or model.hparams.sample_points), int(model.hparams.sample_points))
-        samples = predict(model, int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), prime, int(cfg.seed), True)
-        return announce_files(write_figures(model, samples, Path(out_dir), "samples"))
-    raw = cfg.get("text")
-    lines = [t for t in str(raw).split("|")] if raw is not None else list(model.hparams.sample_texts or DEFAULT_TEXTS)
-    texts = [t for t in lines for _ in range(max(int(cfg.get("num_samples") or 1), 1))]
-    samples = write(
-        model, texts, float(cfg.get("bias") or 0.0), prime, int(cfg.get("max_points") or 1500),
-        str(cfg.get("unknown_chars") or "error"), int(cfg.seed), keep_params=True,
-    )
-    files = write_figures(model, samples, Path(out_dir), "samples")
-    if prime is not None:
-        print(f"primed with {prime.name}: {prime.text!r}")
-    for row, (text, ended, offsets) in enumerate(zip(samples.texts, samples.ended, samples.offsets)):
-        how = "end of text" if ended else "max_points reached"
-        print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how})")
-    return announce_files(files)
-
-
-def preview(model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
-    """Two lines after a validation (synthesis: the preview text, and its alignment)."""
-    from seqgen.render.plots import alignment_plot
-    from seqgen.render.strokes import render_png
-
-    out_dir = Path(out_dir)
-    if model.kind == "prediction":
-        samples = predict(model, 2, int(model.hparams.preview_points), float(model.hparams.preview_bias), seed=model.global_step)
-        return {"samples/handwriting": render_png(samples.offsets, out_dir / f"{tag}.png")}
-    text = known_text(model, model.hparams.preview_text)
-    samples = write(model, [text, text], float(model.hparams.preview_bias), seed=model.global_step)
-    out = {"samples/handwriting": render_png(samples.offsets, out_dir / f"{tag}.png")}
-    if samples.phis[0] is not None and len(samples.phis[0]):
-        out["samples/alignment"] = alignment_plot(samples.phis[0], text, out_dir / f"{tag}-alignment.png", title=f"step {model.global_step}")
-    return out

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 from torchmetrics import SumMetric
 
-from seqgen.data.handwriting.datamodule import HandwritingBatch
+from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import MixtureParams, mixture_nll, sum_squared_error
 from seqgen.nn.weight_noise import AdaptiveWeightNoise
@@ -36,7 +36,6 @@ class HandwritingModel(SeqModule):
     """Shared by both networks: data info, optional weight noise, losses, metrics."""
 
     family = "handwriting"
-    kind = "base"
     monitor = "val/nll"
     unit_name = "points"
 
@@ -131,7 +130,6 @@ class HandwritingModel(SeqModule):
 class HandwritingPrediction(HandwritingModel):
     """Unconditional handwriting: skip-connected LSTM stack + mixture density output (Sec. 4)."""
 
-    kind = "prediction"
 
     def __init__(
         self,
@@ -164,7 +162,6 @@ class HandwritingPrediction(HandwritingModel):
 class HandwritingSynthesis(HandwritingModel):
     """Handwriting conditioned on a transcription through a Gaussian window (Sec. 5)."""
 
-    kind = "synthesis"
 
     def __init__(
         self,

@@ -149,7 +149,7 @@ class SynthesisNet(nn.Module):
         return h, c
 
     #: CPU float32 sampling (`step`): run the per-step GEMMs on oneDNN-prepacked weights (set False to
-    #: compare). The training loop does not prepack: it was no faster there (docs/benchmarks.md).
+    #: compare). The training loop does not prepack (docs/benchmarks.md).
     use_packed_weights: bool = True
 
     def _can_pack(self, x: Tensor) -> bool:

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from seqgen.io import atomic_write
 
-# The paper's validation numbers (Tables 3 and 4): nats per sequence, SSE per point.
-PAPER = {
-    "prediction": [("1 layer", -1025.7, 0.40), ("3 layer", -1041.0, 0.41), ("3 layer + adaptive weight noise", -1057.7, 0.41)],
-    "synthesis": [("synthesis", -1096.9, 0.23), ("synthesis + adaptive weight noise", -1128.2, 0.23)],
-}
 
-
-def report(model: Any, out_dir: Path, metrics: Mapping[str, float]) -> dict[str, Any]:
-    """Write `<out_dir>/handwriting.md`; returns {"report": path}."""
+def report(out_dir: Path, metrics: Mapping[str, float], label: str, paper: Sequence[tuple[str, float, float]]) -> dict[str, Any]:
+    """Write `<out_dir>/handwriting.md` for a `label` (prediction, synthesis) model beside the
+    paper's rows (name, nats per sequence, SSE per point); returns {"report": path}."""
     rows = ["| model | split | nats per line | nats per point | SSE per point |", "|---|---|---|---|---|"]
     for stage in ("val", "test"):
         if f"{stage}/nll" in metrics:
             rows.append(
-                f"| this {model.kind} model | {stage} | {metrics[f'{stage}/nll']:.1f} | "
+                f"| this {label} model | {stage} | {metrics[f'{stage}/nll']:.1f} | "
                 f"{metrics.get(f'{stage}/nll_per_point', float('nan')):.3f} | {metrics.get(f'{stage}/sse', float('nan')):.3f} |"
             )
-    for name, nats, sse in PAPER[model.kind]:
+    for name, nats, sse in paper:
         rows.append(f"| Graves 2013: {name} | IAM-OnDB valid | {nats} | | {sse} |")
     note = (
         "\nNats per line depend on the data: the paper's lines are IAM-OnDB (~700 points); other corpora "

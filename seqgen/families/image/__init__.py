@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from seqgen.errors import SeqgenError
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 from seqgen.io import atomic_path, atomic_write
 
 
@@ -42,12 +42,16 @@ class ImageFamily(Family):
         """`seqgen-sample ckpt=<run> num_samples=16 temperature=1.0`: samples.png + samples.npy."""
         from seqgen.families.image.figures import to_unit, save_grid
         from seqgen.families.image.generate import sample_images
+        from seqgen.sampling.budget import check_request
 
         model = self._density(model, "be sampled from")
         count = int(cfg.get("num_samples") or 16)
         temperature = float(cfg.get("temperature") or 1.0)
         if count < 1 or temperature <= 0:
             raise SeqgenError(f"num_samples={count} must be >= 1 and temperature={temperature} > 0")
+        # the images (int64) and one row of logits per image while sampling
+        per_image = model.height * model.width * 8 + model.width * int(model.levels) * 4
+        check_request(cfg, f"num_samples={count} images of {model.height}x{model.width}", count, per_image, "num_samples")
         generator = torch.Generator(device=next(model.parameters()).device).manual_seed(int(cfg.get("seed") or 0))
         start = time.perf_counter()
         images = sample_images(model, count, temperature, generator)
@@ -59,7 +63,7 @@ class ImageFamily(Family):
         print(f"[seqgen] {count} images of {model.height}x{model.width} in {seconds:.2f} s ({count / seconds:.1f} images/s): {png}")
         return {"samples": str(png), "samples_npy": str(out_dir / "samples.npy"), "images_per_sec": count / seconds}
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
         from seqgen.families.image.figures import sample_grid
 
         if not self._is_density(model):
@@ -72,7 +76,7 @@ class ImageFamily(Family):
 
         extra: dict[str, Any] = {}
         if self._is_density(model):
-            extra["samples_png"] = str(sample_grid(model, Path(run_dir) / "samples.png", 64))
+            extra["samples_png"] = sample_grid(model, Path(run_dir) / "samples.png", 64)
         extra.update(self.report(model, run_dir, datamodule, metrics))
         return extra
 
@@ -81,7 +85,7 @@ class ImageFamily(Family):
         from seqgen.families.image.figures import completion_figure, first_test_images
 
         out_dir = Path(out_dir)
-        info = getattr(datamodule, "info", {}) or {}
+        info = datamodule.info
         lines = [f"# {type(model).__name__} on {info.get('corpus', '?')} ({info.get('height')}x{info.get('width')}, {info.get('levels')} levels)", ""]
         extra: dict[str, Any] = {}
         if self._is_density(model):

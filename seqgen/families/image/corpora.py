@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -80,7 +81,8 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
             if len(dims) < 4 * ndim:
                 raise SeqgenError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, need {header})")
             shape = struct.unpack(f">{ndim}I", dims)
-            expected = int(np.prod(shape, dtype=np.int64))
+            expected = math.prod(shape)  # Python ints: a lying header cannot overflow here
+            check_idx_size(path, shape, expected, header, gzipped)  # before allocating what the header claims
             out = np.empty(expected, dtype=np.uint8)
             got = _read_full(handle, memoryview(out))
             extra = 0
@@ -94,6 +96,25 @@ def read_idx(path: str | Path, expect_magic: int | None = None) -> np.ndarray:
         what = "truncated" if got < expected else "has trailing bytes"
         raise SeqgenError(f"{path}: {what}: the header says {shape} = {expected} bytes, the file holds {got + extra}")
     return out.reshape(shape)
+
+
+# Deflate cannot shrink data by more than about 1032:1, so a gzipped file of n bytes holds at most
+# ~1032 n bytes: a header claiming more is a lie (or a corrupt file).
+GZIP_MAX_RATIO = 1032
+
+
+def check_idx_size(path: Path, shape: tuple[int, ...], expected: int, header: int, gzipped: bool) -> None:
+    """Refuse an IDX header whose shape the file cannot hold, before the array is allocated."""
+    size = path.stat().st_size
+    if gzipped:
+        if expected + header > GZIP_MAX_RATIO * size:
+            raise SeqgenError(
+                f"{path}: the IDX header says {shape} = {expected} bytes, more than a {size}-byte gzip file can hold "
+                f"(at most ~{GZIP_MAX_RATIO * size}): the header is corrupt, or this is not an IDX file"
+            )
+    elif expected + header != size:
+        what = "truncated" if expected + header > size else "has trailing bytes"
+        raise SeqgenError(f"{path}: {what}: the header says {shape} = {expected} bytes, the file holds {size - header}")
 
 
 def read_idx_images(path: str | Path) -> np.ndarray:
@@ -278,4 +299,4 @@ class AmatCorpus:
 
 
 def describe(corpus: Any) -> str:
-    return str(getattr(corpus, "name", type(corpus).__name__))
+    return str(corpus.name)

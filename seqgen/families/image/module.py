@@ -21,7 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from seqgen.errors import SeqgenError
 from seqgen.families.image.nets import CausalMDLSTMNet, MDLSTMClassifierNet, RowLSTMNet
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 
 LN2 = math.log(2.0)
 OUTPUTS = ("auto", "bernoulli", "softmax")

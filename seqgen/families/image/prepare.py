@@ -7,13 +7,13 @@ thresholds them: pixel = 1 if value >= threshold * (levels - 1). A binary corpus
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
+from seqgen.data.shards import encode_array
 from seqgen.errors import SeqgenError
 from seqgen.families.image.corpora import describe
 
@@ -38,6 +38,82 @@ def check_images(split: str, images: np.ndarray, levels: int, size: Sequence[int
         raise SeqgenError(f"{split}: pixel value {top} is outside 0..{levels - 1}, the corpus's {levels} levels")
 
 
+class ImagePreparation(Preparation):
+    """One shard sample per image: the pixels (converted to the target mode/levels) and the label."""
+
+    family = "image"
+
+    def __init__(
+        self, corpus: Any, mode: str, threshold: float, levels: int | None, size: Sequence[int] | None,
+        samples_per_shard: int, min_train_shards: int,
+    ) -> None:
+        self.corpus, self.mode, self.threshold, self.size = corpus, mode, threshold, size
+        self.samples_per_shard, self.min_train_shards = samples_per_shard, min_train_shards
+        self.source_levels = int(corpus.levels)
+        if levels is not None and not 2 <= int(levels) <= self.source_levels:
+            raise SeqgenError(f"data.prepare.levels={levels}: must lie in 2..{self.source_levels} (the corpus's levels) or be null")
+        self.target_levels = 2 if mode == "binary" else int(levels or self.source_levels)
+        self.splits = corpus.load()
+        self.has_labels = all(labels is not None for _, labels in self.splits.values())
+        self.num_classes = 0
+        self.shapes: set[tuple[int, ...]] = set()
+        self.counts: dict[str, int] = {}
+
+    def convert(self, image: np.ndarray) -> np.ndarray:
+        """One image at a time: no converted copy of a whole split in memory."""
+        if self.mode == "binary" and self.source_levels > 2:
+            return (image >= self.threshold * (self.source_levels - 1)).astype(np.uint8)
+        if self.target_levels != self.source_levels:
+            return (image.astype(np.int64) * self.target_levels // self.source_levels).astype(np.uint8)
+        return image
+
+    def plan(self, split: str) -> SplitPlan:
+        if split not in self.splits:
+            raise SeqgenError(f"corpus {describe(self.corpus)} has no '{split}' split")
+        images, labels = self.splits[split]
+        images = np.asarray(images)
+        check_images(split, images, self.source_levels, self.size)
+        self.shapes.add(images.shape[1:])
+        if self.has_labels:
+            self.num_classes = max(self.num_classes, int(labels.max()) + 1)
+        self.counts[split] = len(images)
+        per_shard = train_shard_size(len(images), self.samples_per_shard, self.min_train_shards) if split == "train" else self.samples_per_shard
+        samples = (
+            {
+                "__key__": f"{split}-{index:08d}",
+                "image.npy": encode_array(np.ascontiguousarray(self.convert(image), dtype=np.uint8)),
+                "label.cls": str(int(labels[index]) if self.has_labels else -1).encode(),
+            }
+            for index, image in enumerate(tqdm(images, desc=f"prepare {split}", unit="image", leave=False))
+        )
+        return SplitPlan(samples, per_shard)
+
+    def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
+        return {"images": int(self.counts[split])}
+
+    def meta(self, splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        if len(self.shapes) != 1:
+            raise SeqgenError(f"the splits hold images of different sizes {sorted(self.shapes)}: every image must have one size")
+        height, width = next(iter(self.shapes))
+        binary = self.mode == "binary" and self.source_levels > 2
+        return {
+            "corpus": describe(self.corpus),
+            "mode": self.mode,
+            "height": int(height),
+            "width": int(width),
+            "channels": 1,
+            "levels": self.target_levels,
+            "source_levels": self.source_levels,
+            "threshold": self.threshold if binary else None,
+            "num_classes": self.num_classes if self.has_labels else 0,
+            "splits": splits,
+            "skipped": [],  # readers raise on bad input rather than skipping: nothing is dropped silently
+        }
+
+    def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {"height": meta["height"], "width": meta["width"], "levels": self.target_levels, "mode": self.mode}
+
+
 def prepare_images(
     corpus: Any,
     out_dir: str,
@@ -53,63 +129,4 @@ def prepare_images(
         raise SeqgenError(f"data.prepare.mode={mode!r}: use one of {', '.join(MODES)}")
     if not 0.0 < threshold <= 1.0:
         raise SeqgenError(f"data.prepare.threshold={threshold}: must lie in (0, 1]")
-    source_levels = int(corpus.levels)
-    if levels is not None and not 2 <= int(levels) <= source_levels:
-        raise SeqgenError(f"data.prepare.levels={levels}: must lie in 2..{source_levels} (the corpus's levels) or be null")
-    splits = corpus.load()
-    out = Path(out_dir)
-    shapes = set()
-    summary: dict[str, Any] = {"splits": {}}
-    has_labels = all(labels is not None for _, labels in splits.values())
-    num_classes = 0
-    target_levels = 2 if mode == "binary" else int(levels or source_levels)
-
-    def convert(image: np.ndarray) -> np.ndarray:
-        # one image at a time: no converted copy of a whole split in memory
-        if mode == "binary" and source_levels > 2:
-            return (image >= threshold * (source_levels - 1)).astype(np.uint8)
-        if target_levels != source_levels:
-            return (image.astype(np.int64) * target_levels // source_levels).astype(np.uint8)
-        return image
-
-    for split in ("train", "valid", "test"):
-        if split not in splits:
-            raise SeqgenError(f"corpus {describe(corpus)} has no '{split}' split")
-        images, labels = splits[split]
-        images = np.asarray(images)
-        check_images(split, images, source_levels, size)
-        shapes.add(images.shape[1:])
-        if has_labels:
-            num_classes = max(num_classes, int(labels.max()) + 1)
-        per_shard = samples_per_shard if split != "train" else max(1, min(samples_per_shard, len(images) // min_train_shards))
-        writer = ShardWriter(out, split, per_shard)
-        samples = (
-            {
-                "__key__": f"{split}-{index:08d}",
-                "image.npy": encode_array(np.ascontiguousarray(convert(image), dtype=np.uint8)),
-                "label.cls": str(int(labels[index]) if has_labels else -1).encode(),
-            }
-            for index, image in enumerate(tqdm(images, desc=f"prepare {split}", unit="image", leave=False))
-        )
-        shards = writer.write(samples)
-        summary["splits"][split] = {"images": int(len(images)), "shards": len(shards), "reused_shards": writer.reused}
-    if len(shapes) != 1:
-        raise SeqgenError(f"the splits hold images of different sizes {sorted(shapes)}: every image must have one size")
-    height, width = shapes.pop()
-    meta = {
-        "family": "image",
-        "corpus": describe(corpus),
-        "mode": mode,
-        "height": int(height),
-        "width": int(width),
-        "channels": 1,
-        "levels": target_levels,
-        "source_levels": source_levels,
-        "threshold": threshold if mode == "binary" and source_levels > 2 else None,
-        "num_classes": num_classes if has_labels else 0,
-        "splits": summary["splits"],
-        "skipped": [],  # readers raise on bad input rather than skipping: nothing is dropped silently
-    }
-    write_meta(out, meta)
-    summary.update(out_dir=str(out), height=int(height), width=int(width), levels=target_levels, mode=mode)
-    return summary
+    return prepare_shards(out_dir, ImagePreparation(corpus, mode, threshold, levels, size, samples_per_shard, min_train_shards))

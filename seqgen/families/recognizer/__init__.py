@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 from seqgen.families.recognizer.module import HandwritingRecognizer
 
 

@@ -23,11 +23,12 @@ import torch
 from torch import nn
 from torchmetrics.text import CharErrorRate
 
+from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.families.recognizer.decode import beam_search, best_path, ctc_min_frames, ids_to_text
 from seqgen.families.recognizer.nets import RecognizerNet
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class HandwritingRecognizer(SeqModule):
     """Bidirectional LSTM + CTC over the characters of the handwriting data's vocabulary."""
 
     family = "recognizer"
+    data_families = ("handwriting",)
     monitor = "val/cer"
     unit_name = "points"
 
@@ -72,43 +74,43 @@ class HandwritingRecognizer(SeqModule):
         self.ctc_skipped: set[str] = set()
 
     # --- forward -------------------------------------------------------------------------------
-    def forward(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, batch: HandwritingBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (B, S, C) and frames per line; row 0 (the start row) is not read."""
-        return self.net(batch["offsets"][:, 1:], batch["lengths"] - 1)
+        return self.net(batch.offsets[:, 1:], batch.lengths - 1)
 
-    def batch_units(self, batch: dict[str, Any]) -> int:
-        return int((batch["lengths"] - 1).sum())
+    def batch_units(self, batch: HandwritingBatch) -> int:
+        return int((batch.lengths - 1).sum())
 
-    def feasible(self, batch: dict[str, Any], frames: torch.Tensor) -> torch.Tensor:
+    def feasible(self, batch: HandwritingBatch, frames: torch.Tensor) -> torch.Tensor:
         """(B,) True where the line has enough frames for a CTC path of its transcription."""
-        need = [ctc_min_frames(row[:n].tolist()) for row, n in zip(batch["chars"].cpu(), batch["char_lengths"].tolist())]
+        need = [ctc_min_frames(row[:n].tolist()) for row, n in zip(batch.chars.cpu(), batch.char_lengths.tolist())]
         return frames.cpu() >= torch.tensor(need, dtype=frames.dtype)
 
-    def ctc_loss(self, batch: dict[str, Any], stage: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def ctc_loss(self, batch: HandwritingBatch, stage: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mean CTC loss (nats per line) over the feasible lines; also log-probs, frames, feasibility."""
         log_probs, frames = self(batch)
         ok = self.feasible(batch, frames)
         if not bool(ok.all()):
             self._record_short(batch, ok, frames, stage)
         losses = self.ctc(
-            log_probs.transpose(0, 1), batch["chars"] + 1, frames, batch["char_lengths"]  # ids 1..V: 0 is the blank
+            log_probs.transpose(0, 1), batch.chars + 1, frames, batch.char_lengths  # ids 1..V: 0 is the blank
         )
         keep = ok.to(losses.device)
         loss = (losses * keep).sum() / keep.sum().clamp_min(1)
         return loss, log_probs, frames, ok
 
-    def _record_short(self, batch: dict[str, Any], ok: torch.Tensor, frames: torch.Tensor, stage: str) -> None:
-        ids = batch["ids"] or batch["texts"]
+    def _record_short(self, batch: HandwritingBatch, ok: torch.Tensor, frames: torch.Tensor, stage: str) -> None:
+        ids = batch.ids or batch.texts
         for row in torch.nonzero(~ok).flatten().tolist():
             name = str(ids[row]) if row < len(ids) else f"row {row}"
             if name not in self.ctc_skipped:
                 self.ctc_skipped.add(name)
                 log.warning(
                     "%s line %s skipped by the CTC loss: %d frames for %d characters (%r); lower model.subsample",
-                    stage, name, int(frames[row]), int(batch["char_lengths"][row]), batch["texts"][row],
+                    stage, name, int(frames[row]), int(batch.char_lengths[row]), batch.texts[row],
                 )
 
-    def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_loss(self, batch: HandwritingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss, _, _, ok = self.ctc_loss(batch)
         logs = {"loss": loss.detach(), "ctc": loss.detach(), "ctc_skipped": torch.tensor(float(len(self.ctc_skipped)))}
         if not bool(ok.any()):  # nothing to learn from: an all-zero loss without gradient would crash backward
@@ -126,15 +128,15 @@ class HandwritingRecognizer(SeqModule):
             raise SeqgenError(f"decoder={decoder!r}: use one of {', '.join(DECODERS)}")
         return [ids_to_text(row, self.vocab) for row in ids]
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def _evaluate(self, batch: HandwritingBatch, stage: str) -> None:
         loss, log_probs, frames, _ = self.ctc_loss(batch, stage)
-        self.cer_metrics[stage].update(self.decode(log_probs, frames), list(batch["texts"]))
-        self.log(f"{stage}/ctc", loss, on_step=False, on_epoch=True, batch_size=len(batch["texts"]))
+        self.cer_metrics[stage].update(self.decode(log_probs, frames), list(batch.texts))
+        self.log(f"{stage}/ctc", loss, on_step=False, on_epoch=True, batch_size=len(batch.texts))
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: HandwritingBatch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: HandwritingBatch, batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:

@@ -17,33 +17,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 
 
 class SpeechFamily(Family):
     name = "speech"
     module_paths = ("seqgen.families.speech.module:SpeechSynthesis",)  # lazy: `prepare` imports no Lightning
     sample_options = frozenset({"text", "phonemes", "speaker", "style", "bias", "num_samples", "max_frames"})
+    exclusive_options = (("text", "phonemes"),)
 
     def generate(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         from seqgen.families.speech.generate import sample_command
 
         return sample_command(model, cfg, out_dir)
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
-        from seqgen.families.speech.figures import preview
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+        from seqgen.families.speech.generate import preview
 
         return preview(model, out_dir, tag)
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
-        from seqgen.families.speech.figures import compare_with_real, log_to_wandb
+        """Generated versus real spectrograms, the alignment and both WAVs (media), and the report."""
+        from seqgen.families.speech.generate import compare_with_real
 
-        files: dict[str, Any] = {}
+        files: dict[str, Path] = {}
         utterances = datamodule.read_utterances("valid", 1)
         if utterances:
             files = compare_with_real(model, utterances[0], Path(run_dir), "speech", bias=float(model.hparams.preview_bias))
-            log_to_wandb(files)
-        out = {f"figure_{k}": str(v) for k, v in files.items()}
+        out: dict[str, Any] = {f"figure_{k}": Path(v) for k, v in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
         return out
 

@@ -18,8 +18,8 @@ speaks in this process: for each request a child is forked (copy-on-write: a pri
 seeds both generators with the request's seed (``espeak_ng_SetRandSeed`` where the library has
 it, libc ``srand``), synthesises, sends the result through a pipe and exits. An utterance's audio
 is then a function of (text, voice, rate, pitch, range, seed) alone; a crash inside the library
-kills one child and comes back as an error for that utterance. Cost: ~5 ms per utterance (fork,
-pipe), ~1 ms of it the fork. Without ``os.fork`` (Windows) the engine speaks in this process:
+kills one child and comes back as an error for that utterance (its cost per utterance: docs/speech.md).
+Without ``os.fork`` (Windows) the engine speaks in this process:
 seeded, but not isolated from the utterances before it.
 
 Protocol (stdin/stdout, one request at a time): the worker first writes one JSON line,
@@ -80,7 +80,7 @@ class Engine:
             raise RuntimeError(f"libespeak-ng failed to initialise (code {rate}): its data folder is missing")
         self.sample_rate = int(rate)
         # Part of the pristine state every child starts from: English's dictionary and tables already
-        # loaded (a child switching to an English voice then takes ~1 ms instead of ~5). Fixed, so
+        # loaded, so a child switching to an English voice need not load them. Fixed, so
         # every child of every worker starts from the same state; a failure leaves no voice loaded.
         self.lib.espeak_SetVoiceByName(PRELOADED_VOICE.encode())
         self.chunks: list[bytes] = []

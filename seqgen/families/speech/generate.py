@@ -139,6 +139,8 @@ def resolve_prime(model: Any, index: Any) -> dict[str, Any] | None:
     if index is None or str(index).lower() in ("none", "null", ""):
         return None
     try:
+        if int(index) < 0:  # not Python's count from the end
+            raise IndexError(index)
         prime = model.primes[int(index)]
     except (ValueError, IndexError) as err:
         raise SeqgenError(f"style={index}: give the index of a real utterance, 0..{len(model.primes) - 1}") from err
@@ -155,6 +157,9 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
 
     out_dir = Path(out_dir)
     prime = resolve_prime(model, cfg.get("style"))
+    if cfg.get("speaker") is not None and str(cfg.speaker) not in model.table.speakers:
+        known = ", ".join(model.table.speakers[:20]) or "none"
+        raise SeqgenError(f"speaker={cfg.speaker} is not a training speaker of this model; its speakers are: {known}")
     speaker = str(cfg.get("speaker") or (prime["speaker"] if prime else (model.table.speakers or ["unknown"])[0]))
     if cfg.get("phonemes"):
         sentences = [p.split() for p in str(cfg.phonemes).split("|")]
@@ -177,3 +182,49 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     for path in files.values():
         print(f"wrote {path}")
     return files
+
+
+def compare_with_real(model: Any, utterance: dict[str, Any], out_dir: Path, stem: str, bias: float, seed: int = 0) -> dict[str, Path]:
+    """Generate the utterance's symbols in its speaker's voice; write spectrograms, alignment, both WAVs
+    (the real one is its features through Griffin-Lim, so the two differ only in the model, not in
+    the vocoder)."""
+    from seqgen.families.speech.figures import alignment_png, spectrogram_png
+
+    table = model.table
+    symbols = [table.symbols[int(i) - 1] for i in utterance["symbols"]]  # ids 1..V (0 = padding)
+    sample = synthesise(model, [symbols], [utterance["speaker_name"]], bias=bias, seed=seed)[0]
+    real = np.asarray(utterance["frames"])
+    features = Features(model.spec)
+    out_dir = Path(out_dir)
+    real_sample = SpeechSample(real, np.zeros((len(real), 1)), symbols, utterance["speaker_name"], True)
+    files = {
+        f"{stem}-spectrograms": spectrogram_png(
+            model, [(f"real: {utterance['text']!r} ({utterance['speaker_name']})", real), ("generated", sample.frames)],
+            out_dir / f"{stem}-spectrograms.png"),
+        f"{stem}-alignment": alignment_png(sample, out_dir / f"{stem}-alignment.png"),
+        f"{stem}-generated": sample_wav(model, sample, out_dir / f"{stem}-generated.wav", features),
+        f"{stem}-real": sample_wav(model, real_sample, out_dir / f"{stem}-real.wav", features),
+    }
+    return files
+
+
+def preview(model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    """During training: one sentence of a real primes' speaker, spectrogram + alignment + WAV."""
+    from seqgen.families.speech.figures import alignment_png, spectrogram_png
+
+    if not model.primes:
+        return {}
+    prime = model.primes[0]
+    symbols = prime["phones"] if model.table.units == "phonemes" else list(" ".join(prime["text"].lower().split()))
+    try:
+        model.table.encode(symbols)
+    except Exception:
+        return {}
+    sample = synthesise(model, [symbols], [prime["speaker"]], bias=float(model.hparams.preview_bias), seed=model.global_step,
+                        max_frames=min(int(model.hparams.max_sample_frames), 4 * len(prime["frames"])))[0]
+    out_dir = Path(out_dir)
+    return {
+        "samples/spectrogram": spectrogram_png(model, [("real", np.asarray(prime["frames"], np.float32)), ("generated", sample.frames)], out_dir / f"{tag}.png"),
+        "samples/alignment": alignment_png(sample, out_dir / f"{tag}-alignment.png"),
+        "samples/audio": sample_wav(model, sample, out_dir / f"{tag}.wav"),
+    }

@@ -21,7 +21,7 @@ from seqgen.families.speech.features import FeatureSpec
 from seqgen.families.speech.nets import SpeechSynthesisNet
 from seqgen.nn.mdn import DiagonalParams
 from seqgen.nn.window import WINDOW_KINDS
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 
 
 class SpeechSynthesis(SeqModule):

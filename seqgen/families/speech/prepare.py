@@ -30,7 +30,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards
+from seqgen.data.shards import encode_array
 from seqgen.data.spill import release_free_memory
 from seqgen.errors import SeqgenError
 from seqgen.families.speech.features import Features, FeatureSpec, NormAccumulator, one_thread, resample
@@ -39,9 +40,8 @@ from seqgen.io import write_json
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 BUILD_INFO = "build.json"  # what varies between runs, outside meta.json (see the module doc)
-TRIM_EVERY = 8  # utterances between two `release_free_memory` calls (~5 ms each)
+TRIM_EVERY = 8  # utterances between two `release_free_memory` calls (each costs a few ms)
 
 
 def text_symbols(text: str) -> list[str]:
@@ -109,6 +109,85 @@ class _SplitWriter:
             yield utterance_sample(utt, frames, spec.hop_length, spec.sample_rate / utt.rate)
 
 
+class SpeechPreparation(Preparation):
+    """Train first: its vocabularies, normalisation statistics and speakers decide what valid and
+    test keep; what varies between runs (build time, reused shards) goes to build.json."""
+
+    family = "speech"
+
+    def __init__(self, corpus: Any, out_dir: str, spec: FeatureSpec, samples_per_shard: int, max_frames: int | None, n_primes: int) -> None:
+        self.started = time.perf_counter()
+        self.out = Path(out_dir)
+        self.corpus, self.spec, self.samples_per_shard, self.max_frames, self.n_primes = corpus, spec, samples_per_shard, max_frames, n_primes
+        self.features = Features(spec)
+        self.report = SkipCounter()
+        self.vocab: dict[str, set[str]] | None = None
+        self.norm: dict[str, Any] = {}
+        self.train_speakers: list[str] = []
+        self.primes: list[dict[str, Any]] = []
+        self.state: _SplitWriter | None = None
+        self.elapsed = 0.0
+
+    def plan(self, split: str) -> SplitPlan:
+        self.state = _SplitWriter(self.features, self.report, self.max_frames)
+        utterances = self.corpus.iter_split(split, self.report, self.spec.sample_rate)
+        return SplitPlan(self.state.samples(split, utterances, self.vocab, self.n_primes), self.samples_per_shard)
+
+    def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
+        state = self.state
+        assert state is not None
+        if state.stats["utterances"] == 0:
+            raise SeqgenError(f"the '{split}' split of corpus '{self.corpus.name}' is empty after skips ({self.report.counts}): check data.corpus")
+        if split == "train":
+            self.vocab = {"phonemes": state.phones, "chars": state.chars}
+            self.norm = state.norm.result()
+            self.train_speakers = sorted(state.speakers)
+        self.primes.extend(state.primes)
+        return {
+            "utterances": state.stats["utterances"],
+            "frames": state.stats["frames"],
+            "minutes": round(state.stats["seconds"] / 60.0, 2),
+            "max_frames": state.stats["max_frames"],
+            "speakers": len(state.speakers),
+        }
+
+    def meta(self, splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        assert self.vocab is not None
+        mean, std = np.asarray(self.norm["mean"]), np.asarray(self.norm["std"])
+        self.elapsed = time.perf_counter() - self.started
+        return {
+            "corpus": self.corpus.name,
+            "corpus_settings": self.corpus.describe(),
+            "features": self.spec.to_dict(),
+            "norm": self.norm,
+            "vocab": {"phonemes": sorted(self.vocab["phonemes"]), "chars": sorted(self.vocab["chars"])},
+            "speakers": self.train_speakers,
+            "splits": {name: {k: v for k, v in stats.items() if k != "reused_shards"} for name, stats in splits.items()},
+            "train_utterances": splits["train"]["utterances"],
+            "minutes_of_audio": round(sum(s["minutes"] for s in splits.values()), 2),
+            "skipped": self.report.to_dict(),
+            "primes": [
+                {**p, "frames": np.round((p["frames"] - mean) / std, 3).astype(float).tolist()} for p in self.primes
+            ],
+        }
+
+    def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """build.json (time, shards a re-run found finished) and the printed report."""
+        minutes = sum(s["minutes"] for s in splits.values())
+        build = {"build_seconds": round(self.elapsed, 1), "build_seconds_per_audio_minute": round(self.elapsed / max(minutes, 1e-9), 2),
+                 "reused_shards": {split: stats["reused_shards"] for split, stats in splits.items()}}
+        write_json(self.out / BUILD_INFO, build)
+        speakers = len(set(self.train_speakers))
+        print(
+            f"[seqgen] speech corpus '{self.corpus.name}': {speakers} training speakers, "
+            f"{sum(s['utterances'] for s in splits.values())} utterances, {minutes:.1f} minutes of audio, "
+            f"built in {self.elapsed:.1f} s ({build['build_seconds_per_audio_minute']} s per audio minute); skipped: {self.report.counts or 'none'}",
+            flush=True,
+        )
+        return {"minutes_of_audio": meta["minutes_of_audio"], "build_seconds": build["build_seconds"], "speakers": speakers,
+                "skipped": dict(self.report.counts), "feature_dim": self.spec.dim}
+
+
 def prepare_speech(
     corpus: Any,
     out_dir: str,
@@ -118,72 +197,6 @@ def prepare_speech(
     n_primes: int = 4,
 ) -> dict[str, Any]:
     """Write train/valid/test shards and meta.json for a speech corpus; returns the summary."""
-    started = time.perf_counter()
-    spec = FeatureSpec.from_dict(features or {})
-    feats = Features(spec)
-    out = Path(out_dir)
-    report = SkipCounter()
-    summary: dict[str, Any] = {"splits": {}}
-    vocab: dict[str, set[str]] | None = None
-    norm: dict[str, Any] = {}
-    train_speakers: list[str] = []
-    primes: list[dict[str, Any]] = []
-    reused: dict[str, int] = {}  # shards a re-run found finished: differs between runs, so not in meta.json
+    preparation = SpeechPreparation(corpus, out_dir, FeatureSpec.from_dict(features or {}), samples_per_shard, max_frames, n_primes)
     with one_thread():  # frames independent of the machine's core count (features.one_thread)
-        for split in SPLITS:
-            state = _SplitWriter(feats, report, max_frames)
-            writer = ShardWriter(out, split, samples_per_shard)
-            shards = writer.write(state.samples(split, corpus.iter_split(split, report, spec.sample_rate), vocab, n_primes))
-            if state.stats["utterances"] == 0:
-                raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty after skips ({report.counts}): check data.corpus")
-            if split == "train":
-                vocab = {"phonemes": state.phones, "chars": state.chars}
-                norm = state.norm.result()
-                train_speakers = sorted(state.speakers)
-            primes.extend(state.primes)
-            summary["splits"][split] = {
-                "utterances": state.stats["utterances"],
-                "frames": state.stats["frames"],
-                "minutes": round(state.stats["seconds"] / 60.0, 2),
-                "max_frames": state.stats["max_frames"],
-                "speakers": len(state.speakers),
-                "shards": len(shards),
-            }
-            reused[split] = writer.reused
-    assert vocab is not None
-    mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
-    elapsed = time.perf_counter() - started
-    minutes = sum(s["minutes"] for s in summary["splits"].values())
-    meta = {
-        "family": "speech",
-        "corpus": corpus.name,
-        "corpus_settings": corpus.describe(),
-        "features": spec.to_dict(),
-        "norm": norm,
-        "vocab": {"phonemes": sorted(vocab["phonemes"]), "chars": sorted(vocab["chars"])},
-        "speakers": train_speakers,
-        "splits": {name: dict(stats) for name, stats in summary["splits"].items()},
-        "train_utterances": summary["splits"]["train"]["utterances"],
-        "minutes_of_audio": round(minutes, 2),
-        "skipped": report.to_dict(),
-        "primes": [
-            {**p, "frames": np.round((p["frames"] - mean) / std, 3).astype(float).tolist()} for p in primes
-        ],
-    }
-    write_meta(out, meta)
-    # what varies from run to run (time, shards a re-run found finished) stays out of meta.json: it is byte-identical
-    build = {"build_seconds": round(elapsed, 1), "build_seconds_per_audio_minute": round(elapsed / max(minutes, 1e-9), 2),
-             "reused_shards": reused}
-    write_json(out / BUILD_INFO, build)
-    all_speakers = len(set(train_speakers))
-    print(
-        f"[seqgen] speech corpus '{corpus.name}': {all_speakers} training speakers, "
-        f"{sum(s['utterances'] for s in summary['splits'].values())} utterances, {minutes:.1f} minutes of audio, "
-        f"built in {elapsed:.1f} s ({build['build_seconds_per_audio_minute']} s per audio minute); skipped: {report.counts or 'none'}",
-        flush=True,
-    )
-    summary.update({"out_dir": str(out), "minutes_of_audio": meta["minutes_of_audio"], "build_seconds": build["build_seconds"],
-                    "speakers": all_speakers, "skipped": dict(report.counts), "feature_dim": spec.dim})
-    for split, count in reused.items():
-        summary["splits"][split]["reused_shards"] = count
-    return summary
+        return prepare_shards(out_dir, preparation)

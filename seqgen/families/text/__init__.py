@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from seqgen.families.base import Family
+from seqgen.core.family import Family
 
 
 class TextFamily(Family):
@@ -25,7 +25,7 @@ class TextFamily(Family):
 
         return sample_command(model, cfg, out_dir)
 
-    def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
+    def preview(self, model: Any, datamodule: Any, out_dir: Path, tag: str) -> dict[str, Any]:
         from seqgen.families.text.generate import preview
 
         return preview(model, out_dir, tag)

@@ -15,6 +15,7 @@ from tqdm import trange
 from seqgen.errors import SeqgenError
 from seqgen.io import atomic_write
 from seqgen.nn.modes import evaluates_first_arg
+from seqgen.sampling.budget import check_request
 
 SEPARATOR = "\n\n----\n\n"
 # `seqgen-sample` defaults (conf/sample.yaml leaves family options at null)
@@ -73,6 +74,8 @@ def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     prime = DEFAULT_PRIME if cfg.get("prime") is None else str(cfg.prime)
     length = DEFAULT_LENGTH if cfg.get("length") is None else int(cfg.length)
     temperature = DEFAULT_TEMPERATURE if cfg.get("temperature") is None else float(cfg.temperature)
+    # the ids (int64) and one row of logits per sample and step
+    check_request(cfg, f"length={length} x num_samples={cfg.num_samples}", int(cfg.num_samples) * length, 8 + 4 * len(model.vocab), "length or num_samples")
     texts = sample_text(model, prime, length, temperature, int(cfg.num_samples), generator, progress=True)
     path = atomic_write(Path(out_dir) / "samples.txt", SEPARATOR.join(texts))
     for index, text in enumerate(texts):

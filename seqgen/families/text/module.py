@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from seqgen.data.text.vocab import Vocabulary
-from seqgen.training.module import SeqModule
+from seqgen.core.module import SeqModule
 from seqgen.nn.lstm_stack import SkipLSTMStack, State, detach_state
 
 LN2 = math.log(2.0)

@@ -63,7 +63,91 @@ function lineGeometry(line) {
   return strokes;
 }
 
+// Centripetal Catmull-Rom through the points as cubic Béziers (seqgen/render/curves.py does the
+// same for SVG/PNG/PDF); widthOf(i) gives segment i's width, or null for one constant width.
+function smoothStroke(ctx, pts, widthOf) {
+  const n = pts.length;
+  if (n === 1) { ctx.beginPath(); ctx.moveTo(pts[0][0], pts[0][1]); ctx.lineTo(pts[0][0] + 0.01, pts[0][1]); ctx.stroke(); return; }
+  const at = (i) => (i < 0 ? [2 * pts[0][0] - pts[1][0], 2 * pts[0][1] - pts[1][1]]
+    : i >= n ? [2 * pts[n - 1][0] - pts[n - 2][0], 2 * pts[n - 1][1] - pts[n - 2][1]] : pts[i]);
+  const dist = (a, b) => Math.sqrt(Math.hypot(b[0] - a[0], b[1] - a[1]));
+  if (!widthOf) { ctx.beginPath(); ctx.moveTo(pts[0][0], pts[0][1]); }
+  for (let i = 0; i < n - 1; i++) {
+    const p0 = at(i - 1), p1 = at(i), p2 = at(i + 1), p3 = at(i + 2);
+    const d1 = dist(p0, p1), d2 = dist(p1, p2), d3 = dist(p2, p3);
+    let b1, b2;
+    if (d1 < 1e-3 || d2 < 1e-3 || d3 < 1e-3) {
+      b1 = [p1[0] + (p2[0] - p1[0]) / 3, p1[1] + (p2[1] - p1[1]) / 3];
+      b2 = [p1[0] + 2 * (p2[0] - p1[0]) / 3, p1[1] + 2 * (p2[1] - p1[1]) / 3];
+    } else {
+      const c1 = 2 * d1 * d1 + 3 * d1 * d2 + d2 * d2, c2 = 2 * d3 * d3 + 3 * d3 * d2 + d2 * d2;
+      b1 = [0, 1].map((k) => (d1 * d1 * p2[k] - d2 * d2 * p0[k] + c1 * p1[k]) / (3 * d1 * (d1 + d2)));
+      b2 = [0, 1].map((k) => (d3 * d3 * p1[k] - d2 * d2 * p3[k] + c2 * p2[k]) / (3 * d3 * (d3 + d2)));
+    }
+    if (widthOf) { ctx.beginPath(); ctx.moveTo(p1[0], p1[1]); ctx.lineWidth = widthOf(i); }
+    ctx.bezierCurveTo(b1[0], b1[1], b2[0], b2[1], p2[0], p2[1]);
+    if (widthOf) ctx.stroke();
+  }
+  if (!widthOf) ctx.stroke();
+}
+
+// segment widths from pen speed: slow is thicker (as seqgen/render/curves.py speed_widths)
+function speedWidths(pts, base, median) {
+  return (i) => {
+    const speed = Math.max(Math.hypot(pts[i + 1][0] - pts[i][0], pts[i + 1][1] - pts[i][1]), 1e-9);
+    return base * Math.min(2.5, Math.max(1 / 2.5, median / speed));
+  };
+}
+
+function medianStep(strokes) {
+  const steps = [];
+  for (const s of strokes) for (let i = 1; i < s.length; i++) steps.push(Math.hypot(s[i][0] - s[i - 1][0], s[i][1] - s[i - 1][1]));
+  steps.sort((a, b) => a - b);
+  return steps.length ? steps[steps.length >> 1] : 1;
+}
+
+function inkStyle(ctx, width) {
+  const ink = state.page ? $("ink").value : "#111";
+  ctx.strokeStyle = ink;
+  ctx.fillStyle = ink;
+  ctx.lineWidth = width;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+}
+
+// while a page's lines stream: each line at its baseline, at the pen's expected scale
+function drawPageLine(ctx, row) {
+  const line = state.lines[row], page = state.page;
+  const px = ctx.canvas.width / page.width_mm;
+  const box = window.seqgenDemo.boxes[row];
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, box.y, ctx.canvas.width, box.height);
+  const strokes = lineGeometry(line);
+  if (!strokes.length) return;
+  const scale = (page.mm_per_unit || 4 / state.info.median_step / px) * px;
+  const base = page.baselines[row] * px, left = page.left_mm * px;
+  inkStyle(ctx, Math.max(page.stroke_mm * px, 1));
+  for (const s of strokes) smoothStroke(ctx, s.map(([x, y]) => [left + x * scale, base - y * scale]), null);
+}
+
+// the finished page exactly as the downloads have it (GET /api/jobs/<id>/page.json)
+function drawPage(data) {
+  const c = $("sheet"), ctx = c.getContext("2d");
+  const px = c.width / data.width_mm;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, c.width, c.height);
+  const base = Math.max(data.stroke_mm * px, 1);
+  const all = data.lines.flat().map((s) => s.map(([x, y]) => [x * px, y * px]));
+  const median = medianStep(all);
+  inkStyle(ctx, base);
+  for (const s of all) smoothStroke(ctx, s, $("speed-width").checked && s.length > 1 ? speedWidths(s, base, median) : null);
+  window.seqgenDemo.boxes = data.boxes.map(([top, bottom]) => ({ x: 0, y: Math.floor(top * px), width: c.width, height: Math.ceil((bottom - top) * px) + 1 }));
+  window.seqgenDemo.page = { lines: data.lines.length, width_mm: data.width_mm, height_mm: data.height_mm };
+  state.pageData = data;
+}
+
 function drawLine(ctx, row) {
+  if (state.page) { drawPageLine(ctx, row); return; }
   const line = state.lines[row];
   const top = MARGIN + row * BAND;
   const W = ctx.canvas.width;
@@ -84,19 +168,22 @@ function drawLine(ctx, row) {
   ctx.lineWidth = parseFloat($("width").value);
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
-  for (const s of strokes) {
-    ctx.beginPath();
-    const px = (p) => [MARGIN + (p[0] - x0) * scale, top + BAND / 2 - (p[1] - cy) * scale];
-    const [sx, sy] = px(s[0]);
-    ctx.moveTo(sx, sy);
-    if (s.length === 1) ctx.lineTo(sx + 0.01, sy);
-    for (let i = 1; i < s.length; i++) { const [qx, qy] = px(s[i]); ctx.lineTo(qx, qy); }
-    ctx.stroke();
-  }
+  for (const s of strokes) smoothStroke(ctx, s.map((p) => [MARGIN + (p[0] - x0) * scale, top + BAND / 2 - (p[1] - cy) * scale]), null);
 }
 
 function resizeSheet(n) {
   const c = $("sheet");
+  if (state.page) {  // the sheet has the page's shape; a line's box spans its baseline's pitch
+    const page = state.page, px = c.width / page.width_mm;
+    c.height = Math.round(page.height_mm * px);
+    const ctx = c.getContext("2d");
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, c.width, c.height);
+    window.seqgenDemo.boxes = page.baselines.map((b) => ({
+      x: 0, y: Math.floor((b - 2 * page.x_height_mm) * px), width: c.width, height: Math.ceil(3 * page.x_height_mm * px),
+    }));
+    return;
+  }
   c.height = 2 * MARGIN + Math.max(n, 1) * BAND;
   const ctx = c.getContext("2d");
   ctx.fillStyle = "#fff";
@@ -128,6 +215,7 @@ function animate() {
 }
 
 function redrawAll() {
+  if (state.pageData) { drawPage(state.pageData); return; }
   const ctx = $("sheet").getContext("2d");
   state.lines.forEach((_, row) => drawLine(ctx, row));
 }
@@ -136,6 +224,7 @@ function redrawAll() {
 function handle(event, data) {
   if (event === "job") {
     state.job = data.id;
+    state.page = data.page || null;
     state.lines = data.lines.map((text) => ({ text, points: [], shown: 0, ended: false, counted: false }));
     resizeSheet(data.lines.length);
     say(`writing ${data.lines.length} line${data.lines.length > 1 ? "s" : ""}…`);
@@ -166,10 +255,15 @@ async function write() {
   const body = {
     text: $("text").value, style: $("style").value, bias: parseFloat($("bias").value),
     seed: parseInt($("seed").value || "0", 10), unknown_chars: $("drop").checked ? "drop" : "error",
+    layout: {
+      width: `${$("page-width").value}${$("width-unit").value}`, align: $("text-align").value, page: $("page-size").value,
+      ink: $("ink").value, speed_width: $("speed-width").checked ? 1 : 0,
+    },
   };
   state.controller = new AbortController();
   state.streamDone = false;
   state.lines = [];
+  state.pageData = null;
   window.seqgenDemo.linesDone = 0;
   setDownloads(false);
   $("write").disabled = true;
@@ -216,10 +310,18 @@ async function write() {
   }
 }
 
-function finish() {
+async function finish() {
   $("write").disabled = false;
   $("stop").disabled = true;
   if (document.body.dataset.state !== "writing") return;
+  if (state.page) {
+    try {
+      const res = await fetch(`/api/jobs/${state.job}/page.json`);
+      const data = await res.json();
+      if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+      drawPage(data);
+    } catch (err) { say(err.message, "error"); setState("error"); return; }
+  }
   setDownloads(true);
   say(`Done: ${state.lines.length} line${state.lines.length > 1 ? "s" : ""}.`);
   setState("done");
@@ -231,6 +333,12 @@ function setDownloads(on) {
     const a = $(kind);
     a.classList.toggle("disabled", !on);
     a.href = on ? `/api/jobs/${state.job}.${kind}?stroke_width=${width}` : "#";
+  }
+  for (const [id, file] of [["page-svg", "page.svg"], ["pdf", "page.pdf"], ["gcode", "page.gcode"], ["plotter-svg", "page-plotter.svg"]]) {
+    const a = $(id);
+    const ready = on && Boolean(state.page);
+    a.classList.toggle("disabled", !ready);
+    a.href = ready ? `/api/jobs/${state.job}/${file}` : "#";
   }
   const sel = $("align-line");
   sel.textContent = "";
@@ -303,7 +411,14 @@ async function init() {
   for (const [id, out] of [["bias", "bias-value"], ["width", "width-value"], ["speed", "speed-value"]]) {
     $(id).addEventListener("input", () => { $(out).textContent = $(id).value; });
   }
+  $("speed-width").addEventListener("change", redrawAll);
+  $("ink").addEventListener("change", redrawAll);
   $("width").addEventListener("change", () => { redrawAll(); if (document.body.dataset.state === "done") setDownloads(true); });
+  $("width-unit").addEventListener("change", () => {  // a sensible width in the new unit
+    const mm = $("width-unit").value === "mm";
+    Object.assign($("page-width"), mm ? { min: 10, max: 500, value: 120 } : { min: 4, max: state.info.limits.max_chars, value: 40 });
+  });
+  $("page-width").max = state.info.limits.max_chars;
   $("text").addEventListener("input", markUnknown);
   $("write").addEventListener("click", write);
   $("stop").addEventListener("click", () => state.controller && state.controller.abort());

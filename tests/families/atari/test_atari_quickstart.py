@@ -62,7 +62,7 @@ def test_quickstart_beats_copy_last_and_follows_the_actions(tmp_path: Path) -> N
     for game in ("pong", "breakout"):
         assert metrics[f"test/{game}/worst_mse_ratio"] <= 1.0, game  # MSE at or below copy-last at every k in 1..100
 
-    from seqgen.training.checkpoints import load_model  # noqa: PLC0415
+    from seqgen.core.checkpoints import load_model  # noqa: PLC0415
 
     model = load_model(str(run))
     model.eval()

@@ -1,7 +1,7 @@
 """The in-memory handwriting `prepare` as it was before streaming (commit e2e00ce), kept verbatim as
 the reference that the streamed `prepare_handwriting` must reproduce byte for byte (the corpora's
-former `load_splits` methods are the functions `_hershey_splits` / `_iam_splits` here; only the
-last step, writing meta.json and printing the report, is the shared `finish`)."""
+former `load_splits` methods are the functions `_hershey_splits` / `_iam_splits` here, and its
+last step, writing meta.json and printing the report, is `finish`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.prepare import (
+from seqgen.families.handwriting.iam import SkipReport
+from seqgen.families.handwriting.prepare import (
     LINE_SCALE_FACTOR,
     OUTLIER_SCALE,
     SPLITS,
@@ -21,24 +21,26 @@ from seqgen.data.handwriting.prepare import (
     TOO_SHORT,
     UNKNOWN_CHARS,
     HersheyCorpus,
+    IamOnDbCorpus,
     PrepareReport,
-    finish,
 )
 from seqgen.data.handwriting.strokes import Line, NormStats, median_step
-from seqgen.data.shards import ShardWriter, encode_array
+from seqgen.data.shards import ShardWriter, encode_array, write_meta
 from seqgen.errors import SeqgenError
 
 log = logging.getLogger(__name__)
 
 
 def load_splits(corpus: Any, report: SkipReport) -> dict[str, list[Line]]:
-    if callable(getattr(corpus, "load_splits", None)):  # a test corpus
-        return corpus.load_splits(report)
-    return (_hershey_splits if isinstance(corpus, HersheyCorpus) else _iam_splits)(corpus, report)
+    if isinstance(corpus, HersheyCorpus):
+        return _hershey_splits(corpus, report)
+    if isinstance(corpus, IamOnDbCorpus):
+        return _iam_splits(corpus, report)
+    return corpus.load_splits(report)  # a test corpus
 
 
 def _hershey_splits(self, report: SkipReport) -> dict[str, list[Line]]:
-    from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
+    from seqgen.families.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
     fonts = self.fonts or DEFAULT_FONTS
     texts = self.texts()
@@ -63,13 +65,13 @@ def _hershey_splits(self, report: SkipReport) -> dict[str, list[Line]]:
 
 
 def _iam_read(self, split_ids: set[str] | None, report: SkipReport) -> list[Line]:
-    from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
+    from seqgen.families.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
 
     return list(iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report))
 
 
 def _iam_splits(self, report: SkipReport) -> dict[str, list[Line]]:
-    from seqgen.data.handwriting.iam import read_split_ids
+    from seqgen.families.handwriting.iam import read_split_ids
 
     lists = self.lists or self.PRESETS.get(self.split)
     if lists is None:  # random split by form
@@ -251,3 +253,26 @@ def prepare_handwriting_in_memory(
         "styles": _choose_styles(splits["train"], norm, n_styles, seed),
     }
     return finish(out, meta, report, summary)  # meta.json, the printed report, the summary: shared
+
+
+def finish(out: Path, meta: dict[str, Any], report: SkipReport, summary: dict[str, Any]) -> dict[str, Any]:
+    """Write meta.json, print the skip report (names of the first ten per reason), complete the summary."""
+    write_meta(out, meta)
+    log.info("skip report: %s", report.summary())
+    print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
+    for label, named in [(reason, names) for reason, names in sorted(report.names.items())] + [
+        (f"repaired ({kind})", names) for kind, names in sorted(report.repaired.items())
+    ]:
+        shown = ", ".join(named[:10]) + (f", ... ({len(named) - 10} more, all listed in meta.json)" if len(named) > 10 else "")
+        print(f"[seqgen]   {label}: {shown}", flush=True)
+    chars = meta["vocab"]["chars"]
+    summary.update(
+        {
+            "out_dir": str(out),
+            "vocab_size": len(chars),
+            "vocab": "".join(chars),
+            "norm": meta["norm"],
+            "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
+        }
+    )
+    return summary

@@ -13,7 +13,8 @@ import numpy as np
 
 from conftest import SHARED, iam_stroke_xml
 
-from seqgen.data.handwriting.linestore import LineStore
+from seqgen.families.handwriting.linestore import LineStore
+from seqgen.families.handwriting.prepare import LineCorpus
 from seqgen.data.handwriting.strokes import Line
 
 REAL_LINE = SHARED / "real-samples" / "iam-ondb" / "lineStrokes" / "a01-000u-01.xml"
@@ -108,7 +109,7 @@ def make_iam_tree(root: Path, n_forms: int = 24, seed: int = 0, bad: bool = True
     return root
 
 
-class WalkCorpus:
+class WalkCorpus(LineCorpus):
     """`n_lines` random-walk lines of `points` pen points (fast: for memory, not for realism).
 
     One line in 20 goes to valid and one to test; texts use one alphabet, so none is skipped.
@@ -153,4 +154,4 @@ class WalkCorpus:
 class ListCorpus(WalkCorpus):
     """The walk corpus offering only `load_splits` (the API of corpora written before streaming)."""
 
-    split_lines = None  # type: ignore[assignment]
+    split_lines = LineCorpus.split_lines  # the base class spills `load_splits`

@@ -40,7 +40,7 @@ def tiny_synthesis_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_synthesis_model(tiny_synthesis_run: Path) -> Any:
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     return load_model(tiny_synthesis_run, family="handwriting")
 

@@ -10,7 +10,8 @@ import torch
 from handwriting_helpers import one_thread, tiny_hw_data  # noqa: F401  (fixtures)
 from handwriting_stepwise import stepwise_forward
 
-from seqgen.data.handwriting.datamodule import HandwritingDataModule, collate_lines, crop_batch
+from seqgen.data.handwriting.batch import collate_lines
+from seqgen.families.handwriting.datamodule import HandwritingDataModule, crop_batch
 from seqgen.data.shards import read_meta
 from seqgen.families.handwriting.module import HandwritingPrediction, HandwritingSynthesis
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
@@ -141,7 +142,7 @@ def test_prepared_corpus_meta_and_batches(tiny_hw_data: Path) -> None:
 
 
 def test_vocabulary_keeps_every_character(tmp_path: Path) -> None:
-    from seqgen.data.handwriting.prepare import build_vocab
+    from seqgen.families.handwriting.prepare import build_vocab
     from seqgen.data.handwriting.strokes import Line
 
     text = "Quiz 0123456789 XYZ qxz, (a.b)! 'c'? \"d\";-:"

@@ -7,7 +7,7 @@ import string
 import numpy as np
 import pytest
 
-from seqgen.data.handwriting.hershey import (
+from seqgen.families.handwriting.hershey import (
     DEFAULT_FONTS,
     WriterStyle,
     iter_hershey_lines,
@@ -90,7 +90,7 @@ def test_points_per_char_sets_the_pen_density_and_keeps_everything_else() -> Non
 
 
 def test_corpus_refuses_bad_points_per_char() -> None:
-    from seqgen.data.handwriting.prepare import HersheyCorpus
+    from seqgen.families.handwriting.prepare import HersheyCorpus
 
     with pytest.raises(SeqgenError, match=r"data.corpus.points_per_char=\[1.0, 4.0\]"):
         HersheyCorpus(points_per_char=[1, 4])

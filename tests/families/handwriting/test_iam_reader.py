@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import SHARED, iam_stroke_xml
 
-from seqgen.data.handwriting.iam import (
+from seqgen.families.handwriting.iam import (
     MALFORMED_XML,
     NO_STROKES_FILE,
     NO_TRANSCRIPTION,
@@ -63,7 +63,7 @@ def tree(tmp_path: Path) -> Path:
 
 def test_reads_lines_and_reports_every_skip(tree: Path, caplog: pytest.LogCaptureFixture) -> None:
     report = SkipReport()
-    with caplog.at_level(logging.WARNING, logger="seqgen.data.handwriting.iam"):
+    with caplog.at_level(logging.WARNING, logger="seqgen.families.handwriting.iam"):
         lines = list(iter_iam_lines(tree, None, max_step=300.0, report=report))
     assert [l.line_id for l in lines] == ["a01-000u-01", "a01-000u-02", "a01-001w-02"]
     assert [l.text for l in lines] == ["A MOVE to stop", "Mr. Gaitskell from", "fine line"]

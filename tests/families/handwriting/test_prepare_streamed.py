@@ -19,10 +19,10 @@ import pytest
 from legacy_handwriting_prepare import prepare_handwriting_in_memory
 from prepare_helpers import REAL_LINE, ListCorpus, WalkCorpus, iam_form, make_iam_tree
 
-from seqgen.data.handwriting import iam
-from seqgen.data.handwriting import prepare as hw
-from seqgen.data.handwriting.linestore import BYTES_PER_LINE
-from seqgen.data.handwriting.prepare import HersheyCorpus, IamOnDbCorpus, prepare_handwriting
+from seqgen.families.handwriting import iam
+from seqgen.families.handwriting import prepare as hw
+from seqgen.families.handwriting.linestore import BYTES_PER_LINE
+from seqgen.families.handwriting.prepare import HersheyCorpus, IamOnDbCorpus, prepare_handwriting
 from seqgen.data.spill import PREFIX
 from seqgen.errors import SeqgenError
 
@@ -150,7 +150,7 @@ _BLOCKING = """
 import sys, time
 sys.path[:0] = [{here!r}, {tests!r}]  # prepare_helpers and the conftest it imports
 from prepare_helpers import WalkCorpus
-from seqgen.data.handwriting.prepare import prepare_handwriting
+from seqgen.families.handwriting.prepare import prepare_handwriting
 
 class Blocking(WalkCorpus):
     def split_lines(self, report, store):

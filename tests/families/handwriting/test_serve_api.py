@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -105,7 +104,7 @@ def test_svg_has_one_polyline_per_pen_stroke(client: TestClient, tiny_synthesis_
     "body, status, needle",
     [
         ({"text": "a" * 200}, 400, "at most"),
-        ({"text": "ab\n" * 20}, 400, "too many"),
+        ({"text": "ab\n" * 50}, 400, "too many"),
         ({"text": "   \n "}, 400, "nothing to write"),
         ({"text": 5}, 400, "must be a string"),
         ({"text": "ab", "bias": "high"}, 400, "bias"),
@@ -270,7 +269,7 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
     from seqgen.cli.serve import build_engine, validate
     from seqgen.errors import SeqgenError
 
-    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char")):
+    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char"), ("num_threads=0", "num_threads=0")):
         with pytest.raises(SeqgenError, match=needle):
             validate(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", override]))
     with pytest.raises(SeqgenError, match="does not exist"):
@@ -279,8 +278,37 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
     from seqgen.serve.engine import Engine, Limits
 
+    class PredictionLike:  # a handwriting model that writes no given text
+        family = "handwriting"
+
     with pytest.raises(SeqgenError, match="synthesis checkpoint"):
-        Engine(SimpleNamespace(kind="prediction"), Limits())
+        Engine(PredictionLike(), Limits())
+
+
+def test_the_shipped_defaults_build_the_app(tiny_synthesis_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`seqgen-serve ckpt=<run>` (hence `make demo`) with conf/serve.yaml as shipped: `styles_dir: auto`
+    is the handwriting family's `default_styles_dir` (paths.styles_dir, SEQGEN_STYLES)."""
+    from conftest import SHARED, compose_cfg
+    from seqgen.cli.serve import build_engine, styles_folder, validate
+    from seqgen.core.family import get_family
+
+    monkeypatch.delenv("SEQGEN_STYLES", raising=False)
+    cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
+    assert cfg.styles_dir == "auto"
+    validate(cfg)
+    client = TestClient(create_app(build_engine(cfg)))  # no styles beside tmp_path: the demo runs without
+    info = client.get("/api/info").json()
+    assert [style["id"] for style in info["styles"] if style["id"].startswith("real:")] == []
+    assert write(client, text="ab")[1][-1][0] == "done"
+
+    family = get_family("handwriting")
+    assert family.default_styles_dir(cfg) == tmp_path / ".." / "shared" / "real-samples" / "iam-ondb" / "styles"
+    folder = SHARED / "real-samples" / "iam-ondb" / "styles"
+    if any(folder.glob("style-*-strokes.npy")):
+        monkeypatch.setenv("SEQGEN_STYLES", str(folder))
+        cfg = compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}"])
+        assert styles_folder(cfg.styles_dir, family, cfg) == folder
+        assert client.get("/api/status").status_code == 200
 
 
 @pytest.mark.slow
@@ -321,3 +349,51 @@ def test_real_iam_ondb_styles_when_configured(tiny_synthesis_model: Any) -> None
     if writable:
         status, evs = write(TestClient(create_app(engine)), text="ab", style=f"real:{writable[0]}")
         assert status == 200 and evs[-1][0] == "done"
+
+
+def test_a_page_layout_request_wraps_the_text_and_downloads_the_page(client: TestClient) -> None:
+    from seqgen.render.plotter import GcodeOptions, read_gcode
+
+    text = "ab ba abab ba ab b a abab\n\nba ab"
+    status, evs = write(client, text=text, layout={"width": "10ch", "align": "justify", "page": "A5"})
+    assert status == 200 and evs[-1][0] == "done"
+    job = evs[0][1]
+    assert job["lines"] == ["ab ba abab", "ba ab b a", "abab", "ba ab"]
+    page = job["page"]
+    assert (page["width_mm"], page["height_mm"]) == (148.0, 210.0) and len(page["baselines"]) == 4
+    assert np.all(np.diff(page["baselines"]) > 0) and page["mm_per_unit"] > 0
+    data = client.get(f"/api/jobs/{job['id']}/page.json").json()
+    assert len(data["lines"]) == 4 and len(data["boxes"]) == 4
+    xs = [x for line in data["lines"] for s in line for x, _ in s]
+    assert 20 - 1e-6 <= min(xs) and max(xs) <= 148 - 20 + 1e-6  # inside the margins
+    svg = client.get(f"/api/jobs/{job['id']}/page.svg")
+    assert svg.status_code == 200 and 'width="148mm"' in svg.text and "<path" in svg.text
+    assert client.get(f"/api/jobs/{job['id']}/page.pdf").content.startswith(b"%PDF")
+    assert client.get(f"/api/jobs/{job['id']}/page.png").content[:4] == b"\x89PNG"
+    plotter = client.get(f"/api/jobs/{job['id']}/page-plotter.svg").text
+    assert plotter.count('inkscape:groupmode="layer"') == 4 and "<rect" not in plotter
+    gcode = client.get(f"/api/jobs/{job['id']}/page.gcode")
+    assert gcode.status_code == 200 and gcode.headers["content-disposition"].endswith('handwriting-page.gcode"')
+    drawing = read_gcode(gcode.text, GcodeOptions(), 210.0)
+    assert len(drawing.strokes) == plotter.count("<path")
+    assert client.get(f"/api/jobs/{job['id']}/page.docx").status_code == 404
+    # without a layout there is no page
+    status, evs = write(client, text="ab")
+    assert client.get(f"/api/jobs/{evs[0][1]['id']}/page.svg").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "layout, needle",
+    [
+        ({"width": "40"}, "40ch"),
+        ({"width": "200ch"}, "at most"),
+        ({"align": "middle"}, "align"),
+        ({"page": "B9"}, "page"),
+        ({"gcode": {}}, "layout must be"),
+        ("A4", "layout must be"),
+        ({"page": "A6", "x_height": 10}, "fit on the A6 page"),
+    ],
+)
+def test_bad_page_layouts_are_refused(client: TestClient, layout: Any, needle: str) -> None:
+    res = client.post("/api/write", json={"text": "ab " * 30, "layout": layout})
+    assert res.status_code == 400 and needle in res.json()["error"] and res.json()["field"] in ("layout", "text")

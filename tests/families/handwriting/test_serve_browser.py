@@ -78,7 +78,7 @@ def ink(page: Page, box: list[float]) -> int:
 
 
 def test_type_write_and_the_canvas_holds_ink_in_each_line_box(page: Page, tmp_path: Path) -> None:
-    page.fill("#text", "ab ba\nabab")
+    page.fill("#text", "ab ba\n\nabab")  # two paragraphs: two lines
     page.click("#write")
     page.wait_for_selector("body[data-state=done]")
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
@@ -140,11 +140,13 @@ def test_bad_input_shows_its_message(page: Page, tmp_path: Path) -> None:
     page.wait_for_selector("body[data-state=error]")
     assert "cannot write" in page.text_content("#message")
     assert page.get_attribute("#message", "class") == "error"
-    # a line longer than the server allows: the API's 400 message is shown
+    # a width wider than the server allows: the API's 400 message is shown
     page.fill("#text", "ab " * 40)
+    page.fill("#page-width", "100")
     page.click("#write")
     page.wait_for_function("document.getElementById('message').textContent.includes('at most')")
     assert page.get_attribute("body", "data-state") == "error"
+    page.fill("#page-width", "40")
     # a malformed style file
     bad = tmp_path / "broken.svg"
     bad.write_text("<svg><polyline points='1,2 3'")
@@ -204,3 +206,41 @@ def test_a_full_server_says_so_on_the_page(page: Page, engine: Any, monkeypatch:
         leave.set()
         other.join(timeout=60)
     assert engine.status()["refused"] == 1
+
+
+PARAGRAPH = " ".join(["ab", "ba", "abab", "b", "aab", "baba"] * 20)  # 120 words
+
+
+def test_a_120_word_paragraph_wraps_onto_a_page_with_its_downloads(page: Page, tmp_path: Path) -> None:
+    """The page controls: width, alignment, page size, ink, width from speed; page SVG, PDF, G-code."""
+    page.fill("#text", PARAGRAPH + "\n\nab ba")
+    page.fill("#page-width", "30")
+    page.select_option("#text-align", "justify")
+    page.select_option("#page-size", "Letter")
+    page.fill("#ink", "#aa0000")
+    page.check("#speed-width")
+    page.click("#write")
+    page.wait_for_selector("body[data-state=done]", timeout=240_000)
+    lines = page.evaluate("window.seqgenDemo.state.lines.map((l) => l.text)")
+    assert len(lines) >= 15 and all(len(text) <= 30 for text in lines) and lines[-1] == "ab ba"
+    assert " ".join(lines[:-1]).split() == PARAGRAPH.split()  # wrapped at word boundaries, nothing lost
+    # the canvas is the Letter page, every line's box holds ink, red and nothing else
+    width, height = page.evaluate("[sheet.width, sheet.height]")
+    assert height / width == pytest.approx(279.4 / 215.9, abs=0.01)
+    boxes = page.evaluate("window.seqgenDemo.boxes")
+    assert len(boxes) == len(lines)
+    red = """([x, y, w, h]) => { const d = sheet.getContext('2d').getImageData(x, y, w, h).data; let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] > 120 && d[i + 1] < 80 && d[i + 2] < 80) n++; return n; }"""
+    for box in boxes:
+        assert page.evaluate(red, [box["x"], box["y"], box["width"], box["height"]]) > 10
+    assert ink(page, [0, 0, width, height]) == 0  # no black: the ink colour is used
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    downloads = {}
+    for anchor in ("page-svg", "pdf", "gcode", "plotter-svg"):
+        res = page.request.get(page.evaluate(f"document.getElementById('{anchor}').href"))
+        assert res.status == 200, anchor
+        downloads[anchor] = res.body()
+    assert b'width="215.9mm"' in downloads["page-svg"] and b"#aa0000" in downloads["page-svg"]
+    assert downloads["pdf"].startswith(b"%PDF")
+    assert downloads["gcode"].count(b"M3 S90") > 20 and b"G21" in downloads["gcode"]
+    assert downloads["plotter-svg"].count(b'inkscape:groupmode="layer"') == len(lines)

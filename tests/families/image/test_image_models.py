@@ -91,7 +91,7 @@ def test_classifier_output() -> None:
 
 
 def test_family_registry() -> None:
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     family = get_family("image")
     assert family.module_class("ImageMDLSTM") is ImageMDLSTM

@@ -15,8 +15,9 @@ from omegaconf import OmegaConf, open_dict
 
 from conftest import BIN, compose_cfg, read_json
 from seqgen.errors import SeqgenError
-from seqgen.eval.legibility import evaluate_legibility, legibility_of_model, load_recognizer, write_legibility
-from seqgen.training.checkpoints import load_model
+from seqgen.eval.legibility import evaluate_legibility, write_legibility
+from seqgen.families.handwriting.legibility import legibility_of_model, load_recognizer
+from seqgen.core.checkpoints import load_model
 from seqgen.training.run import train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}

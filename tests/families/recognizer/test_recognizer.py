@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from seqgen.data.handwriting.datamodule import collate_lines
-from seqgen.data.handwriting.hershey import render_line, sample_writers
+from seqgen.data.handwriting.batch import collate_lines
+from seqgen.families.handwriting.hershey import render_line, sample_writers
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
 from seqgen.eval.legibility import check_alphabet
-from seqgen.families.base import get_family
+from seqgen.core.family import get_family
 from seqgen.families.recognizer.decode import cer
 from seqgen.families.recognizer.module import HandwritingRecognizer
 

@@ -79,9 +79,9 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @needs_espeak
 def test_prepare_train_sample_wav(trained_run: dict) -> None:
     from seqgen.data.shards import read_meta
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
     from seqgen.families.speech.datamodule import SpeechDataModule
-    from seqgen.training.checkpoints import load_model
+    from seqgen.core.checkpoints import load_model
 
     tmp_path, summary, run, result = trained_run["tmp"], trained_run["summary"], trained_run["run"], trained_run["result"]
     data_dir = Path(summary["out_dir"])

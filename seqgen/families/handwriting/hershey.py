@@ -226,23 +226,12 @@ def _resample(stroke: np.ndarray, spacing: float, variation: float, rng: np.rand
     return np.concatenate(out, axis=0)
 
 
-def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line:
-    """Write `text` in `style`: layout, pen-up habits, slant/drift, arc-length resampling, tremor.
+Word = tuple[list[np.ndarray], list[np.ndarray]]  # (strokes written in order, delayed marks: i/j dots, t bars)
 
-    Raises SeqgenError listing the characters the writer's font cannot draw.
-    """
-    glyphs = _font(style.font)
-    missing = sorted({c for c in text if c not in glyphs})
-    if missing:
-        raise SeqgenError(
-            f"Hershey font {style.font!r} cannot write {''.join(missing)!r} (in {text[:40]!r}); "
-            "filter texts with text_lines_from_corpus or map those characters to ASCII"
-        )
-    if not text.strip():
-        raise SeqgenError("cannot render an empty line; give the Hershey corpus non-blank text")
 
-    # 1. layout in font units: words -> (main strokes, delayed strokes)
-    words: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+def _layout(text: str, glyphs: dict[str, _Glyph], style: WriterStyle, rng: np.random.Generator) -> list[Word]:
+    """Step 1, in font units: every character's strokes, placed, jittered in size and baseline, per word."""
+    words: list[Word] = []
     main: list[np.ndarray] = []
     delayed: list[np.ndarray] = []
     x = 0.0
@@ -275,8 +264,11 @@ def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line
         x += g.width * sc * style.width_scale + style.letter_spacing + float(rng.normal(0.0, 0.3))
     if main or delayed:
         words.append((main, delayed))
+    return words
 
-    # 2. pen-up habits: join close strokes within a word (cursive), delayed marks after the word
+
+def _pen_lifts(words: list[Word], style: WriterStyle) -> list[np.ndarray]:
+    """Step 2, pen-up habits: close strokes within a word joined (cursive), delayed marks after the word."""
     strokes: list[np.ndarray] = []
     for body, late in words:
         joined: list[np.ndarray] = []
@@ -289,8 +281,12 @@ def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line
             joined.append(s)
         strokes.extend(joined)
         strokes.extend(late)
+    return strokes
 
-    # 3. geometry: slant, size, line tilt, baseline drift (output units)
+
+def _pen_path(strokes: list[np.ndarray], style: WriterStyle, rng: np.random.Generator) -> list[np.ndarray]:
+    """Step 3, geometry in output units (slant, size, line tilt, baseline drift); step 4, the pen
+    tablet's sampling along each stroke and tremor."""
     shear = math.tan(math.radians(style.slant))
     tilt = math.radians(style.line_angle + float(rng.normal(0.0, 0.5)))
     phase = float(rng.uniform(0, 2 * math.pi))
@@ -303,7 +299,6 @@ def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line
         ys = s[:, 1] + style.baseline_drift * np.sin(2 * math.pi * s[:, 0] / style.drift_period + phase)
         xs, ys = xs * line_scale, ys * line_scale
         p = np.stack([ct * xs - st * ys, st * xs + ct * ys], axis=1)
-        # 4. pen tablet sampling + tremor
         r = _resample(p, spacing, style.speed_variation, rng)
         if style.stroke_jitter > 0 and len(r) > 1:
             noise = rng.normal(0.0, style.stroke_jitter * spacing, size=r.shape)
@@ -311,7 +306,26 @@ def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line
                 noise[1:-1] = 0.25 * noise[:-2] + 0.5 * noise[1:-1] + 0.25 * noise[2:]
             r = r + noise
         out_strokes.append(r)
-    return Line(offsets=strokes_to_offsets(out_strokes), text=text, writer=style.name, source="hershey")
+    return out_strokes
+
+
+def render_line(text: str, style: WriterStyle, rng: np.random.Generator) -> Line:
+    """Write `text` in `style`: layout, pen-up habits, slant/drift, arc-length resampling, tremor
+    (the random draws in that order, so a seed gives the same line).
+
+    Raises SeqgenError listing the characters the writer's font cannot draw.
+    """
+    glyphs = _font(style.font)
+    missing = sorted({c for c in text if c not in glyphs})
+    if missing:
+        raise SeqgenError(
+            f"Hershey font {style.font!r} cannot write {''.join(missing)!r} (in {text[:40]!r}); "
+            "filter texts with text_lines_from_corpus or map those characters to ASCII"
+        )
+    if not text.strip():
+        raise SeqgenError("cannot render an empty line; give the Hershey corpus non-blank text")
+    strokes = _pen_lifts(_layout(text, glyphs, style, rng), style)
+    return Line(offsets=strokes_to_offsets(_pen_path(strokes, style, rng)), text=text, writer=style.name, source="hershey")
 
 
 def iter_hershey_lines(

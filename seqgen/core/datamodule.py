@@ -59,8 +59,8 @@ class ShardDataModule(pl.LightningDataModule):
         self.info = shard_io.read_meta(self.data_dir)
         if self.info.get("family") != self.family:
             raise SeqgenError(
-                f"{self.data_dir} holds '{self.info.get('family')}' data but this is a '{self.family}' datamodule: "
-                "pick a data= config of the same family as the model"
+                f"{self.data_dir} holds '{self.info.get('family')}' data, not the '{self.family}' data this model reads: "
+                f"point at a folder prepared for the {self.family} family"
             )
         return self.info
 

@@ -1,4 +1,10 @@
-"""Handwriting data: one shard sample per line, batched as padded offsets + padded transcriptions.
+"""Lines of pen offsets as shard samples and as batches: the format every stroke-reading family shares.
+
+One shard sample per line (written by the handwriting family's `prepare`)::
+
+    <key>.offsets.npy   float32 (T, 3) normalised rows (dx, dy, end_of_stroke); row 0 is the start row
+    <key>.chars.npy     int16 (U,) character ids of the transcription (vocabulary in meta.json)
+    <key>.text.txt      the transcription (UTF-8);  <key>.writer.txt  the writer id
 
 A batch (`HandwritingBatch`, a dataclass):
 
@@ -11,29 +17,21 @@ A batch (`HandwritingBatch`, a dataclass):
     texts, writers, ids             lists of str (ids: the shard sample keys, e.g. "train-00000012")
 
 A model reads inputs ``offsets[:, :-1]`` and targets ``offsets[:, 1:]`` (mask ``mask[:, 1:]``).
-
-Optional training crop (`max_points`): training batches keep only the first `max_points` pen
-points (+ the start row) of every line, with the whole transcription. Cutting at the *start* keeps
-the window alignment valid (the synthesis window always starts at the first character); the
-model then never sees the ends of long lines, which slightly weakens the learned end-of-text
-behaviour. Validation and test always use whole lines. Crop is applied in the main process
-(`expand`), after loading, so it costs nothing in the shard pipeline. Equal batch counts on every
-rank come from the core's `EpochLoader`.
+The handwriting models and the recogniser read these batches; the datamodule that makes them
+belongs to the handwriting family (`seqgen.families.handwriting.datamodule`), and other families
+reach it through their config's `data.datamodule._target_`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from seqgen.data.datamodule import ShardDataModule
-from seqgen.data.handwriting.strokes import NormStats
 from seqgen.data.shards import decode_array
-from seqgen.errors import SeqgenError
 
 
 def decode_line(sample: dict[str, Any]) -> dict[str, Any]:
@@ -94,10 +92,6 @@ class HandwritingBatch:
             self, **{f.name: fn(getattr(self, f.name)) for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
         )
 
-    def __getitem__(self, key: str) -> Any:
-        # Mapping-style reads (batch["offsets"]) of code written for the former dict batches.
-        return getattr(self, key)
-
 
 def collate_lines(items: list[dict[str, Any]]) -> HandwritingBatch:
     """Pad a list of decoded lines into one batch (see the module docstring)."""
@@ -120,47 +114,3 @@ def collate_lines(items: list[dict[str, Any]]) -> HandwritingBatch:
         writers=[item["writer"] for item in items],
         ids=[item.get("id", "") for item in items],
     )
-
-
-def crop_batch(batch: HandwritingBatch, max_points: int) -> HandwritingBatch:
-    """Keep the start row and the first `max_points` points of every line (transcriptions unchanged)."""
-    rows = max_points + 1
-    if batch.offsets.shape[1] <= rows:
-        return batch
-    return dataclasses.replace(batch, offsets=batch.offsets[:, :rows], mask=batch.mask[:, :rows], lengths=batch.lengths.clamp(max=rows))
-
-
-class HandwritingDataModule(ShardDataModule):
-    family = "handwriting"
-    train_expand = True
-
-    def __init__(self, data_dir: str, max_points: int | None = None, **kwargs: Any) -> None:
-        super().__init__(data_dir, **kwargs)
-        if max_points is not None and int(max_points) < 2:
-            raise SeqgenError(f"data.datamodule.max_points must be >= 2 or null (no crop), got {max_points}")
-        self.max_points = int(max_points) if max_points is not None else None
-
-    def load_info(self) -> dict[str, Any]:
-        info = super().load_info()
-        for key in ("norm", "vocab"):
-            if key not in info:
-                raise SeqgenError(f"{self.data_dir}/meta.json has no '{key}': re-run `seqgen-prepare` for this data set")
-        info["train_max_points"] = self.max_points
-        return info
-
-    @property
-    def norm(self) -> NormStats:
-        return NormStats.from_dict(self.info["norm"])
-
-    def decode(self, sample: dict[str, Any]) -> dict[str, Any]:
-        return decode_line(sample)
-
-    def collate(self, items: list[dict[str, Any]]) -> HandwritingBatch:
-        return collate_lines(items)
-
-    def expand(self, batch: HandwritingBatch) -> Iterator[HandwritingBatch]:
-        yield crop_batch(batch, self.max_points) if self.max_points else batch
-
-    def read_lines(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:
-        """The first `limit` lines of a split, decoded (for figures: real lines next to samples)."""
-        return self.read_samples(split, limit)

@@ -26,6 +26,11 @@ class SeqModule(pl.LightningModule):
     family: str = "base"
     monitor: str = "val/loss"
     unit_name: str = "items"
+    data_families: tuple[str, ...] = ()  # the families whose prepared data it trains on; () = its own
+
+    @classmethod
+    def reads_families(cls) -> tuple[str, ...]:
+        return cls.data_families or (cls.family,)
 
     def __init__(self, optim: DictConfig | dict | None = None, max_nonfinite_steps: int = 25) -> None:
         super().__init__()
@@ -104,7 +109,7 @@ class SeqModule(pl.LightningModule):
     # --- checkpoints ----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain types only: checkpoints are read back with torch.load(weights_only=True).
-        from seqgen.training.checkpoints import checkpoint_meta, plain
+        from seqgen.core.checkpoints import checkpoint_meta, plain
 
         checkpoint["seqgen"] = checkpoint_meta(self)
         if "hyper_parameters" in checkpoint:

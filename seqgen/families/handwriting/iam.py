@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from seqgen.data.handwriting.strokes import Line, clean_offsets, remove_outlier_points, strokes_to_offsets
+from seqgen.data.handwriting.strokes import Line, clean_offsets, read_line_strokes, remove_outlier_points, strokes_to_offsets
 from seqgen.errors import SeqgenError
 
 logger = logging.getLogger(__name__)
@@ -99,46 +98,21 @@ class SkipReport:
         }
 
 
-def read_line_strokes(xml_path: str | Path) -> list[np.ndarray]:
-    """Parse one lineStrokes XML file -> strokes, each (n, 3) float64 (x, y up, time), exactly as stored.
-
-    y is negated (the whiteboard's y grows down); no point is dropped or added. Raises SeqgenError
-    naming the file when it is not well-formed XML or has no StrokeSet/Point data.
-    """
-    path = Path(xml_path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as err:
-        raise SeqgenError(f"{path}: malformed IAM-OnDB XML ({err}); re-extract lineStrokes-all.tar.gz") from None
-    except OSError as err:
-        raise SeqgenError(f"{path}: cannot read ({err.strerror})") from None
-    stroke_set = root.find("StrokeSet") if root.tag != "StrokeSet" else root
-    if stroke_set is None:
-        stroke_set = root.find(".//StrokeSet")
-    if stroke_set is None:
-        raise SeqgenError(f"{path}: no <StrokeSet> element; expected an IAM-OnDB lineStrokes file")
-    strokes: list[np.ndarray] = []
-    for s_el in stroke_set.iter("Stroke"):
-        pts = []
-        for p in s_el.iter("Point"):
-            try:
-                x = float(p.attrib["x"])
-                y = float(p.attrib["y"])
-                t = float(p.attrib.get("time", "nan"))
-            except (KeyError, ValueError) as err:
-                raise SeqgenError(f"{path}: bad <Point> attributes {dict(p.attrib)} ({err})") from None
-            pts.append((x, -y, t))
-        if pts:
-            strokes.append(np.asarray(pts, dtype=np.float64))
-    if not strokes:
-        raise SeqgenError(f"{path}: no <Point> data in any <Stroke>")
-    return strokes
-
-
 def _unescape(text: str) -> str:
     for k, v in _ENTITIES.items():
         text = text.replace(k, v)
     return text
+
+
+def read_text_file(path: Path) -> str:
+    """An IAM-OnDB text file: UTF-8 when it decodes as UTF-8 (transcriptions a user wrote, accents,
+    CJK), else ISO-8859-1, the corpus's own encoding (every byte string decodes as latin-1, so a
+    latin-1 file with accents, which is not valid UTF-8, is read as latin-1)."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def read_transcriptions(ascii_file: str | Path) -> dict[str, str]:
@@ -149,7 +123,7 @@ def read_transcriptions(ascii_file: str | Path) -> dict[str, str]:
     """
     path = Path(ascii_file)
     try:
-        raw = path.read_text(encoding="latin-1")
+        raw = read_text_file(path)
     except OSError as err:
         raise SeqgenError(f"{path}: cannot read ({err.strerror})") from None
     lines = raw.splitlines()
@@ -174,9 +148,10 @@ def read_split_ids(root: str | Path, split: str) -> set[str]:
     if path is None:
         raise SeqgenError(
             f"IAM-OnDB split list {name} not found under {root}; put trainset.txt, testset_v.txt, "
-            "testset_t.txt, testset_f.txt there or set the split to null to read every line"
+            "testset_t.txt, testset_f.txt there, or pass data.corpus.split=random to split the forms at random "
+            "(data.corpus.fractions) without lists"
         )
-    ids = {ln.strip() for ln in path.read_text(encoding="latin-1").splitlines()}
+    ids = {ln.strip() for ln in read_text_file(path).splitlines()}
     return {i for i in ids if i and not i.startswith("#")}
 
 
@@ -186,7 +161,7 @@ def _read_writers(root: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     if not path.is_file():
         return out
-    for ln in path.read_text(encoding="latin-1").splitlines():
+    for ln in read_text_file(path).splitlines():
         toks = ln.split()
         if len(toks) >= 2 and not ln.startswith("#"):
             out[toks[0]] = toks[1]
@@ -224,6 +199,70 @@ def fill_missing_readings(stroke: np.ndarray, dt: float, factor: float = 2.5) ->
     return np.concatenate(pieces, axis=0), added
 
 
+def _index(root: Path, split_ids: set[str] | None, rep: SkipReport) -> tuple[dict[str, Path], dict[str, str], list[str]]:
+    """The lineStrokes files and the transcriptions of the split, and every line id either names (sorted)."""
+    strokes_dir, ascii_dir = root / "lineStrokes", root / "ascii"
+    hint = (
+        "extract lineStrokes-all.tar.gz and ascii-all.tar.gz from IAM-OnDB "
+        "(https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database) into it"
+    )
+    if not strokes_dir.is_dir():
+        raise SeqgenError(f"IAM-OnDB: {strokes_dir} is not a folder; {hint}")
+    if not ascii_dir.is_dir():
+        raise SeqgenError(f"IAM-OnDB: {ascii_dir} is not a folder; {hint}")
+    xml_files: dict[str, Path] = {}
+    for p in strokes_dir.rglob("*.xml"):
+        xml_files[p.stem] = p
+    texts: dict[str, str] = {}
+    for p in sorted(ascii_dir.rglob("*.txt")):
+        form = p.stem
+        if split_ids is not None and not _in_split(form + "-01", form, split_ids):
+            continue
+        try:
+            texts.update(read_transcriptions(p))
+        except SeqgenError as err:
+            rep.add(MALFORMED_ASCII, form, str(err))
+    ids = set()
+    for lid in xml_files:
+        m = _LINE_ID.match(lid)
+        if _in_split(lid, m.group("form") if m else lid, split_ids):
+            ids.add(lid)
+    return xml_files, texts, sorted(ids | set(texts))
+
+
+def _fill_gaps(strokes: list[np.ndarray], rep: SkipReport) -> list[np.ndarray]:
+    """Readings the tablet missed, interpolated at the line's median sampling interval."""
+    gaps = np.concatenate([np.diff(s[:, 2]) for s in strokes if len(s) > 1] or [np.zeros(0)])
+    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    dt = float(np.median(gaps)) if len(gaps) else float("nan")
+    filled = []
+    for s in strokes:
+        s2, added = fill_missing_readings(s, dt)
+        if added:
+            rep.repairs["interpolated_points"] = rep.repairs.get("interpolated_points", 0) + added
+        filled.append(s2)
+    return filled
+
+
+def _clean_offsets(lid: str, strokes: list[np.ndarray], max_step: float, rep: SkipReport) -> np.ndarray | None:
+    """Wild points removed (a few are repaired, many mean a broken line), then `clean_offsets`; None: skipped."""
+    n_points = sum(len(s) for s in strokes)
+    strokes, wild = remove_outlier_points(strokes, max_step)
+    if wild and (wild > max(2, 0.05 * n_points) or not strokes):
+        rep.add(OUTLIER_LINE, lid, f"{wild} of {n_points} points far outside the line (corrupt coordinates)")
+        return None
+    if wild:
+        rep.repair(OUTLIER_POINTS, lid, wild, "points far outside the line removed")
+    counts: dict[str, int] = {}
+    offsets = clean_offsets(strokes_to_offsets(strokes), max_step, report=counts)
+    if offsets is None:
+        rep.add(OUTLIER_LINE, lid, f"over-long steps or too few points (max_step={max_step})")
+        return None
+    for k, v in counts.items():
+        rep.repairs[k] = rep.repairs.get(k, 0) + v
+    return offsets
+
+
 def iter_iam_lines(
     root: str | Path,
     split_ids: set[str] | None = None,
@@ -241,40 +280,10 @@ def iter_iam_lines(
     else the form id.
     """
     root = Path(root)
-    strokes_dir = root / "lineStrokes"
-    ascii_dir = root / "ascii"
-    hint = (
-        "extract lineStrokes-all.tar.gz and ascii-all.tar.gz from IAM-OnDB "
-        "(https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database) into it"
-    )
-    if not strokes_dir.is_dir():
-        raise SeqgenError(f"IAM-OnDB: {strokes_dir} is not a folder; {hint}")
-    if not ascii_dir.is_dir():
-        raise SeqgenError(f"IAM-OnDB: {ascii_dir} is not a folder; {hint}")
     rep = report if report is not None else SkipReport()
+    xml_files, texts, ids = _index(root, split_ids, rep)
     writers = _read_writers(root)
-
-    xml_files: dict[str, Path] = {}
-    for p in strokes_dir.rglob("*.xml"):
-        xml_files[p.stem] = p
-    texts: dict[str, str] = {}
-    for p in sorted(ascii_dir.rglob("*.txt")):
-        form = p.stem
-        if split_ids is not None and not _in_split(form + "-01", form, split_ids):
-            continue
-        try:
-            texts.update(read_transcriptions(p))
-        except SeqgenError as err:
-            rep.add(MALFORMED_ASCII, form, str(err))
-
-    ids = set()
-    for lid in xml_files:
-        m = _LINE_ID.match(lid)
-        form = m.group("form") if m else lid
-        if _in_split(lid, form, split_ids):
-            ids.add(lid)
-    ids |= set(texts)
-    for lid in sorted(ids):
+    for lid in ids:
         m = _LINE_ID.match(lid)
         form = m.group("form") if m else lid
         text = texts.get(lid)
@@ -293,31 +302,9 @@ def iter_iam_lines(
         except SeqgenError as err:
             rep.add(MALFORMED_XML, lid, str(err))
             continue
-        if interpolate:
-            gaps = np.concatenate([np.diff(s[:, 2]) for s in strokes if len(s) > 1] or [np.zeros(0)])
-            gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
-            dt = float(np.median(gaps)) if len(gaps) else float("nan")
-            filled = []
-            for s in strokes:
-                s2, added = fill_missing_readings(s, dt)
-                if added:
-                    rep.repairs["interpolated_points"] = rep.repairs.get("interpolated_points", 0) + added
-                filled.append(s2)
-            strokes = filled
-        n_points = sum(len(s) for s in strokes)
-        strokes, wild = remove_outlier_points(strokes, max_step)
-        if wild and (wild > max(2, 0.05 * n_points) or not strokes):  # a few stray points are repaired, many mean a broken line
-            rep.add(OUTLIER_LINE, lid, f"{wild} of {n_points} points far outside the line (corrupt coordinates)")
-            continue
-        if wild:
-            rep.repair(OUTLIER_POINTS, lid, wild, "points far outside the line removed")
-        counts: dict[str, int] = {}
-        offsets = clean_offsets(strokes_to_offsets(strokes), max_step, report=counts)
+        offsets = _clean_offsets(lid, _fill_gaps(strokes, rep) if interpolate else strokes, max_step, rep)
         if offsets is None:
-            rep.add(OUTLIER_LINE, lid, f"over-long steps or too few points (max_step={max_step})")
             continue
-        for k, v in counts.items():
-            rep.repairs[k] = rep.repairs.get(k, 0) + v
         rep.kept += 1
         yield Line(offsets=offsets, text=text, writer=writers.get(form, form), source="iam-ondb", line_id=lid)
     logger.info("IAM-OnDB %s: %s", root, rep.summary())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,30 +36,79 @@ def find_checkpoint(path: str | Path) -> Path:
         return path
     if not path.exists():
         raise SeqgenError(f"checkpoint {path} does not exist: pass ckpt=<run folder or .ckpt file>")
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    metrics = path / "metrics.json"
-    if metrics.exists():
-        best = json.loads(metrics.read_text()).get("best_checkpoint")
-        if best and Path(best).exists():
-            return Path(best)
+    found = checkpoint_in_folder(path)
+    if found is None:
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        raise SeqgenError(f"no checkpoint in {folder}: train first, or pass the .ckpt file itself")
+    return found
+
+
+def checkpoint_in_folder(run_dir: Path) -> Path | None:
+    """The run's best checkpoint (the one metrics.json names, else the newest best*.ckpt), else last.ckpt.
+
+    Always a file inside `run_dir`: metrics.json's `best_checkpoint` is an absolute path of the
+    machine that trained, so only its file name is used (a copied folder never points back to the
+    original's checkpoints).
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / "checkpoints" if (run_dir / "checkpoints").is_dir() else run_dir
+    try:
+        best = json.loads((run_dir / "metrics.json").read_text()).get("best_checkpoint")
+    except (OSError, ValueError, AttributeError):
+        best = None
+    if isinstance(best, str) and best and (folder / Path(best).name).is_file():
+        return folder / Path(best).name
     candidates = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
     if candidates:
         return candidates[-1]
-    if (folder / "last.ckpt").exists():
-        return folder / "last.ckpt"
-    raise SeqgenError(f"no checkpoint in {folder}: train first, or pass the .ckpt file itself")
+    return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else None
 
 
 def run_dir_of(ckpt: Path) -> Path:
     return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
 
 
+# `_target_`s that a saved run config may name at a place they have left (old path -> new path),
+# so that runs trained before a move can still be evaluated.
+MOVED_TARGETS: dict[str, str] = {
+    f"seqgen.data.handwriting.{module}.{name}": f"seqgen.families.handwriting.{module}.{name}"
+    for module, name in (("datamodule", "HandwritingDataModule"), ("prepare", "prepare_handwriting"),
+                         ("prepare", "HersheyCorpus"), ("prepare", "IamOnDbCorpus"))
+}
+
+
 def run_config(ckpt: Path) -> DictConfig:
-    """The resolved config the checkpoint's run was trained with."""
+    """The resolved config the checkpoint's run was trained with (moved `_target_`s updated), checked
+    like a foreign file (`seqgen.config_trust`: only seqgen's own classes unless this user's seqgen
+    wrote it, objects where objects belong). Its value ranges are checked by the command that reads
+    it (`seqgen.validate.validate_loaded`)."""
+    from seqgen.config_trust import check_loaded_config
+    from seqgen.provenance import written_here
+
     path = run_dir_of(ckpt) / "config_resolved.yaml"
     if not path.exists():
         raise SeqgenError(f"{path} not found: the checkpoint must sit in a seqgen run folder (<run>/checkpoints/*.ckpt)")
-    return OmegaConf.load(path)  # type: ignore[return-value]
+    try:
+        cfg = OmegaConf.load(path)
+    except Exception as err:
+        raise SeqgenError(f"{path} is not a readable config ({' '.join(str(err).split())[:200]})") from None
+    if not isinstance(cfg, DictConfig):
+        raise SeqgenError(f"{path} is not a config mapping")
+    _update_targets(cfg)  # a run trained before a move names the old place, which no longer imports
+    check_loaded_config(cfg, str(path), own=written_here(path.parent, path.name))
+    return cfg
+
+
+def _update_targets(node: Any) -> None:
+    if isinstance(node, DictConfig):
+        target = node.get("_target_")
+        if isinstance(target, str) and target in MOVED_TARGETS:
+            node["_target_"] = MOVED_TARGETS[target]
+        for value in node.values():
+            _update_targets(value)
+    elif isinstance(node, ListConfig):
+        for value in node:
+            _update_targets(value)
 
 
 def plain(value: Any) -> Any:
@@ -84,9 +134,24 @@ def checkpoint_meta(model: Any) -> dict[str, Any]:
     return {"family": type(model).family, "class": type(model).__qualname__, "format": FORMAT}
 
 
+def readable_checkpoint(path: Path) -> bool:
+    """A complete checkpoint file: torch.save writes a zip archive; a truncated one fails its
+    central directory or a CRC. Nothing is unpickled here."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return False
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's contents, read with weights_only=True; SeqgenError for anything else."""
     path = Path(path)
+    if not readable_checkpoint(path):
+        # torch's own message for such files advises re-saving them with torch.save: not what a user can do
+        size = path.stat().st_size if path.exists() else 0
+        what = "an empty file" if size == 0 else f"not a complete checkpoint archive ({size} bytes: truncated, another format or an old torch.save file)"
+        raise SeqgenError(f"{path} is {what}: pass a .ckpt written by seqgen-train, or the run folder")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as err:
@@ -97,7 +162,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             "checkpoints written by seqgen before this format or by other tools cannot be loaded: retrain the model"
         ) from None
     except Exception as err:
-        raise SeqgenError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err})") from err
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise SeqgenError(f"{path} is not a readable checkpoint ({type(err).__name__}: {first}): pass a .ckpt written by seqgen-train") from None
     meta = state.get("seqgen") if isinstance(state, dict) else None
     if not isinstance(meta, dict) or "family" not in meta or "class" not in meta:
         raise SeqgenError(f"{path} is not a seqgen checkpoint (no 'seqgen' entry naming its family and class)")
@@ -109,7 +175,7 @@ def load_model(ckpt: str | Path, family: str | None = None) -> Any:
 
     `family`: refuse checkpoints of any other family (a clear error instead of a confusing one).
     """
-    from seqgen.families.base import get_family
+    from seqgen.core.family import get_family
 
     ckpt = find_checkpoint(ckpt)
     state = read_checkpoint(ckpt)

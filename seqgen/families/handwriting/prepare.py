@@ -13,7 +13,7 @@ in a hidden scratch folder of the output folder (removed at the end, and by the 
 kill), keeping only ~50 bytes of metadata per line in memory; filters and statistics work from
 that metadata, the vocabulary and the normalisation statistics from the training lines read back
 one at a time, and the shards from lines read back in shard order. The shards and meta.json are
-byte-identical to those of the former in-memory code (tests/families/handwriting/test_prepare_streamed.py;
+the same as an in-memory preparation would write (tests/families/handwriting/test_prepare_streamed.py;
 benchmarks/prepare_memory.py --family handwriting measures the memory).
 
 meta.json (what the datamodule and the models need): ``family: handwriting``, the corpus name,
@@ -46,17 +46,17 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from seqgen.data.handwriting.iam import SkipReport
-from seqgen.data.handwriting.linestore import LineStore
+from seqgen.families.handwriting.iam import SkipReport
+from seqgen.families.handwriting.linestore import LineStore
 from seqgen.data.handwriting.strokes import Line, NormStats
-from seqgen.data.shards import ShardWriter, encode_array, write_meta
+from seqgen.core.prepare import SPLITS, Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
+from seqgen.data.shards import encode_array
 from seqgen.data.spill import scratch_dir
 from seqgen.errors import SeqgenError
 from seqgen.io import split_fractions
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 UNKNOWN_CHARS = "chars_not_in_training_vocabulary"
 TOO_LONG = "too_many_points"
 TOO_SHORT = "too_few_points"
@@ -115,7 +115,35 @@ def _fractions(split: Sequence[float]) -> tuple[float, float, float]:
 # --------------------------------------------------------------------------------------- corpora
 
 
-class HersheyCorpus:
+class LineCorpus:
+    """A handwriting corpus: `split_lines(report, store)` reads every line into a `LineStore` and
+    returns each split's line indices; `describe()` is its settings, kept in meta.json.
+
+    A small corpus may instead give `load_splits(report)`: lists of `Line`s in memory, which the
+    default `split_lines` stores (a line object in two splits is stored once, as the streaming
+    corpora do)."""
+
+    name: str = "lines"
+
+    def split_lines(self, report: SkipReport, store: LineStore) -> dict[str, Indices]:
+        stored: dict[int, int] = {}  # id(line) -> store index
+        splits = {}
+        for split, lines in self.load_splits(report).items():
+            splits[split] = array("q")
+            for line in lines:
+                if id(line) not in stored:
+                    stored[id(line)] = store.add(line)
+                splits[split].append(stored[id(line)])
+        return splits
+
+    def load_splits(self, report: SkipReport) -> dict[str, list[Line]]:
+        raise NotImplementedError(f"{type(self).__name__} gives neither split_lines nor load_splits")
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
+
+class HersheyCorpus(LineCorpus):
     """Synthetic multi-writer handwriting of text lines from the embedded text corpus.
 
     n_lines: how many lines (the default few thousand prepare in well under a minute on 2 cores);
@@ -152,13 +180,13 @@ class HersheyCorpus:
         self.text_max_bytes = int(text_max_bytes)
         self.seed = int(seed)
         self.fonts = tuple(fonts) if fonts else None
-        from seqgen.data.handwriting.hershey import points_per_char_range
+        from seqgen.families.handwriting.hershey import points_per_char_range
 
         self.points_per_char = points_per_char_range(points_per_char, "data.corpus.points_per_char") if points_per_char else None
         self.name = name
 
     def texts(self) -> list[str]:
-        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
+        from seqgen.families.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
         from seqgen.data.text.corpora import EmbeddedCorpus
 
         prose = EmbeddedCorpus(max_bytes=self.text_max_bytes).text().decode("utf-8", errors="replace")
@@ -177,7 +205,7 @@ class HersheyCorpus:
 
     def split_lines(self, report: SkipReport, store: LineStore) -> dict[str, Indices]:
         """Render every line into `store`; returns each split's line indices (in rendering order)."""
-        from seqgen.data.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
+        from seqgen.families.handwriting.hershey import DEFAULT_FONTS, DEFAULT_POINTS_PER_CHAR, iter_hershey_lines, sample_writers
 
         fonts = self.fonts or DEFAULT_FONTS
         texts = self.texts()
@@ -214,8 +242,8 @@ class HersheyCorpus:
         }
 
 
-class IamOnDbCorpus:
-    """IAM-OnDB from its original layout under `root` (see `seqgen.data.handwriting.iam`).
+class IamOnDbCorpus(LineCorpus):
+    """IAM-OnDB from its original layout under `root` (see `seqgen.families.handwriting.iam`).
 
     split: ``paper`` (train = trainset + testset_t + testset_f, valid = test = testset_v: Graves 2013),
     ``standard`` (train = trainset, valid = testset_v, test = testset_f), or ``random`` (no split
@@ -251,7 +279,7 @@ class IamOnDbCorpus:
         self.name = name
 
     def _read(self, split_ids: set[str] | None, report: SkipReport, store: LineStore) -> Indices:
-        from seqgen.data.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
+        from seqgen.families.handwriting.iam import DEFAULT_MAX_STEP, iter_iam_lines
 
         lines = iter_iam_lines(self.root, split_ids, self.max_step or DEFAULT_MAX_STEP, report=report)
         return array("q", (store.add(line) for line in lines))
@@ -262,7 +290,7 @@ class IamOnDbCorpus:
         Splits given by the same lists share one reading (``paper``: valid and test are the same
         lines, stored once).
         """
-        from seqgen.data.handwriting.iam import read_split_ids
+        from seqgen.families.handwriting.iam import read_split_ids
 
         lists = self.lists or self.PRESETS.get(self.split)
         if lists is None:  # random split by form
@@ -339,22 +367,6 @@ def _sample(key: str, offsets: np.ndarray, ids: np.ndarray, text: str, writer: s
     }
 
 
-def _spill_line_lists(corpus: Any, report: SkipReport, store: LineStore) -> dict[str, Indices]:
-    """For a corpus that only has `load_splits(report)` (lists of `Line`s, in memory): store them.
-
-    A line object in two splits is stored once, as the corpora's own `split_lines` do.
-    """
-    stored: dict[int, int] = {}  # id(line) -> store index
-    splits = {}
-    for split, lines in corpus.load_splits(report).items():
-        splits[split] = array("q")
-        for line in lines:
-            if id(line) not in stored:
-                stored[id(line)] = store.add(line)
-            splits[split].append(stored[id(line)])
-    return splits
-
-
 def _split_samples(store: LineStore, split: str, lines: Indices, norm: NormStats, index: dict[str, int]) -> Iterator[dict[str, bytes]]:
     for i, line in enumerate(lines):
         text = store.text(line)
@@ -362,8 +374,113 @@ def _split_samples(store: LineStore, split: str, lines: Indices, norm: NormStats
         yield _sample(f"{split}-{i:08d}", norm.apply(store.offsets(line)), ids, text, store.writer_name(line))
 
 
+def _read_and_filter(corpus: LineCorpus, store: LineStore, report: SkipReport, min_points: int, max_points: int | None) -> dict[str, Indices]:
+    """Pass 1: the corpus into the store (its reader's skips reported as it goes), then the lines
+    too short, too long or off the corpus's scale skipped."""
+    splits = corpus.split_lines(report, store)
+    for split in SPLITS:
+        kept = array("q")
+        for line in splits.get(split, ()):
+            n_points = store.n_points(line)
+            if n_points < min_points:
+                report.add(TOO_SHORT, store.name(line), f"{n_points} points")
+            elif max_points is not None and n_points > max_points:
+                report.add(TOO_LONG, store.name(line), f"{n_points} > max_points={max_points}")
+            else:
+                kept.append(line)
+        splits[split] = kept
+    drop_scale_outliers(store, splits, report)
+    if not splits.get("train"):
+        raise SeqgenError(f"no training lines left in corpus '{corpus.name}': check the corpus settings ({report.summary()})")
+    return splits
+
+
+class HandwritingPreparation(Preparation):
+    """Pass 2 (training lines): vocabulary and normalisation statistics, the lines each split can
+    use; pass 3: the shards, one line read back from the store at a time."""
+
+    family = "handwriting"
+
+    def __init__(
+        self, corpus: LineCorpus, store: LineStore, report: SkipReport, splits: dict[str, Indices],
+        samples_per_shard: int, min_train_shards: int, n_styles: int, seed: int,
+    ) -> None:
+        self.corpus, self.store, self.report = corpus, store, report
+        self.samples_per_shard, self.min_train_shards, self.n_styles, self.seed = samples_per_shard, min_train_shards, n_styles, seed
+        self.train = train = splits["train"]
+        self.chars = build_vocab(store.text(i) for i in train)
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+        train_medians = np.frombuffer(store.median_step, dtype=np.float64)[np.frombuffer(train, dtype=np.int64)]
+        self.norm = NormStats.fit_stream(train_medians, (store.offsets(i) for i in train))
+        self.usable = {split: self._known_chars_only(splits[split]) for split in SPLITS}
+        for split in SPLITS:  # refused before a single shard is written
+            if not self.usable[split]:
+                raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty: use more lines or other split fractions")
+        random.Random(f"order/{seed}").shuffle(self.usable["train"])  # shards mix writers and lengths
+
+    def _known_chars_only(self, lines: Indices) -> Indices:
+        kept = array("q")
+        for line in lines:
+            unknown = sorted({ch for ch in self.store.text(line) if ch not in self.index})
+            if unknown:
+                self.report.add(UNKNOWN_CHARS, self.store.name(line), "characters " + "".join(unknown))
+            else:
+                kept.append(line)
+        return kept
+
+    def plan(self, split: str) -> SplitPlan:
+        lines = self.usable[split]
+        per_shard = train_shard_size(len(lines), self.samples_per_shard, self.min_train_shards) if split == "train" else self.samples_per_shard
+        return SplitPlan(_split_samples(self.store, split, lines, self.norm, self.index), per_shard)
+
+    def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
+        lines, store = self.usable[split], self.store
+        members = np.frombuffer(lines, dtype=np.int64)
+        points = np.maximum(np.frombuffer(store.rows, dtype=np.int32)[members].astype(np.int64) - 1, 0)
+        return {
+            "lines": len(lines),
+            "points": int(points.sum()),
+            "max_points": int(points.max()),
+            "mean_points": round(float(np.mean(points)), 1),
+            "max_chars": int(np.frombuffer(store.n_chars, dtype=np.int32)[members].max()),
+            "writers": len(np.unique(np.frombuffer(store.writer, dtype=np.int32)[members])),
+        }
+
+    def meta(self, splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        self.report.kept = sum(splits[split]["lines"] for split in SPLITS)
+        train_chars = int(np.frombuffer(self.store.n_chars, dtype=np.int32)[np.frombuffer(self.train, dtype=np.int64)].astype(np.int64).sum())
+        return {
+            "corpus": self.corpus.name,
+            "corpus_settings": self.corpus.describe(),
+            "norm": self.norm.to_dict(),
+            "vocab": {"chars": self.chars},
+            "splits": splits,
+            "train_lines": splits["train"]["lines"],
+            "points_per_char": round(splits["train"]["points"] / max(train_chars, 1), 2),
+            "skipped": self.report.to_dict(),
+            "styles": _choose_styles(self.store, self.train, self.norm, self.n_styles, self.seed),
+        }
+
+    def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Print the skip report (names of the first ten per reason); the summary's extra entries."""
+        report = self.report
+        log.info("skip report: %s", report.summary())
+        print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
+        for label, named in [(reason, names) for reason, names in sorted(report.names.items())] + [
+            (f"repaired ({kind})", names) for kind, names in sorted(report.repaired.items())
+        ]:
+            shown = ", ".join(named[:10]) + (f", ... ({len(named) - 10} more, all listed in meta.json)" if len(named) > 10 else "")
+            print(f"[seqgen]   {label}: {shown}", flush=True)
+        return {
+            "vocab_size": len(self.chars),
+            "vocab": "".join(self.chars),
+            "norm": meta["norm"],
+            "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
+        }
+
+
 def prepare_handwriting(
-    corpus: Any,
+    corpus: LineCorpus,
     out_dir: str,
     samples_per_shard: int = 64,
     min_train_shards: int = 8,
@@ -383,116 +500,9 @@ def prepare_handwriting(
     with scratch_dir(out) as scratch:
         store = LineStore(scratch)
         try:
-            return _prepare(corpus, out, store, samples_per_shard, min_train_shards, min_points, max_points, n_styles, seed)
+            report = PrepareReport()
+            splits = _read_and_filter(corpus, store, report, min_points, max_points)
+            preparation = HandwritingPreparation(corpus, store, report, splits, samples_per_shard, min_train_shards, n_styles, seed)
+            return prepare_shards(out, preparation)
         finally:
             store.close()
-
-
-def _prepare(
-    corpus: Any,
-    out: Path,
-    store: LineStore,
-    samples_per_shard: int,
-    min_train_shards: int,
-    min_points: int,
-    max_points: int | None,
-    n_styles: int,
-    seed: int,
-) -> dict[str, Any]:
-    report = PrepareReport()
-    # Pass 1: the corpus into the store (its reader's skips are reported as it goes).
-    split_lines = getattr(corpus, "split_lines", None)
-    splits = split_lines(report, store) if callable(split_lines) else _spill_line_lists(corpus, report, store)
-    for split in SPLITS:
-        kept = array("q")
-        for line in splits.get(split, ()):
-            n_points = store.n_points(line)
-            if n_points < min_points:
-                report.add(TOO_SHORT, store.name(line), f"{n_points} points")
-            elif max_points is not None and n_points > max_points:
-                report.add(TOO_LONG, store.name(line), f"{n_points} > max_points={max_points}")
-            else:
-                kept.append(line)
-        splits[split] = kept
-    drop_scale_outliers(store, splits, report)
-    if not splits.get("train"):
-        raise SeqgenError(f"no training lines left in corpus '{corpus.name}': check the corpus settings ({report.summary()})")
-    # Pass 2 (training lines): vocabulary and normalisation statistics.
-    train = splits["train"]
-    chars = build_vocab(store.text(i) for i in train)
-    index = {ch: i for i, ch in enumerate(chars)}
-    train_medians = np.frombuffer(store.median_step, dtype=np.float64)[np.frombuffer(train, dtype=np.int64)]
-    norm = NormStats.fit_stream(train_medians, (store.offsets(i) for i in train))
-    usable: dict[str, Indices] = {}
-    for split in SPLITS:
-        usable[split] = array("q")
-        for line in splits[split]:
-            text = store.text(line)
-            unknown = sorted({ch for ch in text if ch not in index})
-            if unknown:
-                report.add(UNKNOWN_CHARS, store.name(line), "characters " + "".join(unknown))
-            else:
-                usable[split].append(line)
-    for split in SPLITS:
-        if not usable[split]:
-            raise SeqgenError(f"the '{split}' split of corpus '{corpus.name}' is empty: use more lines or other split fractions")
-    random.Random(f"order/{seed}").shuffle(usable["train"])  # shards mix writers and lengths
-    # Pass 3: the shards, one line read back at a time.
-    summary: dict[str, Any] = {"splits": {}}
-    for split in SPLITS:
-        lines = usable[split]
-        per_shard = samples_per_shard
-        if split == "train":
-            per_shard = max(1, min(samples_per_shard, len(lines) // max(min_train_shards, 1)))
-        writer = ShardWriter(out, split, per_shard)
-        shards = writer.write(_split_samples(store, split, lines, norm, index))
-        members = np.frombuffer(lines, dtype=np.int64)
-        points = np.maximum(np.frombuffer(store.rows, dtype=np.int32)[members].astype(np.int64) - 1, 0)
-        summary["splits"][split] = {
-            "lines": len(lines),
-            "points": int(points.sum()),
-            "max_points": int(points.max()),
-            "mean_points": round(float(np.mean(points)), 1),
-            "max_chars": int(np.frombuffer(store.n_chars, dtype=np.int32)[members].max()),
-            "writers": len(np.unique(np.frombuffer(store.writer, dtype=np.int32)[members])),
-            "shards": len(shards),
-            "reused_shards": writer.reused,
-        }
-    report.kept = sum(summary["splits"][split]["lines"] for split in SPLITS)
-    train_chars = int(np.frombuffer(store.n_chars, dtype=np.int32)[np.frombuffer(train, dtype=np.int64)].astype(np.int64).sum())
-    meta = {
-        "family": "handwriting",
-        "corpus": corpus.name,
-        "corpus_settings": corpus.describe() if hasattr(corpus, "describe") else {},
-        "norm": norm.to_dict(),
-        "vocab": {"chars": chars},
-        "splits": summary["splits"],
-        "train_lines": summary["splits"]["train"]["lines"],
-        "points_per_char": round(summary["splits"]["train"]["points"] / max(train_chars, 1), 2),
-        "skipped": report.to_dict(),
-        "styles": _choose_styles(store, train, norm, n_styles, seed),
-    }
-    return finish(out, meta, report, summary)
-
-
-def finish(out: Path, meta: dict[str, Any], report: SkipReport, summary: dict[str, Any]) -> dict[str, Any]:
-    """Write meta.json, print the skip report (names of the first ten per reason), complete the summary."""
-    write_meta(out, meta)
-    log.info("skip report: %s", report.summary())
-    print(f"[seqgen] handwriting skip report: {report.summary()}", flush=True)
-    for label, named in [(reason, names) for reason, names in sorted(report.names.items())] + [
-        (f"repaired ({kind})", names) for kind, names in sorted(report.repaired.items())
-    ]:
-        shown = ", ".join(named[:10]) + (f", ... ({len(named) - 10} more, all listed in meta.json)" if len(named) > 10 else "")
-        print(f"[seqgen]   {label}: {shown}", flush=True)
-    chars = meta["vocab"]["chars"]
-    summary.update(
-        {
-            "out_dir": str(out),
-            "vocab_size": len(chars),
-            "vocab": "".join(chars),
-            "norm": meta["norm"],
-            "skipped": {"counts": dict(report.counts), "repairs": dict(report.repairs)},
-        }
-    )
-    return summary

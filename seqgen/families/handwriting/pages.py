@@ -1,0 +1,126 @@
+"""The files of a written page and how well it is set: page SVG / PNG / PDF, plotter SVG, G-code,
+the G-code read back and drawn, and `page.json` (line heights, baselines, pen-up travel).
+
+Quality of a page (`page_quality`, measured from the strokes as they lie on the page):
+
+* x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line),
+  and the fraction of the lines within 10% of the page's median x-height;
+* baseline deviation = the largest distance, over every word of every line, between the word's
+  baseline and the line's (both as `layout.py` estimates them), in x-heights.
+
+These use the estimators the layout itself uses, so on the page they are near 0 by construction;
+the figures that test the layout against known truth are in
+tests/families/handwriting/test_page_layout.py (lines built from font glyphs).
+
+Both are also given for the lines as the model wrote them (`raw_*`: each line scaled to the
+page's x-height by the page's common scale, not by its own), the baseline to beat.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from seqgen.data.handwriting.strokes import offsets_to_strokes
+from seqgen.families.handwriting.layout import (
+    LayoutOptions, WrittenPage, level_strokes, line_metrics, word_baselines_of, word_of_strokes,
+)
+from seqgen.io import write_json
+from seqgen.render.page import Page, save_figure, save_page
+from seqgen.render.plotter import GcodeOptions, gcode_figure, plan_strokes, plotter_svg, read_gcode, write_gcode
+
+log = logging.getLogger(__name__)
+
+
+def layout_requested(layout: Optional[Mapping[str, Any]]) -> bool:
+    """A page is laid out when `layout.page` or `layout.width` is given."""
+    return bool(layout) and any(layout.get(key) is not None for key in ("page", "width"))
+
+
+def word_baseline_deviation(lines: Sequence[Sequence[np.ndarray]], words: Sequence[np.ndarray], x_height: float) -> float:
+    """Largest |word baseline - line baseline| in x-heights, each line levelled by its own fit
+    (`layout.word_baselines_of`); strokes y up, one line per entry."""
+    worst = 0.0
+    for strokes, word in zip(lines, words):
+        metrics = line_metrics(strokes)
+        angle = math.atan(metrics.slope)
+        baseline = metrics.intercept * math.cos(angle)
+        bases, _ = word_baselines_of(level_strokes(strokes, angle, 1.0), np.asarray(word), baseline, x_height)
+        worst = max(worst, float(np.abs(bases - baseline).max()) / x_height)
+    return worst
+
+
+def _spread(values: Sequence[float]) -> float:
+    return float(max(values) / min(values) - 1.0) if values else 0.0
+
+
+def page_quality(written: WrittenPage) -> dict[str, float]:
+    """x-height spread and baseline deviation on the page and for the raw lines (module doc)."""
+    page, options = written.page, written.options
+    placed = [[np.stack([s[:, 0], -s[:, 1]], axis=1) for s in line] for line in page.lines]  # y up again
+    words = [n.words for n in written.normalised]
+    heights = [line_metrics(p).x_height for p in placed]
+    x_height = float(np.median(heights))
+    scale = written.mm_per_unit
+    raw = [[s * scale for s in offsets_to_strokes(o)] for o in written.samples.offsets]
+    raw_words = [word_of_strokes(r, len(t.text.split()), 0.15 * options.x_height) for r, t in zip(raw, written.lines)]
+    return {
+        "x_height_mm": x_height,
+        "x_height_spread": _spread(heights),
+        "x_heights_mm": [float(h) for h in heights],
+        "lines_within_10pct": float(np.mean([abs(h / x_height - 1) <= 0.10 for h in heights])),
+        "baseline_deviation": word_baseline_deviation(placed, words, x_height),
+        "raw_x_height_spread": _spread([line_metrics(r).x_height for r in raw]),
+        "raw_baseline_deviation": word_baseline_deviation(raw, raw_words, x_height),
+        "tilt_removed_deg_max": float(max(abs(math.degrees(n.angle)) for n in written.normalised)),
+    }
+
+
+def save_written_page(written: WrittenPage, out_dir: Path, gcode: GcodeOptions, stem: str = "page") -> dict[str, Path]:
+    """Every output of a page (module doc) in `out_dir`; prints the travel saved and the quality."""
+    out_dir = Path(out_dir)
+    page, options = written.page, written.options
+    files = {f"page_{fmt}": path for fmt, path in save_page(page, out_dir / stem, options.ink_style(), dpi=options.dpi).items()}
+    start = gcode.home(page.height_mm)
+    files["plotter_svg"] = plotter_svg(page, out_dir / f"{stem}-plotter.svg", plan_strokes(page, start, gcode.order, options.layers), options.layers, options.smooth)
+    plan = plan_strokes(page, start, gcode.order)
+    files["gcode"] = write_gcode(page, out_dir / f"{stem}.gcode", plan, gcode)
+    drawing = read_gcode(files["gcode"].read_text(), gcode, page.height_mm)
+    files["gcode_png"] = save_figure(gcode_figure(drawing, page.width_mm, page.height_mm), out_dir / f"{stem}-gcode.png", dpi=options.dpi)
+    quality = page_quality(written)
+    report = {
+        "lines": [line.text for line in written.lines],
+        "ended": [bool(e) for e in written.samples.ended],
+        "page_mm": [page.width_mm, page.height_mm],
+        "travel_mm": plan.travel_mm, "travel_written_mm": plan.travel_written_mm, "travel_saved": plan.saved_fraction,
+        "pen_down_mm": plan.draw_mm, "strokes": len(plan.strokes), **quality,
+    }
+    files["page_json"] = write_json(out_dir / f"{stem}.json", report)
+    print(f"page: {len(written.lines)} lines on {options.page}; {plan.summary()}")
+    print(
+        f"page: x-height {quality['x_height_mm']:.2f} mm, {100 * quality['lines_within_10pct']:.0f}% of the lines within 10% of it, "
+        f"spread {100 * quality['x_height_spread']:.1f}% "
+        f"(as written: {100 * quality['raw_x_height_spread']:.1f}%); word baselines within "
+        f"{100 * quality['baseline_deviation']:.1f}% of the x-height (as written: {100 * quality['raw_baseline_deviation']:.1f}%)"
+    )
+    return files
+
+
+def page_command(model: Any, cfg: Any, out_dir: Path, prime: Any) -> dict[str, Path]:
+    """`seqgen-sample ... layout.width=40ch`: write `text` (free text; `|` separates paragraphs) as a page."""
+    import time
+
+    from seqgen.families.handwriting.layout import write_page
+
+    options = LayoutOptions.from_mapping(cfg.get("layout"))
+    gcode = GcodeOptions.from_mapping(cfg.get("gcode"))
+    text = str(cfg.get("text") or "").replace("|", "\n\n")
+    started = time.process_time()
+    written = write_page(model, text, options, float(cfg.get("bias") or 0.0), prime, int(cfg.seed), str(cfg.get("unknown_chars") or "error"))
+    files = save_written_page(written, out_dir, gcode)
+    print(f"page: written and set in {time.process_time() - started:.1f} CPU seconds")
+    return files
