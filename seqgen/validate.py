@@ -212,6 +212,12 @@ RULES: list[Rule] = [
     # sweeps
     rule(["*resources_per_trial.cpu", "*resources_per_trial.gpu"], number(0.0, None)),
     rule(["*resources_per_trial.workers"], POSITIVE_INT),
+    # dynamic evaluation (seqgen/eval/dynamic.py): null = the family's default; lr 0 = static
+    rule(["dynamic_eval.lr", "dynamic_eval.grid.lr"], number(0.0, None)),
+    rule(["dynamic_eval.decay", "dynamic_eval.grid.decay"], number(0.0, 1.0)),
+    rule(["dynamic_eval.stats_units"], POSITIVE_INT),
+    rule(["streams"], (lambda v: v == "auto" or (_is_int(v) and v >= 1), "auto or an integer >= 1")),  # seqgen-compress
+    rule(["dynamic_eval.epsilon"], number(0.0, None, low_open=True)),
 ]
 
 _EXTRA: list[Rule] = []

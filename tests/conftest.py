@@ -114,6 +114,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture
+def one_thread() -> Any:
+    """torch on one CPU thread for the test: batch-of-one LSTM steps only add OpenMP waits with more
+    (and stall on a busy machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def read_json(path: Path) -> Any:
     import json
 

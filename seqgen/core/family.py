@@ -14,6 +14,7 @@ calls the named methods of one `Family` object:
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
     family.check_evaluate(model, cfg)             # `seqgen-eval`: its options checked before evaluating
     family.evaluate(model, cfg, datamodule, metrics, out_dir)   # `seqgen-eval` options beyond the report
+    family.dynamic_task(model, datamodule)        # `seqgen-eval dynamic=true` (seqgen/eval/dynamic.py)
     family.generate(model, cfg, out_dir)          # `seqgen-sample`
     family.writes_text(model), family.write(model, texts, bias, seed)   # the web demo
     family.default_styles_dir(cfg)                # the demo's `styles_dir=auto`
@@ -164,6 +165,11 @@ class Family:
         start row first) and `.ended` (True where the end-of-text rule stopped the line). Options a
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text")
+
+    def dynamic_task(self, model: Any, datamodule: Any) -> Any:
+        """`seqgen-eval dynamic=true|tune`: the family's `seqgen.eval.dynamic.DynamicTask` (its data in
+        documents of segments; the model implements `segment_loss`). Default: not supported."""
+        raise SeqgenError(f"{self.name} models have no dynamic evaluation (it needs a model that scores a sequence segment by segment)")
 
     def default_styles_dir(self, cfg: Any) -> Optional[Path]:
         """The folder of real styles to prime with when the config says `styles_dir: auto`

@@ -6,6 +6,7 @@
     kinds.py       per model class: `seqgen-sample`, previews, end-of-run figures
     figures.py     samples, alignments, output densities, real lines side by side
     report.py      handwriting.md: nats and SSE next to the paper's tables
+    dynamic.py     dynamic evaluation of the prediction network, in nats per line (seqgen/eval/dynamic.py)
     legibility.py  legibility with a recogniser run (`seqgen-eval recognizer=`, `model.recognizer=`)
     iam.py, hershey.py   the corpora: IAM-OnDB's original layout, synthetic Hershey-font writers
     prepare.py, linestore.py, datamodule.py   corpus -> line shards (flat memory) -> batches
@@ -108,6 +109,11 @@ class HandwritingFamily(Family):
             raise SeqgenError(f"a {type(model).__name__} writes no given text: use a synthesis run")
         prime = Prime(style[0], style[1], "style") if style is not None else None
         return write(model, texts, bias, prime, max_points, "error", seed, on_step=on_step)
+
+    def dynamic_task(self, model: Any, datamodule: Any) -> Any:
+        from seqgen.families.handwriting.dynamic import HandwritingDynamicTask
+
+        return HandwritingDynamicTask(model, datamodule)
 
     def default_styles_dir(self, cfg: Any) -> Optional[Path]:
         """The thirteen real IAM-OnDB styles: `paths.styles_dir` (SEQGEN_STYLES, else the shared real
