@@ -2,7 +2,7 @@
 
     seqgen-prepare data=atari                       # frames from ALE games (ale-py ships the ROMs)
     seqgen-train experiment=atari_quickstart
-    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame
+    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame, per game
     seqgen-sample ckpt=<run> length=60 "actions=[FIRE,LEFT]"
 """
 
@@ -41,6 +41,10 @@ class AtariFamily(Family):
         out: dict[str, Any] = {f"figure_{key}": Path(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
         out["figure_horizons"] = Path(out["figure_horizons"])
+        if model._trainer is not None:  # the horizon numbers to W&B too (log_media sends only the files)
+            numbers = {key: value for key, value in out.items() if key.startswith("test/") and isinstance(value, float)}
+            for logger in model.trainer.loggers:
+                logger.log_metrics(numbers, step=model.global_step)
         return out
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
