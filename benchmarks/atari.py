@@ -1,12 +1,15 @@
-"""Atari family speed on CPU: frames collected, trained and generated per second.
+"""Atari family speed on CPU: frames collected, trained and generated per CPU second, the recurrent
+change predictor beside Oh et al.'s feed-forward peer.
 
     .venv/bin/python benchmarks/atari.py [--games pong breakout] [--frames 2000] [--batch 8] [--clip 16]
 
 Collection: the ALE emulator with a random policy, sticky actions, frame skip 4, 84x84 grey
-(seqgen/families/atari/collect.py), frames per second of *observed* frames (4 emulator frames each).
-Training: forward + backward + Adam of the quick-start network (16/32/32 channels, 256 hidden,
-16 levels) on batches of clips, teacher forced (k = 1) and with 5-step prediction (k = 5).
-Generation: rollout frames per second (each generated frame is re-encoded: truly sequential).
+(seqgen/families/atari/collect.py), *observed* frames (4 emulator frames each) per CPU second.
+Training: forward + backward + Adam of the quick-start widths (conf/experiment/atari_quickstart.yaml)
+for each model config, teacher forced (k = 1) and predicting the last 15 frames from its own (k = 15).
+Generation: rollout frames per second after a 10-frame prefix (each generated frame is encoded again:
+truly sequential). Everything is timed in CPU seconds of this process (one thread by default;
+training and generation: the median of repeats), so the figures hold on a busy machine too.
 """
 
 from __future__ import annotations
@@ -17,12 +20,53 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, timed  # noqa: E402
 
 from seqgen.families.atari.collect import collect_clips  # noqa: E402
-from seqgen.families.atari.nets import ActionConditionalPredictor  # noqa: E402
+from seqgen.families.atari.nets import FramePredictor  # noqa: E402
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def model_config(name: str) -> dict:
+    """conf/model/<name>.yaml (following its defaults) with the quick start's widths on top."""
+    cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
+    for parent in cfg.pop("defaults", []):
+        if parent != "_self_":
+            cfg = OmegaConf.merge(model_config(parent), cfg)
+    quick = OmegaConf.load(CONF / "experiment" / "atari_quickstart.yaml").model
+    return OmegaConf.to_container(OmegaConf.merge(cfg, quick))  # type: ignore[return-value]
+
+
+def build(name: str) -> FramePredictor:
+    cfg = model_config(name)
+    return FramePredictor(84, 18, tuple(cfg["channels"]), cfg["hidden_size"], cfg["factors"], cfg["core"], cfg["history"], cfg["skips"], cfg["min_change"])
+
+
+def speeds(net: FramePredictor, batch: int, clip: int) -> dict[str, float]:
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    frames = torch.rand(batch, clip, 84, 84)
+    actions = torch.randint(0, 18, (batch, clip))
+    out: dict[str, float] = {}
+
+    def step(observed: int) -> None:
+        loss = (net(frames, actions[:, :-1], observed) - frames[:, 1:]).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    steps = clip - 1
+    for k in (1, min(15, steps)):
+        seconds = timed(lambda: step(steps - k + 1), repeats=3, warmup=1, clock=time.process_time)
+        out[f"train k={k}"] = batch * steps / seconds
+    count = 50
+    with torch.no_grad():
+        seconds = timed(lambda: net.rollout(frames[:, :10], actions.repeat(1, 4)[:, : 10 + count - 1]), repeats=2, warmup=1, clock=time.process_time)
+    out["generate"] = batch * count / seconds
+    return out
 
 
 def main() -> None:
@@ -31,39 +75,24 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000, help="observed frames to collect per game")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--clip", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(machine_line())
 
     for game in args.games:
-        start = time.perf_counter()
+        start = time.process_time()
         clips = list(collect_clips(game, args.frames // 100, 100, seed=0))
-        seconds = time.perf_counter() - start
-        print(f"collect {game:>15}: {len(clips) * 100 / seconds:8.0f} frames/s (84x84 grey, frame skip 4, sticky 0.25)")
+        seconds = time.process_time() - start
+        print(f"collect {game:>15}: {len(clips) * 100 / seconds:8.0f} frames per CPU second (84x84 grey, frame skip 4, sticky 0.25)")
 
     torch.manual_seed(0)
-    net = ActionConditionalPredictor(84, 18, (16, 32, 32), 256, 256, "categorical", 16)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    frames = torch.rand(args.batch, args.clip, 84, 84)
-    actions = torch.randint(0, 18, (args.batch, args.clip))
-    predicted = args.batch * (args.clip - 1)
-
-    def step(observed: int) -> None:
-        out, _ = net(frames, actions, observed)
-        loss = torch.nn.functional.cross_entropy(out.flatten(0, 1), net.quantise(frames[:, 1:]).flatten(0, 1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    steps = args.clip - 1
-    for k in (1, 5):
-        seconds = timed(lambda: step(steps - k + 1), repeats=3, warmup=1)
-        print(f"train k={k}: {predicted / seconds:8.1f} frames/s ({seconds * 1000:.0f} ms per step of {args.batch} x {args.clip} frames)")
-    with torch.no_grad():
-        prefix, count = frames[:, :10], 50
-        seconds = timed(lambda: net.rollout(prefix, actions.repeat(1, 4)[:, : 10 + count - 1]), repeats=2, warmup=1)
-    print(f"generate: {args.batch * count / seconds:8.1f} frames/s (batch {args.batch}, {count} frames after a 10-frame prefix)")
+    results = {name: speeds(build(name), args.batch, args.clip) for name in ("atari_frames", "atari_feedforward")}
+    print(f"frames per CPU second, batch {args.batch} x {args.clip}-frame clips, quick-start widths:")
+    print(f"{'':>12} {'recurrent':>10} {'feed-forward':>13} {'ratio':>6}")
+    for key in results["atari_frames"]:
+        mine, peer = results["atari_frames"][key], results["atari_feedforward"][key]
+        print(f"{key:>12} {mine:10.1f} {peer:13.1f} {mine / peer:6.2f}")
 
 
 if __name__ == "__main__":

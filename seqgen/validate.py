@@ -90,12 +90,23 @@ def step_limit() -> tuple[Check, str]:
     return check, "-1 (no limit) or an integer >= 1 (0 would train nothing)"
 
 
+def candidates() -> tuple[Check, str]:
+    """best-of-N: a number of candidates in [1, 32], or a list of them (`seqgen-eval best_of=[1,4]`)."""
+    one, _ = integer(1, 32)
+
+    def check(value: Any) -> bool:
+        return value is None or one(value) or (isinstance(value, list) and bool(value) and all(one(v) for v in value))
+
+    return check, "a number of candidates in [1, 32] (or a list of them: [1, 4])"
+
+
 def style_choice() -> tuple[Check, str]:
-    """`style=`: an index >= 0, writer:N, or a file (strings other than negative numbers pass)."""
+    """`style=`: an index >= 0, writer:N, or a file (strings other than negative numbers pass);
+    true / false is `seqgen-eval`'s switch for the style measures (`seqgen-sample` refuses it)."""
 
     def check(value: Any) -> bool:
         if isinstance(value, bool):
-            return False
+            return True
         if isinstance(value, int):
             return value >= 0
         return isinstance(value, str) and not re.fullmatch(r"\s*-\d+\s*", value)
@@ -187,6 +198,9 @@ RULES: list[Rule] = [
     rule(["*.num_samples", "*.length", "*.max_text_chars", "*.end_patience", "*.preview_length", "*.max_nonfinite_steps"], POSITIVE_INT),
     rule(["*.factors", "*.levels", "*.horizon", "*_frames", "*_lines", "*_points"], POSITIVE_INT),
     rule(["style"], style_choice()),
+    rule(["best_of", "*.best_of", "*.max_best_of"], candidates()),
+    rule(["*.adapt_lines", "style_lines", "style_writers"], POSITIVE_INT),
+    rule(["*.adapt_steps"], NON_NEGATIVE_INT),
     rule(["*.n_lines", "*.n_writers", "*.n_styles", "*.min_chars", "*.max_chars", "*.max_bytes", "*.min_points", "*.max_points"], POSITIVE_INT),
     rule(["*.sample_rate", "*.n_fft", "*.hop_length", "*.win_length", "*.n_mels", "*image_size", "*image_height", "*image_width", "*.frame_skip", "*.frame_stack"], POSITIVE_INT),
     rule(["*.num_workers", "*.shuffle_buffer", "*.holdout_writers", "*.every_n_steps", "*.refresh_rate", "*.num_sanity_val_steps"], NON_NEGATIVE_INT),
@@ -217,6 +231,12 @@ RULES: list[Rule] = [
     # sweeps
     rule(["*resources_per_trial.cpu", "*resources_per_trial.gpu"], number(0.0, None)),
     rule(["*resources_per_trial.workers"], POSITIVE_INT),
+    # dynamic evaluation (seqgen/eval/dynamic.py): null = the family's default; lr 0 = static
+    rule(["dynamic_eval.lr", "dynamic_eval.grid.lr"], number(0.0, None)),
+    rule(["dynamic_eval.decay", "dynamic_eval.grid.decay"], number(0.0, 1.0)),
+    rule(["dynamic_eval.stats_units"], POSITIVE_INT),
+    rule(["streams"], (lambda v: v == "auto" or (_is_int(v) and v >= 1), "auto or an integer >= 1")),  # seqgen-compress
+    rule(["dynamic_eval.epsilon"], number(0.0, None, low_open=True)),
 ]
 
 _EXTRA: list[Rule] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -17,6 +17,12 @@ CONF = REPO / "conf"
 # ../shared beside the checkout (one level further up for a git worktree under wt/)
 SHARED = next((p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()), REPO.parent / "shared")
 BIN = REPO / ".venv" / "bin"
+# Debian's chromium for the browser tests, driven by Playwright (nothing downloaded)
+CHROMIUM = os.environ.get("SEQGEN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -42,6 +48,34 @@ def compose_cfg(config_name: str, tmp: Path, overrides: list[str] | None = None)
         )
     with open_dict(cfg):
         pass
+    return cfg
+
+
+def compose_command(command: str, tmp: Path) -> Optional[DictConfig]:
+    """The config a single-run `seqgen-*` shell command composes, validated as the command validates
+    it before any work (paths inside `tmp`); None for other commands, multiruns and commands with
+    `<...>` placeholders left."""
+    import re
+    import shlex
+
+    from seqgen.cli.sweep import quote_trial_overrides
+    from seqgen.sweep.spec import register_sweeps
+    from seqgen.validate import validate_config
+
+    tokens = shlex.split(os.path.expandvars(command))
+    while tokens and re.fullmatch(r"[A-Z_]+=\S*", tokens[0]):  # VAR=value before the program
+        tokens = tokens[1:]
+    program = Path(tokens[0]).name if tokens else ""
+    if not program.startswith("seqgen-") or "-m" in tokens or "..." in tokens or any("<" in t for t in tokens):
+        return None
+    name, overrides = program.removeprefix("seqgen-"), tokens[1:]
+    if name == "sweep":
+        register_sweeps()
+        overrides = quote_trial_overrides(overrides)  # as seqgen-sweep reads its argv
+    paths = [f"paths.root_dir={tmp}", f"paths.data_dir={tmp}/data", f"paths.log_dir={tmp}/outputs"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(name, overrides=[*paths, *overrides])
+    validate_config(cfg, name)
     return cfg
 
 
@@ -112,6 +146,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def one_thread() -> Any:
+    """torch on one CPU thread for the test: batch-of-one LSTM steps only add OpenMP waits with more
+    (and stall on a busy machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def read_json(path: Path) -> Any:

@@ -104,6 +104,14 @@ def finished(kind: str, where: Path) -> None:
     say(f"[seqgen] {kind} finished. Run folder: {where}")
 
 
+def shown_path(path: Path) -> str:
+    """`path` as a user types it here: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 class OutputFolderCheck(Callback):
     """Hydra creates the output folder and writes `.hydra/` into it before seqgen's code runs (and
     prints a traceback when it cannot): a folder that cannot be written is refused here, in one

@@ -25,6 +25,7 @@ INT_BOUNDS = {
     "port": (0, 65535), "max_lines": (1, 100), "max_chars": (1, 1000),
     "max_concurrent": (1, 256), "max_queue": (0, 10_000), "max_upload_bytes": (100, 100_000_000),
     "max_prime_points": (10, 100_000), "max_uploads": (1, 100_000), "max_jobs": (1, 100_000),
+    "max_capture_lines": (1, 64), "adapt_steps": (0, 1000), "max_best_of": (1, 32),
 }
 
 
@@ -35,6 +36,9 @@ def validate(cfg: DictConfig) -> None:
         value = cfg.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise SeqgenError(f"{key}={value!r} is invalid: give a whole number in [{low}, {high}]")
+    seconds = cfg.get("adapt_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
+        raise SeqgenError(f"adapt_seconds={seconds!r} is invalid: give CPU seconds in (0, 3600]")
     ppc = cfg.get("max_points_per_char")
     if isinstance(ppc, bool) or not isinstance(ppc, (int, float)) or not 1 <= ppc <= 1000:
         raise SeqgenError(f"max_points_per_char={ppc!r} is invalid: give a number in [1, 1000]")
@@ -66,7 +70,12 @@ def build_engine(cfg: DictConfig) -> Any:
     folder = styles_folder(cfg.get("styles_dir"), family_of(model), cfg)
     real = load_real_styles(folder) if folder is not None else []
     limits = Limits(**{key: cfg[key] for key in Limits.__dataclass_fields__})
-    return Engine(model, limits, real)
+    reader = None
+    if cfg.get("recognizer"):
+        from seqgen.families.handwriting.legibility import recognizer_for
+
+        reader = recognizer_for(model, cfg.recognizer, cfg.device).read
+    return Engine(model, limits, real, reader)
 
 
 @friendly_errors
@@ -86,7 +95,10 @@ def run(cfg: DictConfig) -> None:
     config = uvicorn.Config(app, host=str(cfg.host), port=int(cfg.port), log_level=str(cfg.log_level))
     server = uvicorn.Server(config)
     say(f"[seqgen] serving {cfg.ckpt} ({len(engine.styles)} styles, {len(engine.vocab)} characters); Ctrl-C stops")
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully, then re-raised the signal
+        say("[seqgen] server stopped")
 
 
 @seqgen_main("serve")

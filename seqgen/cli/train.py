@@ -11,8 +11,9 @@ import sys
 
 from omegaconf import DictConfig
 
-from seqgen.cli.common import finished, say, seqgen_main, start, task_overrides
+from seqgen.cli.common import finished, say, seqgen_main, shown_path, start, task_overrides
 from seqgen.errors import friendly_errors
+from seqgen.core.family import get_family
 from seqgen.training.hydra_ddp import hydra_ddp_job, is_global_zero
 from seqgen.training.resume import resolve_run
 from seqgen.training.run import PREEMPTED_EXIT_CODE, train
@@ -41,7 +42,13 @@ def run(cfg: DictConfig) -> dict:
         )
         sys.exit(PREEMPTED_EXIT_CODE)
     say(f"[seqgen] step {result['global_step']}: {metrics}")
+    if "fit_cpu_seconds" in result:  # a run that trained (a finished run's resume trains nothing)
+        say(f"[seqgen] training took {result['fit_seconds'] / 60:.1f} min wall clock, {result['fit_cpu_seconds'] / 60:.1f} CPU min "
+            f"(training and validation, this process), for {result['global_step']} steps")
     finished("training", out)
+    if result.get("family"):  # metrics.json names it; a result without one has no summary to give
+        for line in get_family(result["family"]).summary(shown_path(out), result):
+            say(line)
     return result
 
 

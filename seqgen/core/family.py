@@ -14,10 +14,12 @@ calls the named methods of one `Family` object:
     family.report(model, out_dir, datamodule, metrics)    # `seqgen-eval` and end of training
     family.check_evaluate(model, cfg)             # `seqgen-eval`: its options checked before evaluating
     family.evaluate(model, cfg, datamodule, metrics, out_dir)   # `seqgen-eval` options beyond the report
+    family.dynamic_task(model, datamodule)        # `seqgen-eval dynamic=true` (seqgen/eval/dynamic.py)
     family.generate(model, cfg, out_dir)          # `seqgen-sample`
     family.sample_settings(cfg)                   # its sampling options, typed (`sample_schema`)
     family.writes_text(model), family.write(model, texts, bias, seed)   # the web demo
     family.default_styles_dir(cfg)                # the demo's `styles_dir=auto`
+    family.summary(run, result)                   # the last lines of `seqgen-train`
 
 Media: `preview` and `figures` return `{key: value}`; a `Path` value is a file (PNG/JPG image,
 WAV audio, GIF/MP4 video are sent to the experiment loggers by the platform's one media logger,
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import sys
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
@@ -125,6 +128,8 @@ class Family:
         evaluation runs (handwriting: a recogniser that cannot read what the model writes)."""
         if cfg.get("recognizer"):
             raise SeqgenError(f"recognizer= measures the legibility of written text: {self.name} models cannot write text")
+        if cfg.get("style"):
+            raise SeqgenError(f"style=true measures the likeness of handwriting written in a writer's style: {self.name} models write none")
 
     def evaluate(self, model: Any, cfg: Any, datamodule: Any, metrics: dict[str, float], out_dir: Path) -> dict[str, Any]:
         """`seqgen-eval` measurements its config asks for beyond the report (handwriting: legibility
@@ -190,10 +195,37 @@ class Family:
         family may take: `style`, `max_points`, `on_step` (streaming). Default: cannot."""
         raise SeqgenError(f"{self.name} models cannot write text")
 
+    def dynamic_task(self, model: Any, datamodule: Any) -> Any:
+        """`seqgen-eval dynamic=true|tune`: the family's `seqgen.eval.dynamic.DynamicTask` (its data in
+        documents of segments; the model implements `segment_loss`). Default: not supported."""
+        raise SeqgenError(f"{self.name} models have no dynamic evaluation (it needs a model that scores a sequence segment by segment)")
+
     def default_styles_dir(self, cfg: Any) -> Optional[Path]:
         """The folder of real styles to prime with when the config says `styles_dir: auto`
         (the demo); None: the family has none."""
         return None
+
+    # --- the end of `seqgen-train`: its last lines ------------------------------------------------
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """The run's headline metric beside its baseline, one line; None when the run has none.
+        `result`: what `seqgen.training.run.train` returns (metrics.json: `metrics`, the entries
+        `figures` added, `model_class`)."""
+        return None
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        """Commands to run next on the run folder `run`, exactly as they work when typed."""
+        return [f"{program('seqgen-eval')} ckpt={run}"]
+
+    def summary(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        """The headline beside its baseline, then the next commands (printed after the run folder)."""
+        lines = []
+        headline = self.headline(result)
+        if headline:
+            lines.append(f"[seqgen] {headline}")
+        commands = self.next_commands(run, result)
+        if commands:
+            lines += ["[seqgen] next:", *(f"  {command}" for command in commands)]
+        return lines
 
 
 def _given(value: Any) -> bool:
@@ -201,6 +233,26 @@ def _given(value: Any) -> bool:
     if isinstance(value, Mapping) or hasattr(value, "items"):
         return any(_given(v) for _, v in value.items())
     return value is not None
+
+
+def program(name: str) -> str:
+    """How to type the console script `name` here: the one beside this Python (a virtual
+    environment's bin/), relative to the working folder when it is inside it."""
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        return name
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def versus(value: float, baseline: float) -> str:
+    """"4.4% better" / "2.1% worse": a lower-is-better `value` relative to `baseline`."""
+    if not baseline:
+        return "no baseline"
+    change = (baseline - value) / abs(baseline)
+    return f"{abs(change):.1%} {'better' if change >= 0 else 'worse: the model does not beat it'}"
 
 
 # Family name -> module that defines `FAMILY`. Imported lazily: a command pays only for its family.
@@ -211,6 +263,7 @@ _FAMILY_MODULES: dict[str, str] = {
     "speech": "seqgen.families.speech",
     "image": "seqgen.families.image",
     "recognizer": "seqgen.families.recognizer",
+    "writer_id": "seqgen.families.writer_id",
 }
 _LOADED: dict[str, Family] = {}
 

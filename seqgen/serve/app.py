@@ -4,7 +4,9 @@
     GET  /api/info                  vocabulary, styles, limits, defaults
     POST /api/check     {text}      the characters the model cannot write (line, col, char)
     POST /api/styles    {filename, content, text}   parse an uploaded / drawn style -> {id, ...}
-    POST /api/write     {text, style, bias, seed, unknown_chars}  -> text/event-stream:
+    POST /api/capture   {lines: [{text, strokes: [[[x, y, t], ...], ...]}]}   lines written on the page -> a style {id, ...}
+    POST /api/personalise {style}   adapt a copy of the network to that style's lines -> {steps, seconds, nll_before, nll_after}
+    POST /api/write     {text, style, bias, seed, unknown_chars, best_of}  -> text/event-stream:
          event: job      {id, lines}                 once the request holds a slot
          event: line     {line, text}                a line starts
          event: points   {line, points: [[dx, dy, pen_up], ...]}   raw-unit offsets, in order
@@ -47,6 +49,14 @@ log = logging.getLogger(__name__)
 STATIC = resources.files("seqgen.serve") / "static"
 KEEPALIVE_S = 1.0  # a comment line while waiting: a vanished client is noticed within a second
 MAX_JSON_BYTES = 64_000  # any JSON body but an upload
+# sentences the page asks a user to write (capitals, digits, punctuation: what they will type)
+CAPTURE_PROMPTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Meet me at 7:30 on Friday, near the station.",
+    "\"Thank you!\" she said, and smiled.",
+    "Call Anna on 555-0199 before 12 May.",
+    "It costs $4.50 - that's 20% off.",
+]
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -99,8 +109,11 @@ class DemoRoutes:
             "styles": self.engine.style_list(),
             "limits": {
                 "max_lines": lim.max_lines, "max_chars": lim.max_chars, "max_upload_bytes": lim.max_upload_bytes,
-                "bias": [0.0, 10.0],
+                "bias": [0.0, 10.0], "max_capture_lines": lim.max_capture_lines,
+                "max_best_of": lim.max_best_of if self.engine.reader is not None else 1,
+                "adapt_steps": lim.adapt_steps, "adapt_seconds": lim.adapt_seconds,
             },
+            "prompts": CAPTURE_PROMPTS,
             "median_step": float(self.engine.norm.median_step),
         })
 
@@ -125,12 +138,25 @@ class DemoRoutes:
         result = await asyncio.to_thread(self.engine.add_upload, body["filename"][-100:], content, text)
         return JSONResponse(result)
 
+    async def capture(self, request: Request) -> Response:
+        body = await read_json(request, 2 * self.engine.limits.max_upload_bytes + 4096)
+        lines = body.get("lines") if isinstance(body, dict) else None
+        return JSONResponse(await asyncio.to_thread(self.engine.add_capture, lines))
+
+    async def personalise(self, request: Request) -> Response:
+        body = await read_json(request, MAX_JSON_BYTES)
+        style = body.get("style") if isinstance(body, dict) else None
+        if not isinstance(style, str):
+            raise RequestError(400, "style must be the id of a captured or uploaded style", field="style")
+        # a worker thread: the event loop keeps serving other clients while the copy adapts
+        return JSONResponse(await asyncio.to_thread(self.engine.personalise_style, style))
+
     async def write(self, request: Request) -> Response:
         body = await read_json(request, MAX_JSON_BYTES)
         body, page = wrap_for_page(body, self.engine.vocab_set, self.engine.limits.max_chars, self.engine.advance)
         req = WriteRequest.parse(body, self.engine.vocab_set, self.engine.limits)
         req.page = page
-        self.engine.style_for(req.style)  # an unknown style is refused before the stream starts
+        self.engine.check_request(req)
         self.engine.admit()
         return StreamingResponse(self.stream(request, req), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -249,6 +275,8 @@ def create_app(engine: Engine, title: str = "seqgen handwriting demo") -> Starle
         Route("/api/info", demo.info),
         Route("/api/check", demo.check, methods=["POST"]),
         Route("/api/styles", demo.upload, methods=["POST"]),
+        Route("/api/capture", demo.capture, methods=["POST"]),
+        Route("/api/personalise", demo.personalise, methods=["POST"]),
         Route("/api/write", demo.write, methods=["POST"]),
         Route("/api/jobs/{job}/page.{kind}", demo.page_download),
         Route("/api/jobs/{job}/page-{kind}", demo.page_download),

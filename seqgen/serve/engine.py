@@ -9,7 +9,15 @@ Everything the web layer (`seqgen.serve.app`) needs, without any HTTP in it:
 * Styles are ids, never paths: ``none``, ``writer:N`` (training writers embedded in the checkpoint),
   ``real:N`` (the IAM-OnDB styles of the *configured* folder, loaded once at start) and
   ``upload:<token>`` (a file or a drawing uploaded earlier, parsed by
-  `seqgen.data.handwriting.user_styles.load_prime` from a private temp folder and kept in memory).
+  `seqgen.data.handwriting.user_styles.load_prime` from a private temp folder and kept in memory)
+  and ``capture:<token>`` (lines the user wrote on the page for prompt sentences, checked by
+  `seqgen.families.handwriting.capture`; the first line primes).
+* Personalisation (`personalise_style`): a copy of the network takes at most ``adapt_steps``
+  gradient steps and ``adapt_seconds`` CPU seconds on a style's lines
+  (`seqgen.families.handwriting.personalise`); the copy is kept with the style, the loaded model
+  and the checkpoint never change. One adaptation at a time, in a worker thread.
+* Best-of-N (``best_of`` with a recogniser): N candidates per line in one batch, the one read
+  closest to the text is kept and sent whole once chosen.
 * Admission: at most ``max_concurrent`` requests sample at once (slots); up to ``max_queue`` more
   wait for a slot; beyond that a request is refused (HTTP 429) before anything starts.
 * A request is written line after line in a worker thread; every sampled point goes to the page
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import secrets
 import tempfile
@@ -74,6 +83,10 @@ class Limits:
     max_uploads: int = 64
     max_jobs: int = 32
     max_points_per_char: float = 90.0
+    max_capture_lines: int = 8
+    adapt_steps: int = 20
+    adapt_seconds: float = 20.0
+    max_best_of: int = 8
 
 
 def unknown_characters(lines: list[str], vocab: set[str]) -> list[dict[str, Any]]:
@@ -93,10 +106,11 @@ class WriteRequest:
     seed: int
     style: str
     page: Optional[Any] = None  # `seqgen.serve.pages.PageRequest` when the text is laid out on a page
+    best_of: int = 1
 
     @classmethod
     def parse(cls, body: Any, vocab: set[str], limits: Limits, unknown: str = "error") -> "WriteRequest":
-        """Validate a JSON body {text, bias, seed, style, unknown_chars}; raises RequestError (400)."""
+        """Validate a JSON body {text, bias, seed, style, unknown_chars, best_of}; raises RequestError (400)."""
         if not isinstance(body, dict):
             raise RequestError(400, "the request body must be a JSON object")
         text = body.get("text")
@@ -133,7 +147,8 @@ class WriteRequest:
         style = body.get("style") or "none"
         if not isinstance(style, str) or len(style) > 80:
             raise RequestError(400, "style must be a style id from the picker", field="style")
-        return cls(lines, bias, seed, style)
+        best_of = int(_number(body.get("best_of", 1), "best_of", 1, limits.max_best_of, integer=True))
+        return cls(lines, bias, seed, style, best_of=best_of)
 
 
 def _number(value: Any, name: str, low: float, high: float, integer: bool = False) -> float:
@@ -178,12 +193,14 @@ class Style:
     label: str
     offsets: np.ndarray
     text: str
+    lines: tuple[tuple[np.ndarray, str], ...] = ()  # the writer's lines (normalised) a personalisation adapts on
+    model: Any = None  # the personalised copy of the network, once adapted
 
 
 class Engine:
     """Owns the model and all server state; thread-safe where the worker threads touch it."""
 
-    def __init__(self, model: Any, limits: Limits, real_styles: Optional[list[Any]] = None) -> None:
+    def __init__(self, model: Any, limits: Limits, real_styles: Optional[list[Any]] = None, reader: Optional[Callable[[list[np.ndarray]], list[str]]] = None) -> None:
         self.family = family_of(model)
         if not self.family.writes_text(model):
             raise SeqgenError(
@@ -209,6 +226,8 @@ class Engine:
         self.counters = Counters()
         self._lock = threading.Lock()
         self._slots: Optional[asyncio.Semaphore] = None
+        self._adapting = threading.Lock()
+        self.reader = reader  # a recogniser's read (raw strokes -> texts) for best-of-N, or None
         from seqgen.families.handwriting.layout import writer_metrics
 
         # width per character in x-heights (to wrap text in mm) and the writers' x-height (raw units)
@@ -227,6 +246,13 @@ class Engine:
         return [{"id": "none", "label": "No style (the model's own)"}] + [
             {"id": key, "label": style.label, "text": style.text} for key, style in self.styles.items()
         ]
+
+    def check_request(self, req: WriteRequest) -> None:
+        """Refuse, before the stream starts, an unknown style or best-of-N without a recogniser."""
+        self.style_for(req.style)
+        if req.best_of > 1 and self.reader is None:
+            raise RequestError(400, f"best of {req.best_of} needs a recogniser: start seqgen-serve with recognizer=<recogniser run>",
+                               field="best_of")
 
     def style_for(self, style: str) -> Optional[Style]:
         if style == "none":
@@ -263,21 +289,73 @@ class Engine:
             raise RequestError(
                 400, f"{filename}: the style has {n_points} points: at most {self.limits.max_prime_points} (one short line)", field="file",
             )
-        transcription = (text or file_text or "").strip()
+        transcription = self._check_transcription((text or file_text or "").strip(), "style_text")
+        offsets = self.norm.adapt(offsets)
+        return self._keep("upload", Style(f"Uploaded: {filename}", offsets, transcription, ((offsets, transcription),)), n_points)
+
+    def _check_transcription(self, transcription: str, field: str) -> str:
         if not transcription:
-            raise RequestError(400, "say what the style sample says (its transcription) in the text field", field="style_text")
+            raise RequestError(400, "say what the style sample says (its transcription) in the text field", field=field)
         bad = "".join(sorted({ch for ch in transcription if ch not in self.vocab_set}))
         if bad:
-            raise RequestError(400, f"the style's transcription has characters not in the model's vocabulary: {bad!r}", field="style_text")
+            raise RequestError(400, f"the style's transcription has characters not in the model's vocabulary: {bad!r}", field=field)
         if len(transcription) > self.limits.max_chars:
-            raise RequestError(400, f"the style's transcription is longer than {self.limits.max_chars} characters", field="style_text")
-        style = Style(f"Uploaded: {filename}", self.norm.adapt(offsets), transcription)
-        key = f"upload:{secrets.token_urlsafe(9)}"
+            raise RequestError(400, f"the style's transcription is longer than {self.limits.max_chars} characters", field=field)
+        return transcription
+
+    def _keep(self, kind: str, style: Style, points: int) -> dict[str, Any]:
+        key = f"{kind}:{secrets.token_urlsafe(9)}"
         with self._lock:
             self.uploads[key] = style
             while len(self.uploads) > self.limits.max_uploads:
                 self.uploads.popitem(last=False)
-        return {"id": key, "label": style.label, "text": transcription, "points": n_points}
+        return {"id": key, "label": style.label, "text": style.text, "points": points, "lines": len(style.lines)}
+
+    def add_capture(self, lines: Any) -> dict[str, Any]:
+        """Lines written on the page, [{text, strokes: [[[x, y, t], ...], ...]}, ...] -> a style id;
+        a bad line is refused with what is wrong with it (`seqgen.families.handwriting.capture`)."""
+        from seqgen.families.handwriting.capture import capture_offsets
+
+        if not isinstance(lines, list) or not lines:
+            raise RequestError(400, "no captured lines: write the prompt sentence in the box, then press Add line", field="capture")
+        if len(lines) > self.limits.max_capture_lines:
+            raise RequestError(400, f"{len(lines)} captured lines: at most {self.limits.max_capture_lines}", field="capture")
+        kept = []
+        for n, line in enumerate(lines):
+            label = f"line {n + 1}"
+            if not isinstance(line, dict):
+                raise RequestError(400, f"{label}: a captured line is {{text, strokes}}", field="capture", line=n)
+            text = line.get("text") if isinstance(line.get("text"), str) else ""
+            try:
+                offsets = capture_offsets(line.get("strokes"), text, label)
+            except SeqgenError as err:
+                raise RequestError(400, str(err), field="capture", line=n) from None
+            if len(offsets) - 1 > self.limits.max_prime_points:
+                raise RequestError(400, f"{label} has {len(offsets) - 1} points: at most {self.limits.max_prime_points} (one short line)",
+                                   field="capture", line=n)
+            kept.append((self.norm.adapt(offsets), self._check_transcription(text.strip(), "capture")))
+        first, text = kept[0]
+        return self._keep("capture", Style(f"Your handwriting ({len(kept)} lines)", first, text, tuple(kept)), sum(len(o) - 1 for o, _ in kept))
+
+    def personalise_style(self, style_id: str) -> dict[str, Any]:
+        """Adapt a copy of the network to an uploaded or captured style's lines (bounded by the
+        limits' adapt_steps and adapt_seconds); later requests with that style write with the copy."""
+        from seqgen.families.handwriting.personalise import AdaptSettings, personalise
+
+        style = self.style_for(style_id)
+        if style is None or not style.lines or not style_id.startswith(("upload:", "capture:")):
+            raise RequestError(400, "personalisation adapts to your own lines: capture or upload a style first", field="style")
+        if not self._adapting.acquire(blocking=False):
+            raise RequestError(429, "another personalisation is running: try again in a few seconds")
+        try:
+            settings = AdaptSettings(self.limits.adapt_steps, self.limits.adapt_seconds)
+            adapted = personalise(self.model, [o for o, _ in style.lines], [t for _, t in style.lines], settings)
+        finally:
+            self._adapting.release()
+        with self._lock:
+            if style_id in self.uploads:
+                self.uploads[style_id] = dataclasses.replace(style, model=adapted.model, label=f"{style.label}, personalised")
+        return {"id": style_id, **adapted.describe()}
 
     # --- admission -------------------------------------------------------------------------------
     def admit(self) -> None:
@@ -326,6 +404,7 @@ class Engine:
         req = job.request
         style = self.style_for(req.style)
         prime = (style.offsets, style.text) if style is not None else None
+        model = style.model if style is not None and style.model is not None else self.model
         started = time.perf_counter()
         for row, text in enumerate(req.lines):
             if job.cancel.is_set():
@@ -343,7 +422,7 @@ class Engine:
 
             def on_step(step: int, points: torch.Tensor) -> bool:
                 dx, dy, pen = points[0].tolist()  # raw units; NaN once the row has stopped
-                if dx == dx:
+                if dx == dx and req.best_of == 1:  # best-of-N: the chosen candidate goes out whole
                     job.steps += 1
                     buffer.append([dx, dy, float(pen > 0.5)])
                     # batches FLUSH_S apart: waking the event loop on every step costs the sampler the GIL
@@ -352,9 +431,12 @@ class Engine:
                 return not job.cancel.is_set()
 
             samples = self.family.write(
-                self.model, [text], bias=req.bias, style=prime, max_points=self.max_points(text), seed=req.seed + row,
-                on_step=on_step,
+                model, [text], bias=req.bias, style=prime, max_points=self.max_points(text), seed=req.seed + row,
+                on_step=on_step, best_of=req.best_of, reader=self.reader,
             )
+            if req.best_of > 1:
+                buffer.extend([dx, dy, float(pen > 0.5)] for dx, dy, pen in samples.offsets[0][1:].tolist())
+                job.steps += len(buffer)
             flush()
             with self._lock:
                 self.counters.steps += len(samples.offsets[0]) - 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,12 +185,14 @@ def _train(
     ckpt_path = str(checkpoint) if checkpoint else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
+    started, cpu_started = time.perf_counter(), time.process_time()
     # Checkpoints hold tensors and plain values only: nothing in them can run code.
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         # Lightning ends the fit loop on SIGTERM; LastCheckpoint has saved last.ckpt just before.
         trainer.preempted = True  # type: ignore[attr-defined]
+    fit_seconds, fit_cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     metrics = final_metrics(trainer)
     preempted = getattr(trainer, "preempted", False)
     test_error = None
@@ -211,6 +214,10 @@ def _train(
         "preempted": bool(preempted),
         "threads": threads,
         "best_checkpoint": trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None,
+        "family": family_of(model).name,
+        "model_class": type(model).__name__,
+        "fit_seconds": round(fit_seconds, 1),  # wall clock: depends on the machine's load
+        "fit_cpu_seconds": round(fit_cpu_seconds, 1),  # this process's CPU time (workers not included)
     }
     if test_error:
         result["test_error"] = test_error

@@ -2,16 +2,16 @@
 
     seqgen-prepare data=atari                       # frames from ALE games (ale-py ships the ROMs)
     seqgen-train experiment=atari_quickstart
-    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame
+    seqgen-eval ckpt=<run>                          # MSE / PSNR at horizons 1..100 vs copy-last-frame, per game
     seqgen-sample ckpt=<run> length=60 "actions=[FIRE,LEFT]"
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from seqgen.core.family import Family
+from seqgen.core.family import Family, program, versus
 from seqgen.families.atari.config import AtariSampleOptions
 
 
@@ -42,12 +42,28 @@ class AtariFamily(Family):
         out: dict[str, Any] = {f"figure_{key}": Path(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
         out["figure_horizons"] = Path(out["figure_horizons"])
+        if model._trainer is not None:  # the horizon numbers to W&B too (log_media sends only the files)
+            numbers = {key: value for key, value in out.items() if key.startswith("test/") and isinstance(value, float)}
+            for logger in model.trainer.loggers:
+                logger.log_metrics(numbers, step=model.global_step)
         return out
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
         from seqgen.families.atari.report import write_report
 
         return write_report(model, Path(out_dir), datamodule, metrics)
+
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Rollout MSE beside copying the last real frame, at the horizons the report measured."""
+        parts = [
+            f"k={k}: MSE {result[f'test/mse@{k}']:.4g} vs copy-last-frame {result[f'test/baseline_mse@{k}']:.4g} "
+            f"({versus(result[f'test/mse@{k}'], result[f'test/baseline_mse@{k}'])})"
+            for k in (1, 10, 100) if f"test/mse@{k}" in result and f"test/baseline_mse@{k}" in result
+        ]
+        return "test rollouts, " + "; ".join(parts) if parts else None
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        return [f"{program('seqgen-sample')} ckpt={run} length=60", f"{program('seqgen-eval')} ckpt={run}"]
 
 
 FAMILY = AtariFamily()

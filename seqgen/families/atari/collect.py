@@ -127,15 +127,20 @@ class GameStream:
         while not self.ale.game_over():
             frame = self._observe()
             action = int(self.rng.choice(self.minimal_actions))
-            reward = 0.0
-            for repeat in range(self.frame_skip):
-                reward += self.ale.act(ale_py.Action(action))
-                slot = repeat - (self.frame_skip - 2)  # the last two emulator frames go to slots 0, 1
-                if slot >= 0:
-                    self.ale.getScreenGrayscale(self._buffers[slot])
-                if self.ale.game_over():
-                    break
-            yield frame, action, float(reward)
+            yield frame, action, self.act(action)
+
+    def act(self, action: int) -> float:
+        """Apply an ALE action id for `frame_skip` emulator frames (sticky actions apply); the reward."""
+        ale_py, _ = _ale_modules()
+        reward = 0.0
+        for repeat in range(self.frame_skip):
+            reward += self.ale.act(ale_py.Action(action))
+            slot = repeat - (self.frame_skip - 2)  # the last two emulator frames go to slots 0, 1
+            if slot >= 0:
+                self.ale.getScreenGrayscale(self._buffers[slot])
+            if self.ale.game_over():
+                break
+        return float(reward)
 
 
 def collect_clips(game: str, n_clips: int, clip_length: int, seed: int, frame_skip: int = 4,

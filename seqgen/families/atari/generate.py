@@ -41,7 +41,7 @@ def parse_actions(spec: Any, names: Sequence[str]) -> list[int]:
     return ids
 
 
-def rollouts(model: Any, clips: FrameBatch, length: int, actions: list[int] | None, seed: int = 0, sample: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def rollouts(model: Any, clips: FrameBatch, length: int, actions: list[int] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Generated frames (B, length, S, S) after each clip's real prefix; and the real continuation
     (B, length, S, S) when the real actions are used (None for chosen actions)."""
     prefix = int(model.hparams.prefix_frames)
@@ -56,18 +56,17 @@ def rollouts(model: Any, clips: FrameBatch, length: int, actions: list[int] | No
         cycle = torch.tensor([actions[i % len(actions)] for i in range(length)], device=model.device)
         chosen = torch.cat([real_actions[:, : prefix - 1], cycle[None].expand(frames.shape[0], -1)], dim=1)
         real = None
-    generator = torch.Generator(device=model.device).manual_seed(int(seed))
     was_training = model.training
     model.eval()
     try:
-        generated = model.net.rollout(frames[:, :prefix], chosen, sample=sample, generator=generator)
+        generated = model.net.rollout(frames[:, :prefix], chosen)
     finally:
         model.train(was_training)
     return generated, real
 
 
-def write_rollouts(model: Any, clips: FrameBatch, out_dir: Path, length: int, actions: list[int] | None = None, seed: int = 0, gifs: int = 1) -> dict[str, Path]:
-    generated, real = rollouts(model, clips, length, actions, seed)
+def write_rollouts(model: Any, clips: FrameBatch, out_dir: Path, length: int, actions: list[int] | None = None, gifs: int = 1) -> dict[str, Path]:
+    generated, real = rollouts(model, clips, length, actions)
     files: dict[str, Path] = {}
     for i in range(generated.shape[0]):
         label = f"{clips.games[i]}"
@@ -96,7 +95,7 @@ def generate(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     check_request(cfg, f"length={length} frames x num_samples={count} of {size}x{size}", count * length, 2 * size * size * 4, "length or num_samples")
     actions = parse_actions(options.actions, model.action_names) if options.actions is not None else None
     clips = clips_for(str(cfg.ckpt), count)
-    files = write_rollouts(model, clips, Path(out_dir), length, actions, int(cfg.get("seed") or 0), gifs=count)
+    files = write_rollouts(model, clips, Path(out_dir), length, actions, gifs=count)
     for path in files.values():
         print(f"wrote {path}")
     return {key: str(path) for key, path in files.items()}

@@ -1,31 +1,41 @@
 """Lightning module of the Atari family: loss and metrics of action-conditional frame prediction.
 
-Loss, per predicted pixel:
-  categorical head: -log p(level of x_{t+1}(i, j))   (nats; reported as bits per pixel = nats / ln 2)
-  mse head:         (x̂_{t+1}(i, j) - x_{t+1}(i, j))²  (intensities in [0, 1])
-The mean squared error of the predicted frame (the expected intensity for the categorical head) is
-logged for both heads, so the two are comparable.
+Loss: squared error of the predicted frame, weighted toward the pixels that change,
+
+    w_{t+1}(i, j) = 1 + λ [x_{t+1}(i, j) ≠ x_t(i, j)  or  x̂_{t+1}(i, j) ≠ x_t(i, j)]
+    L             = Σ w (x̂_{t+1} - x_{t+1})² / Σ w                 (intensities in [0, 1]; λ = changed_weight)
+
+x_t is the real frame. Under 1% of the pixels of Pong or Breakout change between two frames;
+without the weight the cheapest way down is to predict no change at all. The weight also covers
+the pixels the model changes (a constant, no gradient of its own): a change drawn where nothing
+moves costs as much as a change missed, so the model is not paid to paint on the static screen.
 
 Curriculum (Oh et al. 2015): `curriculum` lists [from_step, k] pairs; at a training step the model
 predicts the last k frames of each clip from its own predictions (k = 1 is plain teacher forcing),
 e.g. [[0, 1], [1000, 3], [2000, 5]].
+
+Validation and test: a rollout from the first `prefix_frames` real frames of each clip under its
+real actions, to the clip's end. `val/mse` is the MSE over every generated frame (mean over the
+horizons), beside `val/baseline_mse` of copying the last real frame; `val/mse@1` the first frame's.
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import time
 from typing import Any, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
-from torchmetrics import SumMetric
+from torchmetrics import MeanMetric
 
 from seqgen.errors import SeqgenError
 from seqgen.families.atari.datamodule import FrameBatch
-from seqgen.families.atari.nets import ActionConditionalPredictor
 from seqgen.core.module import SeqModule
+from seqgen.families.atari.nets import FramePredictor
 
-LN2 = math.log(2.0)
+log = logging.getLogger(__name__)
+
+EVAL_METRICS = ("mse", "baseline_mse", "mse@1", "baseline_mse@1")
 
 
 def curriculum_k(curriculum: Sequence[Sequence[int]], step: int) -> int:
@@ -44,19 +54,29 @@ def check_curriculum(curriculum: Sequence[Sequence[int]]) -> list[list[int]]:
     return pairs
 
 
+def changed_mask(frames: torch.Tensor, predicted: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T, S, S) real frames -> (B, T-1, S, S) bool: pixel t+1 differs from pixel t, in the real
+    frames or (given the (B, T-1, S, S) predictions) in the prediction of frame t+1."""
+    changed = frames[:, 1:] != frames[:, :-1]
+    return changed if predicted is None else changed | (predicted.detach() != frames[:, :-1])
+
+
 class AtariFramePredictor(SeqModule):
     family = "atari"
     unit_name = "frames"
+    monitor = "val/mse"
 
     def __init__(
         self,
         data_info: dict[str, Any],
+        core: str = "lstm",
+        history: int = 2,
+        skips: bool = True,
         channels: Sequence[int] = (32, 64, 64),
         hidden_size: int = 512,
         factors: int = 512,
-        head: str = "categorical",
-        levels: int = 32,
-        residual: bool = True,
+        changed_weight: float = 10.0,
+        min_change: float = 0.02,
         curriculum: Sequence[Sequence[int]] = ((0, 1), (1000, 3), (2000, 5)),
         prefix_frames: int = 10,
         horizon: int = 100,
@@ -65,61 +85,62 @@ class AtariFramePredictor(SeqModule):
         max_nonfinite_steps: int = 25,
     ) -> None:
         super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        if head not in ("categorical", "mse"):
-            raise SeqgenError(f"model.head={head}: use categorical (per-pixel softmax over levels) or mse")
-        if head == "categorical" and not 2 <= int(levels) <= 256:
-            raise SeqgenError(f"model.levels={levels}: must be in [2, 256]")
+        if core not in ("lstm", "feedforward"):
+            raise SeqgenError(f"model.core={core}: use lstm (recurrent) or feedforward (Oh et al.'s frame-stack model)")
+        if not 1 <= int(history) <= 16:
+            raise SeqgenError(f"model.history={history}: the number of input frames must be in [1, 16]")
+        if not 0.0 <= float(min_change) < 1.0:
+            raise SeqgenError(f"model.min_change={min_change}: the smallest applied change must be in [0, 1) (intensities are in [0, 1])")
+        if float(changed_weight) < 0:
+            raise SeqgenError(f"model.changed_weight={changed_weight}: must be >= 0 (0 = plain MSE)")
+        if not channels or any(int(c) < 1 for c in channels):
+            raise SeqgenError(f"model.channels={list(channels)}: give one or more positive widths, e.g. [32, 64, 64]")
         if data_info.get("family") not in (None, "atari"):
             raise SeqgenError(f"an Atari model needs Atari frames, got '{data_info.get('family')}' data: use data=atari")
         self.curriculum = check_curriculum(curriculum)
         self.save_hyperparameters()
         self.size = int(data_info["size"])
+        if self.size < 2 ** len(channels):
+            raise SeqgenError(f"model.channels has {len(channels)} stride-2 layers, too many for {self.size}x{self.size} frames")
         self.games: list[str] = list(data_info.get("games") or [])
         self.action_names: list[str] = list(data_info.get("action_names") or [])
-        self.net = ActionConditionalPredictor(
-            self.size, int(data_info.get("num_actions", 18)), tuple(int(c) for c in channels), hidden_size, factors, head, int(levels), residual  # type: ignore[arg-type]
+        self.net = FramePredictor(
+            self.size, int(data_info.get("num_actions", 18)), tuple(int(c) for c in channels), int(hidden_size), int(factors),
+            core, int(history), bool(skips), float(min_change),  # type: ignore[arg-type]
         )
-        self.monitor = "val/bpp" if head == "categorical" else "val/mse"
-        self.eval_sums = torch.nn.ModuleDict({f"{s}_{n}": SumMetric() for s in ("val", "test") for n in ("nats", "sq", "pixels")})
+        self.eval_means = torch.nn.ModuleDict({f"{s}_{n}".replace("@", "_at"): MeanMetric() for s in ("val", "test") for n in EVAL_METRICS})
+        self.train_clock: dict[str, float] = {}
 
     # --- loss -----------------------------------------------------------------------------------
     def forward(self, frames: torch.Tensor, actions: torch.Tensor, observed: Optional[int] = None) -> torch.Tensor:
-        out, _ = self.net(frames, actions, observed)
-        return out
-
-    def losses(self, out: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pixel (nats or squared error) sums and the squared error of the predicted frame, summed."""
-        predicted = self.net.expected_frame(out)
-        sq = (predicted - target).pow(2).sum()
-        if self.net.head_kind == "categorical":
-            nats = F.cross_entropy(out.flatten(0, 1), self.net.quantise(target).flatten(0, 1), reduction="sum")
-        else:
-            nats = (out[:, :, 0] - target).pow(2).sum()
-        return nats, sq
+        return self.net(frames, actions, observed)
 
     def compute_loss(self, batch: FrameBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         steps = batch.frames.shape[1] - 1
         k = min(curriculum_k(self.curriculum, self.global_step), steps)
-        out = self(batch.frames, batch.actions, observed=steps - k + 1)
+        predicted = self(batch.frames, batch.actions[:, :-1], observed=steps - k + 1)
         target = batch.frames[:, 1:]
-        nats, sq = self.losses(out, target)
-        pixels = float(target.numel())
-        loss = nats / pixels
-        logs = {"loss": loss.detach(), "mse": sq.detach() / pixels, "k": torch.tensor(float(k))}
-        if self.net.head_kind == "categorical":
-            logs["bpp"] = loss.detach() / LN2
-        return loss, logs
+        sq = (predicted - target).pow(2)
+        weight = 1.0 + float(self.hparams.changed_weight) * changed_mask(batch.frames, predicted).to(sq.dtype)
+        loss = (weight * sq).sum() / weight.sum()
+        return loss, {"loss": loss.detach(), "mse": sq.detach().mean(), "k": torch.tensor(float(k))}
 
     def batch_units(self, batch: FrameBatch) -> int:
         return int(batch.frames.shape[0] * (batch.frames.shape[1] - 1))
 
-    # --- evaluation: one-step (teacher-forced) prediction of every frame --------------------------
+    # --- evaluation: rollouts from a real prefix, against copying the last real frame -----------
     def _evaluate(self, batch: FrameBatch, stage: str) -> None:
-        out = self(batch.frames, batch.actions)
-        nats, sq = self.losses(out, batch.frames[:, 1:])
-        self.eval_sums[f"{stage}_nats"].update(nats.double())
-        self.eval_sums[f"{stage}_sq"].update(sq.double())
-        self.eval_sums[f"{stage}_pixels"].update(torch.tensor(float(batch.frames[:, 1:].numel()), dtype=torch.float64))
+        prefix = min(int(self.hparams.prefix_frames), batch.frames.shape[1] - 1)
+        generated = self.net.rollout(batch.frames[:, :prefix], batch.actions[:, :-1])
+        real = batch.frames[:, prefix:]
+        values = {
+            "mse": (generated - real).pow(2),
+            "baseline_mse": (batch.frames[:, prefix - 1 : prefix] - real).pow(2),
+        }
+        for name, sq in list(values.items()):
+            values[f"{name}@1"] = sq[:, 0]
+        for name, sq in values.items():
+            self.eval_means[f"{stage}_{name}".replace("@", "_at")].update(sq.mean(), weight=sq.numel())
 
     def validation_step(self, batch: FrameBatch, batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -128,17 +149,28 @@ class AtariFramePredictor(SeqModule):
         self._evaluate(batch, "test")
 
     def _log_stage(self, stage: str) -> None:
-        pixels = self.eval_sums[f"{stage}_pixels"].compute().clamp_min(1)
-        mse = self.eval_sums[f"{stage}_sq"].compute() / pixels
-        self.log(f"{stage}/mse", mse.float(), prog_bar=self.net.head_kind == "mse")
-        self.log(f"{stage}/psnr", (10 * torch.log10(1.0 / mse.clamp_min(1e-12))).float())
-        if self.net.head_kind == "categorical":
-            self.log(f"{stage}/bpp", (self.eval_sums[f"{stage}_nats"].compute() / pixels / LN2).float(), prog_bar=True)
-        for name in ("nats", "sq", "pixels"):
-            self.eval_sums[f"{stage}_{name}"].reset()
+        for name in EVAL_METRICS:
+            metric = self.eval_means[f"{stage}_{name}".replace("@", "_at")]
+            self.log(f"{stage}/{name}", metric.compute(), prog_bar=name == "mse")
+            metric.reset()
 
     def on_validation_epoch_end(self) -> None:
         self._log_stage("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_stage("test")
+
+    # --- the time a run took (a budget in steps; the time is what it cost on this machine) -------
+    def on_train_start(self) -> None:
+        self.train_clock = {"start_wall": time.perf_counter(), "start_cpu": time.process_time(), "start_step": float(self.global_step)}
+
+    def on_train_end(self) -> None:
+        if not self.train_clock:
+            return
+        clock = self.train_clock
+        clock["wall_seconds"] = round(time.perf_counter() - clock.pop("start_wall"), 1)
+        clock["cpu_seconds"] = round(time.process_time() - clock.pop("start_cpu"), 1)
+        clock["steps"] = float(self.global_step - clock.pop("start_step"))
+        if self.trainer.is_global_zero:
+            print(f"[atari] {int(clock['steps'])} training steps took {clock['wall_seconds']:.0f} s "
+                  f"({clock['cpu_seconds']:.0f} CPU s in this process, {torch.get_num_threads()} threads)", flush=True)

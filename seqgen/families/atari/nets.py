@@ -1,20 +1,30 @@
-"""Action-conditional recurrent frame predictor (after Oh, Guo, Lee, Lewis, Singh 2015, "recurrent" model).
+"""Action-conditional frame predictors that predict the *change* from the last frame.
 
-    e_t     = Enc(x_t)                              conv encoder -> vector
-    h_t     = LSTM(e_t, h_{t-1})                    recurrent core
-    z_t     = W_dec ((W_h h_t) ⊙ (W_a a_t)) + b     multiplicative (factored) action transform
-    x̂_{t+1} = Dec(z_t)                              deconv decoder
+Two cores share one encoder, action transform, decoder and output:
 
-The factored transform makes the action gate every factor of the hidden state, so an action can
-change *what* moves rather than add a constant offset. With `residual` (default on) the decoder
-predicts a change: the categorical logits get s · onehot(level of x_t) added (s learned, starting
-at 3), the mse head adds x_t itself, so an untrained model starts at the copy-the-last-frame
-baseline and training spends its steps on what moves. The decoder's output is either logits of a
-per-pixel categorical over `levels` quantised intensities (NLL in bits per pixel) or one value per
-pixel (Gaussian with fixed variance = mean squared error), chosen by `head`.
+    s_t     = [x_{t-H+1}, ..., x_t]                     the last H frames as channels
+    e_t     = relu(W_e Enc(s_t))                        stride-2 convolutions -> vector
+    h_t     = LSTM(e_t, h_{t-1})   (core = lstm)        recurrent model
+            = e_t                  (core = feedforward) Oh et al. (2015)'s feed-forward model
+    z_t     = W_dec ((W_h h_t) ⊙ (W_a a_t)) + b          multiplicative (factored) action transform
+    Δ_t, g_t = Dec(z_t [+ Enc's feature maps])           deconvolutions (with `skips`: U-Net sums)
+    m_t     = σ(g_t)                                    per-pixel gate, starts closed (σ(-4) ≈ 0.02)
+    c_t     = m_t ⊙ Δ_t,  set to 0 where |c_t| < τ       dead zone (τ = min_change)
+    x̂_{t+1} = round_255(clip(x_t + c_t, 0, 1))          gated residual on the real frames' 8-bit grid
 
-Teacher forcing runs the whole observed prefix through the fused `nn.LSTM` in one call; only steps
-that feed the model's own prediction back in (the k-step curriculum, rollouts) loop in Python.
+The last deconvolution's Δ channel starts at zero, so an untrained model predicts x̂_{t+1} = x_t
+exactly: the copy-the-last-frame baseline is where training starts, and the gate has to open
+before any pixel changes. Intensities are continuous up to the 8-bit grid of the real frames,
+so every real intensity is representable. The dead zone and the rounding keep a long rollout's
+static pixels exactly static: a change smaller than τ is not applied, so small errors cannot
+add up over a hundred fed-back frames. The dead zone, the clip and the rounding pass the gradient
+straight through (as if x̂ were x_t + c_t): a closed gate still learns to open, and a pixel pushed
+past black or white is still pulled back.
+
+`forward` runs the first `observed` steps on real frames (teacher forcing: every step's encoder,
+transform and decoder in one batched call, the LSTM in one fused call); from there each input
+frame is the model's own previous prediction (the k-step curriculum, rollouts), one step at a
+time because each step needs the one before.
 """
 
 from __future__ import annotations
@@ -26,24 +36,19 @@ import torch.nn.functional as F
 from torch import nn
 
 State = tuple[torch.Tensor, torch.Tensor]
-Head = Literal["categorical", "mse"]
+Core = Literal["lstm", "feedforward"]
+GATE_BIAS = -4.0  # the gate's starting logit: nearly closed, but with a gradient to open
 
 
-def _conv_stack(size: int, channels: list[int]) -> tuple[nn.Sequential, list[tuple[int, int]]]:
-    """Stride-2 convolutions; returns the stack and the spatial size before each layer."""
-    layers: list[nn.Module] = []
-    sizes: list[tuple[int, int]] = []
-    current = size
-    previous = 1
-    for width in channels:
-        sizes.append((current, current))
-        layers += [nn.Conv2d(previous, width, kernel_size=4, stride=2, padding=1), nn.ReLU(inplace=True)]
-        current = (current + 2 - 4) // 2 + 1
-        previous = width
-    return nn.Sequential(*layers), sizes + [(current, current)]
+def _conv_sizes(size: int, layers: int) -> list[int]:
+    """Spatial size before each stride-2 convolution (kernel 4, padding 1), then the bottom size."""
+    sizes = [size]
+    for _ in range(layers):
+        sizes.append((sizes[-1] + 2 - 4) // 2 + 1)
+    return sizes
 
 
-class ActionConditionalPredictor(nn.Module):
+class FramePredictor(nn.Module):
     def __init__(
         self,
         size: int = 84,
@@ -51,122 +56,111 @@ class ActionConditionalPredictor(nn.Module):
         channels: tuple[int, ...] = (32, 64, 64),
         hidden_size: int = 512,
         factors: int = 512,
-        head: Head = "categorical",
-        levels: int = 32,
-        residual: bool = True,
+        core: Core = "lstm",
+        history: int = 2,
+        skips: bool = True,
+        min_change: float = 0.02,
     ) -> None:
         super().__init__()
-        self.size, self.num_actions, self.head_kind, self.levels = size, num_actions, head, levels
-        self.encoder, self.sizes = _conv_stack(size, list(channels))
-        bottom = self.sizes[-1]
-        self.bottom_shape = (channels[-1], bottom[0], bottom[1])
-        flat = channels[-1] * bottom[0] * bottom[1]
+        if core not in ("lstm", "feedforward"):
+            raise ValueError(f"core={core}: lstm or feedforward")
+        self.size, self.num_actions, self.core, self.history, self.skips = size, num_actions, core, history, skips
+        self.min_change = min_change
+        self.sizes = _conv_sizes(size, len(channels))
+        widths = [history, *channels]
+        self.encoder = nn.ModuleList(nn.Conv2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:]))
+        self.bottom_shape = (channels[-1], self.sizes[-1], self.sizes[-1])
+        flat = channels[-1] * self.sizes[-1] ** 2
         self.encode_fc = nn.Linear(flat, hidden_size)
-        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True) if core == "lstm" else None
         self.w_h = nn.Linear(hidden_size, factors, bias=False)
         self.w_a = nn.Linear(num_actions, factors, bias=False)
         self.w_dec = nn.Linear(factors, hidden_size)
         self.decode_fc = nn.Linear(hidden_size, flat)
-        out_channels = levels if head == "categorical" else 1
-        widths = list(channels[::-1][1:]) + [out_channels]
-        self.deconvs = nn.ModuleList()
-        previous = channels[-1]
-        for width in widths:
-            self.deconvs.append(nn.ConvTranspose2d(previous, width, kernel_size=4, stride=2, padding=1))
-            previous = width
-        self.residual = residual
-        self.skip_scale = nn.Parameter(torch.tensor(3.0)) if residual and head == "categorical" else None
-        centres = (torch.arange(levels, dtype=torch.float32) + 0.5) / levels
-        self.register_buffer("level_centres", centres, persistent=False)
+        up = [*channels[::-1], 2]  # the last layer gives Δ and the gate logit g
+        self.decoder = nn.ModuleList(nn.ConvTranspose2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(up[:-1], up[1:]))
+        last = self.decoder[-1]
+        with torch.no_grad():  # Δ = 0 and a nearly closed gate: an untrained model copies the last frame
+            last.weight[:, 0].zero_()
+            last.bias[0] = 0.0
+            last.bias[1] = GATE_BIAS
 
     # --- pieces ---------------------------------------------------------------------------------
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, S, S) in [0, 1] -> (B, T, hidden)."""
-        b, t = frames.shape[:2]
-        x = self.encoder(frames.reshape(b * t, 1, self.size, self.size) * 2.0 - 1.0)
-        return F.relu(self.encode_fc(x.flatten(1))).view(b, t, -1)
+    def encode(self, stacks: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(N, H, S, S) frame stacks in [0, 1] -> (N, hidden) vectors and each layer's feature maps."""
+        x = stacks * 2.0 - 1.0
+        maps = []
+        for conv in self.encoder:
+            x = F.relu(conv(x))
+            maps.append(x)
+        return F.relu(self.encode_fc(x.flatten(1))), maps
 
     def transform(self, hidden: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """The multiplicative action transform: (B, T, H), (B, T) ids -> (B, T, H)."""
+        """The multiplicative action transform: (..., hidden), (...) action ids -> (..., hidden)."""
         one_hot = F.one_hot(actions, self.num_actions).to(hidden.dtype)
         return F.relu(self.w_dec(self.w_h(hidden) * self.w_a(one_hot)))
 
-    def decode(self, z: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, H) -> (B, T, levels or 1, S, S) logits / values; `inputs` (B, T, S, S) are the frames
-        the predictions follow (the residual connection)."""
-        b, t = z.shape[:2]
-        x = F.relu(self.decode_fc(z)).view(b * t, *self.bottom_shape)
-        sizes = self.sizes[::-1][1:]
-        for index, deconv in enumerate(self.deconvs):
-            x = deconv(x, output_size=sizes[index])
-            if index < len(self.deconvs) - 1:
+    def decode(self, z: torch.Tensor, maps: list[torch.Tensor], last: torch.Tensor) -> torch.Tensor:
+        """(N, hidden) transformed vectors, the encoder's maps, (N, S, S) last frames -> (N, S, S) x̂."""
+        x = F.relu(self.decode_fc(z)).view(-1, *self.bottom_shape)
+        for index, deconv in enumerate(self.decoder):
+            if self.skips:
+                x = x + maps[-1 - index]
+            x = deconv(x, output_size=(self.sizes[-2 - index],) * 2)
+            if index < len(self.decoder) - 1:
                 x = F.relu(x)
-        out = x.view(b, t, x.shape[1], self.size, self.size)
-        if self.residual and inputs is not None:
-            if self.skip_scale is not None:
-                out = out + self.skip_scale * F.one_hot(self.quantise(inputs), self.levels).movedim(-1, 2).to(out.dtype)
-            else:
-                out = out + inputs[:, :, None]
-        return out
+        change, gate = x.unbind(1)
+        change = torch.sigmoid(gate) * change
+        applied = change * (change.abs() > self.min_change)
+        predicted = last + change
+        return predicted + (((last + applied).clamp(0.0, 1.0) * 255.0).round() / 255.0 - predicted).detach()
 
-    def expected_frame(self, out: torch.Tensor) -> torch.Tensor:
-        """Decoder output -> the predicted frame in [0, 1] (expected intensity for the categorical head)."""
-        if self.head_kind == "categorical":
-            return torch.einsum("btlhw,l->bthw", out.softmax(dim=2), self.level_centres)
-        return out[:, :, 0].clamp(0.0, 1.0)
+    def predict(self, window: torch.Tensor, actions: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State | None]:
+        """The next frame after each of T steps.
 
-    def quantise(self, frames: torch.Tensor) -> torch.Tensor:
-        """[0, 1] intensities -> level ids 0..levels-1."""
-        return (frames * self.levels).long().clamp_(0, self.levels - 1)
+        `window` (B, H-1+T, S, S) holds the H-1 frames before step 0 and the T frames of the steps;
+        `actions` (B, T). Returns (B, T, S, S) predictions and the recurrent state.
+        """
+        b, steps = actions.shape
+        stacks = window.unfold(1, self.history, 1).movedim(-1, 2)  # (B, T, H, S, S)
+        encoded, maps = self.encode(stacks.reshape(b * steps, self.history, self.size, self.size))
+        encoded = encoded.view(b, steps, -1)
+        if self.lstm is not None:
+            encoded, state = self.lstm(encoded, state)
+        z = self.transform(encoded, actions).flatten(0, 1)
+        predicted = self.decode(z, maps, window[:, self.history - 1 :].reshape(b * steps, self.size, self.size))
+        return predicted.view(b, steps, self.size, self.size), state
 
     # --- whole sequences ------------------------------------------------------------------------
-    def forward(self, frames: torch.Tensor, actions: torch.Tensor, observed: int | None = None, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """Predict frames 1..T-1 from frames 0..T-2 and actions 0..T-2.
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor, observed: int | None = None) -> torch.Tensor:
+        """Predict frames 1..N from `frames` (B, >= observed, S, S) and `actions` (B, N).
 
-        The first `observed` inputs are real frames (teacher forcing, one fused LSTM call); from
-        there on the input is the model's own previous prediction (k-step prediction, Oh et al.'s
-        curriculum). Returns decoder outputs (B, T-1, C, S, S) and the final LSTM state.
+        actions[:, t] leads from frame t to frame t+1. The first `observed` inputs are real frames
+        (teacher forcing); from there on the input is the model's own previous prediction, so
+        frames[:, observed:] are never read. Returns (B, N, S, S) predictions in [0, 1].
         """
-        steps = frames.shape[1] - 1
+        steps = actions.shape[1]
         observed = steps if observed is None else max(1, min(int(observed), steps))
-        outputs = []
-        hidden, state = self.lstm(self.encode(frames[:, :observed]), state)
-        out = self.decode(self.transform(hidden, actions[:, :observed]), frames[:, :observed])
-        outputs.append(out)
-        previous = self.expected_frame(out[:, -1:])
+        padding = frames[:, :1].expand(-1, self.history - 1, -1, -1)  # the first frame stands in for earlier ones
+        window = torch.cat([padding, frames[:, :observed]], dim=1)
+        predicted, state = self.predict(window, actions[:, :observed], None)
+        outputs = [predicted]
+        recent = list(window[:, observed:].unbind(1)) + [predicted[:, -1]]  # the last H frames, oldest first
         for t in range(observed, steps):  # own predictions fed back: truly sequential
-            hidden, state = self.lstm(self.encode(previous), state)
-            out = self.decode(self.transform(hidden, actions[:, t : t + 1]), previous)
-            outputs.append(out)
-            previous = self.expected_frame(out)
-        return torch.cat(outputs, dim=1), state
+            predicted, state = self.predict(torch.stack(recent[-self.history :], dim=1), actions[:, t : t + 1], state)
+            outputs.append(predicted)
+            recent = recent[len(recent) - self.history + 1 :] + [predicted[:, 0]]
+        return torch.cat(outputs, dim=1)
 
     @torch.no_grad()
-    def rollout(self, prefix: torch.Tensor, actions: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    def rollout(self, prefix: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Warm up on the real frames `prefix` (B, P, S, S), then generate N frames.
 
         `actions` (B, P + N - 1) holds every action from the one after the first prefix frame on:
         actions[:, P-1] leads from the last real frame to the first generated one, actions[:, P-1+j]
-        from generated frame j to j+1. Returns (B, N, S, S) in [0, 1]: expected frames, or frames
-        sampled pixel by pixel from the categorical head when `sample`.
+        from generated frame j to j+1. Returns (B, N, S, S) in [0, 1].
         """
         observed = prefix.shape[1]
-        count = actions.shape[1] - observed + 1
-        if count < 1:
+        if actions.shape[1] < observed:
             raise ValueError(f"actions must cover the prefix ({observed} frames) plus at least one generated frame")
-        frames = prefix.new_empty(prefix.shape[0], count, self.size, self.size)
-        hidden, state = self.lstm(self.encode(prefix), None)
-        out = self.decode(self.transform(hidden[:, -1:], actions[:, observed - 1 : observed]), prefix[:, -1:])
-        for step in range(count):
-            frames[:, step : step + 1] = self._draw(out, sample, generator)
-            if step + 1 < count:
-                hidden, state = self.lstm(self.encode(frames[:, step : step + 1]), state)
-                out = self.decode(self.transform(hidden, actions[:, observed + step : observed + step + 1]), frames[:, step : step + 1])
-        return frames
-
-    def _draw(self, out: torch.Tensor, sample: bool, generator: torch.Generator | None) -> torch.Tensor:
-        if sample and self.head_kind == "categorical":
-            probs = out.softmax(dim=2).movedim(2, -1)
-            ids = torch.multinomial(probs.reshape(-1, self.levels), 1, generator=generator).view(probs.shape[:-1])
-            return self.level_centres[ids]
-        return self.expected_frame(out)
+        return self(prefix, actions, observed)[:, observed - 1 :]

@@ -164,7 +164,8 @@ class HandwritingSamples:
     """Sampled lines. offsets: raw units, each (T_b + 1, 3) with the start row first; texts: what
     each row was asked to write (new text only); phis: window weights over the new text, (T_b, U_b);
     ended: True where the end rule stopped the row (False: max_points); params: per row, the raw-unit
-    mixture parameters of each emitted point (for density plots; only with ``keep_params``)."""
+    mixture parameters of each emitted point (for density plots; only with ``keep_params``); reads:
+    what a recogniser read in each row and log_likelihood: the model's log p(line | text) (best-of-N)."""
 
     offsets: list[np.ndarray]
     texts: list[str]
@@ -172,6 +173,8 @@ class HandwritingSamples:
     ended: list[bool] = field(default_factory=list)
     params: list[Optional[dict[str, np.ndarray]]] = field(default_factory=list)
     kappas: list[Optional[np.ndarray]] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
+    log_likelihood: list[float] = field(default_factory=list)
 
 
 def params_to_raw(params: MixtureParams, norm: NormStats) -> MixtureParams:

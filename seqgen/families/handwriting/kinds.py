@@ -11,6 +11,7 @@ the kind of the model at hand.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +28,7 @@ from seqgen.families.handwriting.generate import (
     styles_dir,
     write,
 )
+from seqgen.families.handwriting.best_of import write_best_of
 from seqgen.families.handwriting.module import HandwritingModel, HandwritingPrediction, HandwritingSynthesis
 
 Rows = list[tuple[str, Any]]
@@ -94,6 +96,15 @@ class PredictionKind:
         return {f"figure_{k}": Path(v) for k, v in files.items()}
 
 
+def sample_reader(model: Any, cfg: Any) -> Any:
+    """`recognizer=` of `seqgen-sample`: its `read`, checked against what the model writes (None without)."""
+    if not cfg.get("recognizer"):
+        return None
+    from seqgen.families.handwriting.legibility import recognizer_for
+
+    return recognizer_for(model, cfg.recognizer, model.device).read
+
+
 class SynthesisKind(PredictionKind):
     """Handwriting of given text: the window's alignment is drawn beside every distinct line."""
 
@@ -119,16 +130,21 @@ class SynthesisKind(PredictionKind):
         raw = cfg.get("text")
         lines = [t for t in str(raw).split("|")] if raw is not None else list(model.hparams.sample_texts or DEFAULT_TEXTS)
         texts = [t for t in lines for _ in range(max(int(cfg.get("num_samples") or 1), 1))]
-        samples = write(
-            model, texts, float(cfg.get("bias") or 0.0), prime, int(cfg.get("max_points") or 1500),
-            str(cfg.get("unknown_chars") or "error"), int(cfg.seed), keep_params=True,
+        reader = sample_reader(model, cfg)
+        start = time.perf_counter()
+        samples = write_best_of(
+            model, texts, int(cfg.get("best_of") or 1), reader, float(cfg.get("bias") or 0.0), prime,
+            int(cfg.get("max_points") or 1500), str(cfg.get("unknown_chars") or "error"), int(cfg.seed), keep_params=True,
         )
+        seconds = time.perf_counter() - start
         files = write_figures(model, samples, Path(out_dir), "samples")
         if prime is not None:
             print(f"primed with {prime.name}: {prime.text!r}")
         for row, (text, ended, offsets) in enumerate(zip(samples.texts, samples.ended, samples.offsets)):
             how = "end of text" if ended else "max_points reached"
-            print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how})")
+            read = f", read as {samples.reads[row]!r}" if samples.reads else ""
+            print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how}){read}")
+        print(f"wrote {len(texts)} line(s), best of {int(cfg.get('best_of') or 1)}, in {seconds:.1f} s ({seconds / len(texts):.2f} s per line)")
         return announce_files(files)
 
     def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:

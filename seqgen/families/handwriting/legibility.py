@@ -22,6 +22,8 @@ import pytorch_lightning as pl
 from seqgen.core.checkpoints import load_model
 from seqgen.errors import SeqgenError
 from seqgen.eval.legibility import DEFAULT_BIASES, LegibilityResult, check_alphabet, evaluate_legibility, write_legibility
+from seqgen.eval.recognizer_callback import RecognizerCallback
+from seqgen.families.handwriting.best_of import best_of_counts
 from seqgen.families.handwriting.datamodule import HandwritingDataModule
 from seqgen.families.handwriting.generate import write
 from seqgen.families.handwriting.module import HandwritingSynthesis
@@ -54,6 +56,22 @@ def real_lines(datamodule: HandwritingDataModule, split: str, limit: int, max_ch
     return [line["text"] for line in lines], [norm.invert(line["offsets"].numpy()) for line in lines]
 
 
+def given_texts(source: str, model: HandwritingSynthesis, limit: int) -> list[str]:
+    """`legibility_texts=`: ``everyday`` (the held-out everyday lines, `texts.heldout_texts`) or a
+    UTF-8 file with one line per text; the first `limit` the model can write (others are refused)."""
+    from seqgen.families.handwriting.generate import check_texts
+    from seqgen.families.handwriting.texts import heldout_texts
+
+    if source == "everyday":
+        texts = heldout_texts()
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise SeqgenError(f"legibility_texts={source}: no such file; give everyday or a text file with one line per text")
+        texts = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    return check_texts(texts[:limit], model.vocab, "error", int(model.hparams.max_text_chars))
+
+
 def legibility_of_model(
     model: HandwritingSynthesis,
     recognizer: Any,
@@ -62,26 +80,43 @@ def legibility_of_model(
     lines: int = 64,
     biases: Iterable[float] = DEFAULT_BIASES,
     seed: int = 0,
+    best_of: Iterable[int] = (1,),
+    texts_from: Optional[str] = None,
 ) -> LegibilityResult:
-    """Legibility of a synthesis model on the texts of `lines` real lines of `split`."""
+    """Legibility of a synthesis model on the texts of `lines` real lines of `split` (with the real
+    lines as the floor), or on `texts_from` (`given_texts`: no real lines)."""
+    from seqgen.families.handwriting.best_of import write_best_of
+
     if not isinstance(model, HandwritingSynthesis):
         raise SeqgenError(f"a {type(model).__name__} writes no given text, so its legibility cannot be measured: use a synthesis run")
     check_alphabet(model.vocab, recognizer.vocab)
-    texts, raw = real_lines(datamodule, split, int(lines), int(model.hparams.max_text_chars))
-    return evaluate_legibility(lambda batch, bias: write(model, batch, bias, seed=seed), recognizer.read, texts, biases, raw)
+    if texts_from:
+        texts, raw = given_texts(str(texts_from), model, int(lines)), None
+    else:
+        texts, raw = real_lines(datamodule, split, int(lines), int(model.hparams.max_text_chars))
+
+    def writer(batch: list[str], bias: float, n: int = 1) -> Any:
+        return write_best_of(model, batch, n, recognizer.read, bias, seed=seed) if n > 1 else write(model, batch, bias, seed=seed)
+
+    return evaluate_legibility(writer, recognizer.read, texts, biases, raw, best_of=best_of)
 
 
 def evaluate_with_recognizer(model: Any, cfg: Any, datamodule: HandwritingDataModule, metrics: dict[str, float], out: Path) -> dict[str, Any]:
-    """`seqgen-eval recognizer=`: write the test texts at each bias, read them back; adds test/cer... to `metrics`."""
+    """`seqgen-eval recognizer=`: write the test texts (or `legibility_texts`) at each bias and
+    best-of, read them back; adds test/cer... to `metrics`."""
     recognizer = recognizer_for(model, cfg.recognizer, cfg.device)
-    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed))
+    best_of = best_of_counts(cfg.get("best_of"))
+    result = legibility_of_model(model, recognizer, datamodule, "test", int(cfg.legibility_lines), list(cfg.biases), int(cfg.seed),
+                                 best_of, cfg.get("legibility_texts"))
     metrics.update(result.metrics("test", float(cfg.select_bias)))
     return {"recognizer": str(cfg.recognizer), **write_legibility(result, out, float(cfg.select_bias))}
 
 
-class LegibilityCallback(pl.Callback):
+class LegibilityCallback(RecognizerCallback):
     """Legibility at the end of validations (`model.recognizer=`): logs `val/cer` etc. so sweeps and
     checkpointing can select on it; the last result's plot and report go to the run folder."""
+
+    progress_key, options_key, count_name = "val/cer", "model.legibility", "lines"
 
     def __init__(
         self,
@@ -92,36 +127,16 @@ class LegibilityCallback(pl.Callback):
         every_n_validations: int = 1,
         seed: int = 0,
     ) -> None:
-        if int(lines) < 1 or int(every_n_validations) < 1:
-            raise SeqgenError(f"model.legibility: lines ({lines}) and every_n_validations ({every_n_validations}) must be >= 1")
-        self.path = str(recognizer)
-        self.biases = [float(b) for b in biases]
-        self.select_bias = float(select_bias)
-        self.lines = int(lines)
-        self.every = int(every_n_validations)
-        self.seed = int(seed)
-        self._recognizer: Any = None
-        self._count = 0
-        self.last: Optional[LegibilityResult] = None
+        super().__init__(recognizer, biases, select_bias, lines, every_n_validations, seed)
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # Load (and check the alphabet) before training starts, so a wrong checkpoint fails at once.
-        if self._recognizer is None:
-            self._recognizer = load_recognizer(self.path, pl_module.device)
-            check_alphabet(pl_module.vocab, self._recognizer.vocab)
+    def load(self, pl_module: pl.LightningModule) -> Any:
+        # checked before training starts, so a wrong checkpoint fails at once
+        recognizer = load_recognizer(self.path, pl_module.device)
+        check_alphabet(pl_module.vocab, recognizer.vocab)
+        return recognizer
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        self._count += 1
-        if (self._count - 1) % self.every:
-            return
-        self._recognizer.to(pl_module.device)
-        self.last = legibility_of_model(pl_module, self._recognizer, trainer.datamodule, "valid", self.lines, self.biases, self.seed)
-        for key, value in self.last.metrics("val", self.select_bias).items():
-            pl_module.log(key, value, prog_bar=key == "val/cer")
-        log.info("legibility at step %d: %s", trainer.global_step, self.last.metrics("val", self.select_bias))
+    def measure(self, pl_module: pl.LightningModule, datamodule: Any) -> LegibilityResult:
+        return legibility_of_model(pl_module, self._recognizer, datamodule, "valid", self.count, self.biases, self.seed)
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.last is not None and trainer.is_global_zero:
-            write_legibility(self.last, Path(trainer.default_root_dir), self.select_bias)
+    def write(self, result: LegibilityResult, run_dir: Path, pl_module: pl.LightningModule) -> None:
+        write_legibility(result, run_dir, self.select_bias)

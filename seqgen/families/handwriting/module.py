@@ -143,6 +143,12 @@ class HandwritingPrediction(HandwritingModel):
         params, _ = self.core(batch.inputs)
         return params
 
+    def segment_loss(self, segment: dict[str, torch.Tensor], state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Dynamic evaluation (seqgen/eval/dynamic.py): inputs, targets (B, L, 3), mask (B, L) ->
+        (summed nats, scored points, the LSTM state at the segment's end)."""
+        params, state = self.core(segment["inputs"], state)
+        return mixture_nll(params, segment["targets"], segment["mask"], reduction="sum"), segment["mask"].sum(), state
+
 
 class HandwritingSynthesis(HandwritingModel):
     """Handwriting conditioned on a transcription through a Gaussian window (Sec. 5)."""

@@ -150,7 +150,8 @@ class HersheyCorpus(LineCorpus):
     n_writers: synthetic writers (each line gets one at random); min_chars/max_chars: line lengths;
     holdout_writers: writers whose lines go only to valid/test (0 = every writer in every split);
     split: fractions (train, valid, test) of the remaining lines; text_max_bytes: how much of the
-    embedded corpus to cut lines from.
+    embedded corpus to cut lines from; texts: ``docstrings`` (lines cut from the prose as it is)
+    or ``typed`` (its words typed as people type: case, numbers, punctuation; `texts.typed_lines`).
     """
 
     def __init__(
@@ -166,7 +167,10 @@ class HersheyCorpus(LineCorpus):
         fonts: Sequence[str] | None = None,
         points_per_char: Sequence[float] | None = None,
         name: str = "hershey",
+        texts: str = "docstrings",
     ) -> None:
+        if texts not in ("docstrings", "typed"):
+            raise SeqgenError(f"data.corpus.texts={texts!r}: use docstrings or typed")
         if n_lines < 3:
             raise SeqgenError(f"the Hershey corpus needs n_lines >= 3 (one per split), got {n_lines}")
         if not 0 <= holdout_writers < n_writers:
@@ -184,12 +188,21 @@ class HersheyCorpus(LineCorpus):
 
         self.points_per_char = points_per_char_range(points_per_char, "data.corpus.points_per_char") if points_per_char else None
         self.name = name
+        self.text_kind = texts
 
     def texts(self) -> list[str]:
         from seqgen.families.handwriting.hershey import DEFAULT_FONTS, text_lines_from_corpus
         from seqgen.data.text.corpora import EmbeddedCorpus
 
         prose = EmbeddedCorpus(max_bytes=self.text_max_bytes).text().decode("utf-8", errors="replace")
+        if self.text_kind == "typed":
+            from seqgen.families.handwriting.hershey import writable_chars
+            from seqgen.families.handwriting.texts import typed_lines
+
+            lines = typed_lines(prose, self.n_lines, self.min_chars, self.max_chars, writable_chars(self.fonts or DEFAULT_FONTS), self.seed)
+            if len(lines) < 3:
+                raise SeqgenError(f"only {len(lines)} typed lines could be made from the embedded corpus: raise text_max_bytes")
+            return lines
         lines = text_lines_from_corpus(
             prose, self.min_chars, self.max_chars, max_lines=None, fonts=self.fonts or DEFAULT_FONTS, seed=self.seed
         )
@@ -235,6 +248,7 @@ class HersheyCorpus(LineCorpus):
             "n_lines": self.n_lines,
             "n_writers": self.n_writers,
             "chars_per_line": [self.min_chars, self.max_chars],
+            "texts": self.text_kind,
             "holdout_writers": self.holdout_writers,
             "points_per_char": list(self.points_per_char) if self.points_per_char else None,
             "split": list(self.split),
@@ -459,6 +473,7 @@ class HandwritingPreparation(Preparation):
             "points_per_char": round(splits["train"]["points"] / max(train_chars, 1), 2),
             "skipped": self.report.to_dict(),
             "styles": _choose_styles(self.store, self.train, self.norm, self.n_styles, self.seed),
+            "train_writers": sorted({self.store.writer_name(i) for i in self.train}),  # the writer classifier's classes
         }
 
     def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
-from seqgen.core.family import Family
+from seqgen.core.family import Family, program, versus
 from seqgen.errors import SeqgenError
 from seqgen.families.image.config import ImageSampleOptions
 from seqgen.io import atomic_path, atomic_write
@@ -80,26 +80,47 @@ class ImageFamily(Family):
         return extra
 
     def report(self, model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
-        """image_report.md: the test metric (NLL or accuracy); completions.png for density models."""
+        """image_report.md: the test metric (NLL or accuracy) beside its trivial baseline; completions.png for density models."""
+        from seqgen.families.image.baseline import trivial_baselines
         from seqgen.families.image.figures import completion_figure, first_test_images
 
         out_dir = Path(out_dir)
         info = datamodule.info
         lines = [f"# {type(model).__name__} on {info.get('corpus', '?')} ({info.get('height')}x{info.get('width')}, {info.get('levels')} levels)", ""]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = trivial_baselines(datamodule, self._is_density(model))
         if self._is_density(model):
             for key, unit in (("test/nats_per_image", "nats/image"), ("test/bits_per_dim", "bits/dim")):
                 if key in metrics:
                     lines.append(f"- test NLL: {metrics[key]:.4f} {unit}")
+            if "test/baseline_bits_per_dim" in extra:
+                lines.append(f"- baseline, independent pixels with their position's training histogram: {extra['test/baseline_bits_per_dim']:.4f} bits/dim")
             originals = first_test_images(datamodule, 8)
             path = completion_figure(model, originals, out_dir / "completions.png")
             lines += ["", f"![completions]({path.name}) (original | top half given | sampled bottom halves)"]
             extra["completions_png"] = str(path)
         elif "test/accuracy" in metrics:
             lines.append(f"- test accuracy: {metrics['test/accuracy']:.4f}")
+            if "test/baseline_accuracy" in extra:
+                lines.append(f"- baseline, always the most frequent training class: {extra['test/baseline_accuracy']:.4f}")
         report = atomic_write(out_dir / "image_report.md", "\n".join(lines) + "\n")
         extra["report"] = str(report)
         return extra
+
+    # --- the end of `seqgen-train` -------------------------------------------------------------
+    def headline(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Test NLL (or accuracy) beside the trivial baseline of `baseline.py`."""
+        metrics = result.get("metrics") or {}
+        if "test/bits_per_dim" in metrics and "test/baseline_bits_per_dim" in result:
+            model, base = metrics["test/bits_per_dim"], result["test/baseline_bits_per_dim"]
+            return f"test: {model:.3f} bits/dim; independent pixels (each position's training histogram) {base:.3f} ({versus(model, base)})"
+        if "test/accuracy" in metrics and "test/baseline_accuracy" in result:
+            model, base = metrics["test/accuracy"], result["test/baseline_accuracy"]
+            return f"test: accuracy {model:.1%}; always the most frequent training class {base:.1%} ({100 * (model - base):+.1f} points)"
+        return None
+
+    def next_commands(self, run: str, result: Mapping[str, Any]) -> list[str]:
+        evaluate = f"{program('seqgen-eval')} ckpt={run}"
+        return [evaluate] if "test/accuracy" in (result.get("metrics") or {}) else [f"{program('seqgen-sample')} ckpt={run} num_samples=64", evaluate]
 
 
 FAMILY = ImageFamily()

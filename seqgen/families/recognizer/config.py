@@ -1,5 +1,6 @@
-"""Typed config of the recogniser (`seqgen.core.config`): the defaults live here; conf/model/recognizer.yaml
-names the schema and sets only what differs."""
+"""Typed configs of the recognisers (`seqgen.core.config`): the defaults live here;
+conf/model/recognizer.yaml and conf/model/speech_recognizer.yaml name the schemas and set only what
+differs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ DECODERS = ("greedy", "beam")  # best path | prefix beam search
 
 @dataclass
 class RecognizerConfig(ModelConfig):
-    """Bidirectional LSTM over the pen offsets (`subsample` consecutive points stacked into one
-    frame: frames must outnumber characters), CTC over the characters."""
+    """Bidirectional LSTM over frames (`subsample` consecutive pen points or feature frames stacked
+    into one: frames must outnumber labels), CTC over the labels. The handwriting recogniser's."""
 
     _target_: str = "seqgen.families.recognizer.module.HandwritingRecognizer"
     hidden_size: int = 128
@@ -30,4 +31,12 @@ class RecognizerConfig(ModelConfig):
         one_of(self, "decoder", DECODERS)
 
 
+@dataclass
+class PhonemeRecognizerConfig(RecognizerConfig):
+    """The same network over audio feature frames (12.5 ms frames, ~8 per phoneme), phonemes as labels."""
+
+    _target_: str = "seqgen.families.recognizer.module.PhonemeRecognizer"
+
+
 register_schema("model", "recognizer", RecognizerConfig)
+register_schema("model", "speech_recognizer", PhonemeRecognizerConfig)

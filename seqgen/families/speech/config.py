@@ -5,10 +5,10 @@ features) are still checked by the platform's rule table."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from seqgen.core.config import DataModuleConfig, ModelConfig, at_least, one_of, register_schema, within
+from seqgen.core.config import ConfigValueError, DataModuleConfig, ModelConfig, at_least, one_of, register_schema, within
 
 UNITS = ("phonemes", "chars")  # what the window reads
 
@@ -28,6 +28,7 @@ class SpeechSynthesisConfig(ModelConfig):
     kappa_scale: float = 5.0  # window step divided by this: an untrained window moves ~1 symbol per 5 frames
     max_step: float = 1.0  # softplus window: at most this many symbols per frame (before kappa_scale)
     input_dropout: float = 0.0  # dropout on the previous frame fed back (forces use of the window)
+    align_weight: float = 0.0  # > 0: also supervise the window with the corpus's phone boundaries (phonemes only); 0 = Graves
     max_frames_per_symbol: float = 30.0  # sampling guard: stop a row after this many frames per symbol
     max_sample_frames: int = 2000  # sampling guard: never more frames than this
     preview_bias: float = 1.0
@@ -43,6 +44,35 @@ class SpeechSynthesisConfig(ModelConfig):
             within(self, key, 0.0, low_open=True)
         within(self, "input_dropout", 0.0, 1.0, high_open=True)
         within(self, "preview_bias", 0.0)
+        within(self, "align_weight", 0.0)
+
+
+@dataclass
+class IntelligibilityConfig:
+    """`model.intelligibility`: used only with `model.recognizer`, the validation utterances spoken at each bias."""
+
+    biases: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    select_bias: float = 1.0  # val/per = PER of the generated validation utterances at this bias
+    utterances: int = 16
+    every_n_validations: int = 1
+
+    def __post_init__(self) -> None:
+        try:
+            if not self.biases or any(b < 0 for b in self.biases):
+                raise ConfigValueError("biases", self.biases, "a non-empty list of biases >= 0")
+            within(self, "select_bias", 0.0)
+            at_least(self, ("utterances", "every_n_validations"), 1)
+        except ConfigValueError as err:  # named from the model section: model.intelligibility.<key>
+            raise ConfigValueError(f"intelligibility.{err.key}", err.value, err.valid) from None
+
+
+@dataclass
+class SpeechSynthesisSection(SpeechSynthesisConfig):
+    """The `model` section of a speech run: the module's options plus the keys of the family's
+    callbacks (`Family.callback_keys`), which the module does not receive."""
+
+    recognizer: Optional[str] = None  # phoneme recogniser run/ckpt: intelligibility (val/per ...) at validations
+    intelligibility: IntelligibilityConfig = field(default_factory=IntelligibilityConfig)
 
 
 @dataclass
@@ -77,6 +107,6 @@ class SpeechSampleOptions:
             at_least(self, "max_frames", 1)
 
 
-register_schema("model", "speech_synthesis", SpeechSynthesisConfig)
+register_schema("model", "speech_synthesis", SpeechSynthesisSection)
 register_schema("data/datamodule", "speech", SpeechDataModuleConfig)
 register_schema("sample", "speech", SpeechSampleOptions)

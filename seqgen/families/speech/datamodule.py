@@ -9,7 +9,13 @@ A batch (dict):
     symbol_mask  (B, U)    bool
     speakers     (B,)      long     speaker ids (0 = a speaker not seen in training)
     bounds                 list of (P,) int arrays, first frame of each phone
+    frame_phone  (B, T)    long     index of the phone each frame belongs to (-1 after the end): the
+                                    window's target under model.align_weight (phoneme units)
     texts, uids, speaker_names      lists of str
+
+Utterances read one by one (`read_utterances`, for figures and evaluation) also carry `phones`
+(the phoneme labels, whatever the units) and `audio`: the real float32 audio of valid/test
+utterances (None where the shard has none).
 
 Vocabularies: id 0 is padding, symbols are 1..V in meta.json order; speaker id 0 is "unknown"
 (TIMIT's test speakers are never in training), train speakers 1..S.
@@ -68,9 +74,12 @@ def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
     dim = items[0]["frames"].shape[1]
     frames = torch.zeros(batch, t_max, dim)
     symbols = torch.zeros(batch, u_max, dtype=torch.long)
+    frame_phone = torch.full((batch, t_max), -1, dtype=torch.long)
     for row, it in enumerate(items):
-        frames[row, : len(it["frames"])] = it["frames"]
+        n = len(it["frames"])
+        frames[row, :n] = it["frames"]
         symbols[row, : len(it["symbols"])] = it["symbols"]
+        frame_phone[row, :n] = torch.from_numpy(np.searchsorted(np.asarray(it["bounds"]), np.arange(n), side="right") - 1).clamp_min(0)
     return {
         "frames": frames,
         "mask": torch.arange(t_max)[None] < lengths[:, None],
@@ -79,6 +88,7 @@ def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
         "symbol_mask": torch.arange(u_max)[None] < sym_lengths[:, None],
         "speakers": torch.tensor([it["speaker"] for it in items], dtype=torch.long),
         "bounds": [it["bounds"] for it in items],
+        "frame_phone": frame_phone,
         "texts": [it["text"] for it in items],
         "uids": [it["uid"] for it in items],
         "speaker_names": [it["speaker_name"] for it in items],
@@ -124,7 +134,9 @@ class SpeechDataModule(ShardDataModule):
             "speaker_name": speaker,
             "bounds": decode_array(sample["bounds.npy"]).astype(np.int64),
             "text": text,
+            "phones": phones.split(),
             "uid": sample.get("__key__", ""),
+            "audio": decode_array(sample["audio.npy"]).astype(np.float32) / 32767.0 if "audio.npy" in sample else None,
         }
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -142,6 +154,7 @@ class SpeechDataModule(ShardDataModule):
         out["frames"] = batch["frames"][:, : self.max_frames]
         out["mask"] = batch["mask"][:, : self.max_frames]
         out["lengths"] = batch["lengths"].clamp(max=self.max_frames)
+        out["frame_phone"] = batch["frame_phone"][:, : self.max_frames]
         yield out
 
     def read_utterances(self, split: str = "valid", limit: int = 4) -> list[dict[str, Any]]:

@@ -315,6 +315,12 @@ class EspeakCorpus:
             yield Utterance(uid, speaker.name, sentence, pcm.astype(np.float32) / 32768.0, engine.sample_rate, segments,
                             extra={"voice": speaker.voice, "rate_wpm": rate, "pitch": speaker.pitch})
 
+    def scoring(self, phonemes: list[str]) -> dict[str, Any]:
+        """How the phoneme recogniser scores this corpus (meta.json "scoring"): allophone variants folded."""
+        from seqgen.families.speech.phones import espeak_scoring
+
+        return espeak_scoring(phonemes)
+
     def describe(self) -> dict[str, Any]:
         return {
             "kind": "espeak", "n_utterances": self.n_utterances, "n_speakers": self.n_speakers,

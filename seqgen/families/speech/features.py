@@ -5,16 +5,19 @@ Feature kinds (``data.features.kind``), all on frames of `win_length` samples ev
     linear:  X = log(|STFT|^2 + floor)                        n_fft/2 + 1 bins
     mel:     X = log(Mel(|STFT|^2) + floor)                   n_mels bins
     mfcc:    X = DCT_ortho(10 log10(Mel(|STFT|^2)))[:n_mfcc]  torchaudio.transforms.MFCC
+    world:   [log F0, voicing, mel-cepstrum (n_mcep), band aperiodicity]   world.py (pyworld)
 
 Normalisation: per-bin mean and standard deviation over every training frame (streamed: running
 sums in float64), stored in meta.json; the model sees (X - mean) / std.
 
 Back to sound: linear -> |STFT|^2 = exp(X) -> GriffinLim; mel -> InverseMelScale (least squares
 onto the linear bins, refined to non-negative power by multiplicative updates) -> GriffinLim; mfcc -> the transposed (orthonormal) DCT gives the dB mel
-spectrum back (exactly if n_mfcc == n_mels, otherwise its smooth envelope) -> as mel.
+spectrum back (exactly if n_mfcc == n_mels, otherwise its smooth envelope) -> as mel; world ->
+WORLD's own synthesis from F0, voicing, envelope and aperiodicity (no phase to guess).
+Binary columns (world's voicing flag) are not normalised (mean 0, std 1): they stay 0/1.
 
 Mel cepstra for the MCD (`mel_cepstrum`): the real cepstrum of the natural-log amplitude over the
-mel axis, c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N) (N mel bins), so that
+mel axis (world: the decoded envelope through the same mel filterbank), c_m = (1/N) sum_k log|X_k| cos(pi m (k + 1/2) / N) (N mel bins), so that
 log|X(w)| = c_0 + 2 sum_{m>=1} c_m cos(m w): the convention (SPTK's, without frequency warping,
 which the mel filterbank already does) behind the 10 sqrt(2) / ln 10 constant of the
 mel-cepstral distortion. c_1..c_D are compared (c_0, the energy, excluded by the caller).
@@ -35,7 +38,8 @@ import torchaudio.transforms as T
 
 from seqgen.errors import SeqgenError
 
-KINDS = ("linear", "mel", "mfcc")
+KINDS = ("linear", "mel", "mfcc", "world")
+VOCODER_SETTINGS = ("griffin_lim_iters", "inverse_mel_iters")  # how frames become audio, not what the frames are
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,10 @@ class FeatureSpec:
     floor: float = 1e-5
     griffin_lim_iters: int = 32
     inverse_mel_iters: int = 50
+    n_mcep: int = 40  # world only: mel-cepstral coefficients of the spectral envelope
+    f0_floor: float = 71.0  # world only: F0 search range (Hz)
+    f0_ceil: float = 800.0
+    f0_method: str = "dio"  # world only: dio (+ StoneMask) | harvest
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -68,6 +76,15 @@ class FeatureSpec:
             raise SeqgenError(f"data.features.f_max={self.f_max} must be in (f_min, sample_rate / 2]")
         if self.griffin_lim_iters < 1:
             raise SeqgenError(f"data.features.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+        if self.kind == "world":
+            from seqgen.families.speech.world import F0_METHODS
+
+            if self.n_mcep < 2:
+                raise SeqgenError(f"data.features.n_mcep={self.n_mcep} must be >= 2")
+            if not 0 < self.f0_floor < self.f0_ceil < self.sample_rate / 2:
+                raise SeqgenError(f"data.features.f0_floor={self.f0_floor} and f0_ceil={self.f0_ceil} must satisfy 0 < floor < ceil < sample_rate / 2")
+            if self.f0_method not in F0_METHODS:
+                raise SeqgenError(f"data.features.f0_method={self.f0_method!r}: use one of {', '.join(F0_METHODS)}")
 
     @classmethod
     def from_dict(cls, d: Any) -> "FeatureSpec":
@@ -78,9 +95,30 @@ class FeatureSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> dict[str, Any]:
+        """What the frames are (the settings that change them; not how they are turned into audio)."""
+        return {k: v for k, v in self.to_dict().items() if k not in VOCODER_SETTINGS}
+
     @property
     def dim(self) -> int:
+        if self.kind == "world":
+            from seqgen.families.speech.world import frame_dim
+
+            return frame_dim(self.n_mcep, self.sample_rate)
         return {"linear": self.n_fft // 2 + 1, "mel": self.n_mels, "mfcc": self.n_mfcc}[self.kind]
+
+    @property
+    def voicing_index(self) -> int | None:
+        """Column of the binary voicing flag (world), else None."""
+        if self.kind != "world":
+            return None
+        from seqgen.families.speech.world import VUV
+
+        return VUV
+
+    @property
+    def vocoder(self) -> str:
+        return "WORLD" if self.kind == "world" else f"Griffin-Lim ({self.griffin_lim_iters} iterations)"
 
     @property
     def frame_seconds(self) -> float:
@@ -101,10 +139,20 @@ class Features:
         self.to_db = T.AmplitudeToDB(stype="power", top_db=None)
         # (n_mels, n_mfcc), orthonormal: mfcc = db @ dct, db ~ mfcc @ dct.T
         self.dct = AF.create_dct(s.n_mfcc, s.n_mels, norm="ortho")
+        self.world = None
+        if s.kind == "world":
+            from seqgen.families.speech.world import World
+
+            self.world = World(s.sample_rate, s.hop_length, s.n_mcep, s.f0_floor, s.f0_ceil, s.f0_method)
+            # the decoded envelope has fft_size / 2 + 1 bins: its own filterbank onto the same mel bands
+            self.mel = T.MelScale(n_mels=s.n_mels, sample_rate=s.sample_rate, f_min=s.f_min, f_max=s.f_max,
+                                  n_stft=self.world.fft_size // 2 + 1)
 
     # --- audio -> frames -------------------------------------------------------------------------
     def __call__(self, audio: np.ndarray | torch.Tensor) -> np.ndarray:
         """float audio (N,) at spec.sample_rate -> (T, dim) float32 frames."""
+        if self.world is not None:
+            return self.world.analyse(np.asarray(audio))
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
         with torch.no_grad():
             power = self.power(wave)  # (F, T)
@@ -124,6 +172,9 @@ class Features:
     # --- frames -> power spectra / audio ---------------------------------------------------------
     def mel_power(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(T, dim) features -> (n_mels, T) mel power (linear features: projected with the filterbank)."""
+        if self.world is not None:
+            envelope = torch.as_tensor(self.world.envelope(np.asarray(frames)), dtype=torch.float32)
+            return self.mel(envelope.T)
         x = torch.as_tensor(np.asarray(frames, dtype=np.float32)).T
         if self.spec.kind == "linear":
             return self.mel(torch.exp(x).clamp_min(0))
@@ -150,9 +201,13 @@ class Features:
             return power
 
     def to_audio(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Griffin-Lim: (T, dim) features -> float32 audio in [-1, 1] at spec.sample_rate."""
-        with torch.no_grad():
-            wave = self.griffin_lim(self.linear_power(frames))
+        """The vocoder (WORLD for world features, else Griffin-Lim): (T, dim) features -> float32
+        audio in [-1, 1] at spec.sample_rate."""
+        if self.world is not None:
+            wave = torch.as_tensor(self.world.synthesise(np.asarray(frames)), dtype=torch.float32)
+        else:
+            with torch.no_grad():
+                wave = self.griffin_lim(self.linear_power(frames))
         peak = float(wave.abs().max()) if wave.numel() else 0.0
         if peak > 0.99:  # never clip the WAV: scale down only when needed
             wave = wave * (0.99 / peak)
@@ -182,11 +237,13 @@ class NormAccumulator:
         self.total += x.sum(0)
         self.squares += np.square(x).sum(0)
 
-    def result(self) -> dict[str, list[float]]:
+    def result(self, binary: list[int] | tuple[int, ...] = ()) -> dict[str, list[float]]:
+        """Mean and std per column; `binary` columns get mean 0, std 1 (they stay 0/1)."""
         if self.n == 0:
             raise SeqgenError("no training frames: cannot compute normalisation statistics")
         mean = self.total / self.n
         std = np.sqrt(np.maximum(self.squares / self.n - mean**2, 1e-8))
+        mean[list(binary)], std[list(binary)] = 0.0, 1.0
         return {"mean": mean.tolist(), "std": std.tolist(), "frames": int(self.n)}
 
 

@@ -2,7 +2,14 @@
 
 Loss: the mixture density negative log-likelihood of each frame given the previous ones, the
 symbols and the speaker, in nats per frame (`val/nll`, monitored), also logged per utterance and
-per feature dimension. Generation, figures and the report live in generate.py, figures.py and
+per feature dimension. With `align_weight` = lambda > 0 (phoneme units), plus the window's
+alignment to the corpus's exact phone boundaries (u_t = the phone frame t belongs to):
+
+    L = NLL + lambda * L_align,   L_align = -(1/T) sum_t log( phi(t, u_t) / sum_u phi(t, u) )
+
+Graves's window learns where it is from the NLL alone, slowly; the boundaries come free with both
+corpora (espeak-ng's phoneme events, TIMIT's .PHN), and supervising the window with them teaches
+the alignment (and the durations the window then moves at when sampling) in a few hundred steps. Generation, figures and the report live in generate.py, figures.py and
 report.py of this folder, reached through the family object.
 """
 
@@ -35,6 +42,8 @@ class SpeechSynthesis(SeqModule):
         super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         if data_info.get("family") not in (None, "speech"):
             raise SeqgenError(f"a speech model needs speech data, got '{data_info.get('family')}' data")
+        if self.config.align_weight > 0 and str(data_info.get("units") or "phonemes") != "phonemes":
+            raise SeqgenError("model.align_weight needs data.datamodule.units=phonemes: the corpus gives phone boundaries, not character ones")
         self.spec = FeatureSpec.from_dict(data_info["features"])
         self.table = SymbolTable(data_info, str(data_info.get("units") or "phonemes"))
         self.mean = np.asarray(data_info["norm"]["mean"], dtype=np.float32)
@@ -43,7 +52,7 @@ class SpeechSynthesis(SeqModule):
         c = self.config
         self.net = SpeechSynthesisNet(
             self.spec.dim, self.table.size, len(self.table.speakers) + 1, c.hidden_size, c.num_layers, c.window_components,
-            c.mixture_components, c.speaker_dim, c.window, c.kappa_scale, c.max_step, c.input_dropout,
+            c.mixture_components, c.speaker_dim, c.window, c.kappa_scale, c.max_step, c.input_dropout, self.spec.voicing_index,
         )
         self.eval_metrics = nn.ModuleDict(
             {f"{stage}_{name}": SumMetric() for stage in ("val", "test") for name in ("nats", "frames", "utterances")}
@@ -58,18 +67,31 @@ class SpeechSynthesis(SeqModule):
     def batch_units(self, batch: dict[str, Any]) -> int:
         return int(batch["mask"].sum())
 
+    def alignment_loss(self, phi: torch.Tensor, frame_phone: torch.Tensor) -> torch.Tensor:
+        """L_align (module docstring): phi (B, T, U) window weights, frame_phone (B, T) targets (-1: none)."""
+        valid = frame_phone >= 0
+        target = phi.gather(-1, frame_phone.clamp_min(0).unsqueeze(-1)).squeeze(-1)
+        log_p = torch.log(target + 1e-6) - torch.log(phi.sum(-1) + 1e-6 * phi.shape[-1])
+        return -(log_p * valid).sum() / valid.sum().clamp_min(1)
+
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        params, _ = self.run_network(batch)
+        align_weight = float(self.hparams.align_weight)
+        params, phi = self.run_network(batch, return_phi=align_weight > 0)
         nll = self.net.head.nll(params, batch["frames"], batch["mask"], reduction="mean")
         utterances = batch["mask"].shape[0]
         frames = batch["mask"].sum().clamp_min(1)
         logs = {
-            "loss": nll.detach(),
             "nll": nll.detach(),
             "nll_per_utterance": nll.detach() * frames / utterances,
             "nll_per_dim": nll.detach() / self.spec.dim,
         }
-        return nll, logs
+        loss = nll
+        if align_weight > 0:
+            align = self.alignment_loss(phi, batch["frame_phone"])
+            loss = nll + align_weight * align
+            logs["align"] = align.detach()
+        logs["loss"] = loss.detach()
+        return loss, logs
 
     # --- evaluation ----------------------------------------------------------------------------
     def _evaluate(self, batch: dict[str, Any], stage: str) -> None:

@@ -16,6 +16,13 @@ upper layers and the head then run once over the whole sequence.
 
 End of an utterance (sampling): the window has passed the last symbol, phi(t, U+1) > phi(t, u)
 for every real u (`GaussianWindow.step_with_end`), decided per row.
+
+WORLD frames (`voicing_index` set) get `VoicedFrameMixture`: the voicing flag v_t in {0, 1} is a
+Bernoulli of its own, the other columns (continuous log F0, mel-cepstrum, band aperiodicity) the
+diagonal mixture, as handwriting's pen-lift bit beside its offsets:
+
+    p(x_t) = sum_j pi_j N(x_t without v | mu_j, diag sigma_j^2) * e_t^v_t (1 - e_t)^(1 - v_t)
+    e_t = sigmoid(v_hat_t (1 + b))       (sampling bias b sharpens it as it sharpens pi)
 """
 
 from __future__ import annotations
@@ -27,8 +34,57 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqgen.nn.lstm_stack import SkipLSTMStack
-from seqgen.nn.mdn import DiagonalGaussianMixture, DiagonalParams
+from seqgen.nn.mdn import DiagonalGaussianMixture, DiagonalParams, MixtureHead
 from seqgen.nn.window import make_window
+
+
+class VoicedParams(NamedTuple):
+    """`DiagonalParams` over the continuous columns plus the voicing logit (..., )."""
+
+    log_pi: Tensor
+    mu: Tensor
+    log_sigma: Tensor
+    voicing_logit: Tensor
+
+    @property
+    def continuous(self) -> DiagonalParams:
+        return DiagonalParams(self.log_pi, self.mu, self.log_sigma)
+
+
+class VoicedFrameMixture(MixtureHead):
+    """A diagonal-Gaussian mixture over every column but `voicing_index`, and a Bernoulli for it."""
+
+    def __init__(self, in_features: int, dim: int, n_components: int, voicing_index: int) -> None:
+        super().__init__()
+        if not 0 <= voicing_index < dim:
+            raise ValueError(f"voicing_index {voicing_index} outside a {dim}-column frame")
+        self.event_size, self.voicing_index = dim, int(voicing_index)
+        self.mixture = DiagonalGaussianMixture(in_features, dim - 1, n_components)
+        self.voicing = nn.Linear(in_features, 1)
+        keep = [c for c in range(dim) if c != voicing_index]
+        self.register_buffer("continuous_columns", torch.tensor(keep), persistent=False)
+        # sampled (continuous, v) -> frame order: v goes back to its column
+        self.register_buffer("frame_order", torch.argsort(torch.tensor(keep + [voicing_index])), persistent=False)
+
+    @property
+    def linear(self) -> nn.Linear:  # the weight whose dtype and device the network follows
+        return self.mixture.linear
+
+    def forward(self, h: Tensor, bias: float = 0.0) -> VoicedParams:
+        p = self.mixture(h, bias)
+        return VoicedParams(p.log_pi, p.mu, p.log_sigma, self.voicing(h).squeeze(-1) * (1.0 + float(bias)))
+
+    def log_density(self, params: VoicedParams, x: Tensor) -> Tensor:
+        voiced = x[..., self.voicing_index]
+        log_voicing = -F.binary_cross_entropy_with_logits(params.voicing_logit.float(), voiced.float(), reduction="none")
+        return self.mixture.log_density(params.continuous, x.index_select(-1, self.continuous_columns)) + log_voicing
+
+    @torch.no_grad()
+    def sample(self, params: VoicedParams, generator: Optional[torch.Generator] = None) -> Tensor:
+        continuous = self.mixture.sample(params.continuous, generator)
+        u = torch.rand(params.voicing_logit.shape, generator=generator, device=continuous.device)
+        voiced = (u < torch.sigmoid(params.voicing_logit.float())).to(continuous.dtype).unsqueeze(-1)
+        return torch.cat((continuous, voiced), -1).index_select(-1, self.frame_order)
 
 
 class SpeechState(NamedTuple):
@@ -54,6 +110,7 @@ class SpeechSynthesisNet(nn.Module):
         kappa_scale: float = 5.0,
         max_step: float = 1.0,
         input_dropout: float = 0.0,
+        voicing_index: int | None = None,
     ) -> None:
         super().__init__()
         self.frame_dim, self.vocab_size, self.hidden_size = frame_dim, vocab_size, hidden_size
@@ -64,7 +121,10 @@ class SpeechSynthesisNet(nn.Module):
         # layer 1 sees [x, s, w_{t-1}]; it runs step by step in `forward`, nn.LSTM only holds its weights
         self.lstm.layers[0] = nn.LSTM(in_size + vocab_size, hidden_size, batch_first=True)
         self.window = make_window(window, hidden_size, window_components, kappa_scale, max_step)
-        self.head = DiagonalGaussianMixture(self.lstm.output_size, frame_dim, mixture_components)
+        self.head: DiagonalGaussianMixture | VoicedFrameMixture = (
+            DiagonalGaussianMixture(self.lstm.output_size, frame_dim, mixture_components) if voicing_index is None
+            else VoicedFrameMixture(self.lstm.output_size, frame_dim, mixture_components, voicing_index)
+        )
         self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
 
     # --- helpers -------------------------------------------------------------------------------

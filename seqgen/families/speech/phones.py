@@ -7,11 +7,16 @@ closures of voiced stops (bcl, dcl, gcl) become ``vcl`` and of unvoiced ones (pc
 previous phone). For scoring (39), additionally ``ao -> aa``, ``ax -> ah``, ``ix -> ih``,
 ``el -> l``, ``en -> n``, ``zh -> sh``, and ``cl``, ``vcl``, ``epi`` -> ``sil``.
 
+Scoring maps (meta.json "scoring", applied by the phoneme recogniser to both sides before the
+PER): TIMIT's training labels -> 39 phones; espeak-ng's allophone variants -> their base phoneme.
+
 Also here: the standard speaker lists, i.e. the 24-speaker core test set and the 50-speaker
 development set (taken from the TIMIT test speakers outside the core set).
 """
 
 from __future__ import annotations
+
+import re
 
 from seqgen.errors import SeqgenError
 
@@ -80,3 +85,32 @@ def fold_segments(segments: list[tuple[int, int, str]], to: int) -> list[tuple[i
         out.append((pending_start if pending_start is not None else begin, end, label))
         pending_start = None
     return out
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+
+def timit_scoring(phone_set: int) -> dict[str, object]:
+    """The TIMIT scoring map (meta.json "scoring"): training labels -> the 39-phone set ("" = dropped)."""
+    if phone_set == 39:
+        return {"name": "TIMIT 39 phones", "fold": {}}
+    source = FOLD_61_TO_48 if phone_set == 61 else FOLD_48_TO_39
+    fold = {p: (fold_phone(p, 39) or "") if phone_set == 61 else FOLD_48_TO_39[p] for p in source}
+    return {"name": f"TIMIT {phone_set} -> 39 phones (Lee and Hon 1989)", "fold": fold}
+
+
+_ESPEAK_VARIANT = re.compile(r"(?<=.)[-#\[2-5]+$")
+
+
+def espeak_base_phoneme(phoneme: str) -> str:
+    """An espeak-ng phoneme mnemonic without its allophone-variant marks (a trailing ``-``, ``#``,
+    ``[`` or digit 2-5: ``@2``, ``@-`` -> ``@``; ``t#``, ``t2``, ``t[`` -> ``t``; ``aI3`` -> ``aI``);
+    a one-character mnemonic is a phoneme of its own (``3``) and stays."""
+    return _ESPEAK_VARIANT.sub("", phoneme)
+
+
+def espeak_scoring(phonemes: list[str]) -> dict[str, object]:
+    """The espeak-ng scoring map: allophone variants -> their base phoneme (as TIMIT's 48 -> 39
+    merges allophones such as ix/ih), so the PER counts phoneme confusions a listener would hear."""
+    fold = {p: espeak_base_phoneme(p) for p in phonemes if espeak_base_phoneme(p) != p}
+    return {"name": f"espeak-ng phonemes, {len(fold)} allophone variants folded to their base", "fold": fold}

@@ -6,10 +6,15 @@ One shard sample per utterance::
     bounds.npy   (P,) int32       first frame of each phone (from the corpus's exact boundaries)
     phones.txt   space-separated phone labels (P of them)
     text.txt     the sentence;  speaker.txt  the speaker's name
+    audio.npy    (N,) int16       valid/test only: the audio the frames were computed from (at the
+                                  features' sample rate), for listening and for measuring vocoders
+                                  and generated speech against the real thing
 
 Utterances are read, featurised and written one at a time; the normalisation statistics, the
 symbol vocabularies (phonemes and characters) and the speaker list come from the training split,
-written first, with running sums, so memory stays flat for any corpus size. Valid/test utterances
+written first, with running sums, so memory stays flat for any corpus size. The corpus adds how
+the phoneme recogniser scores it (meta.json "scoring": TIMIT -> 39 phones, espeak-ng allophones
+-> their base phoneme). Valid/test utterances
 with a symbol the training split lacks, empty texts, utterances longer than `max_frames`, audio
 the corpus reader rejects: counted, named skips in meta.json (and logged), never silent.
 
@@ -49,8 +54,9 @@ def text_symbols(text: str) -> list[str]:
     return list(" ".join(text.lower().split()))
 
 
-def utterance_sample(utt: Utterance, frames: np.ndarray, hop: int, rate_ratio: float) -> dict[str, bytes]:
+def utterance_sample(utt: Utterance, frames: np.ndarray, hop: int, rate_ratio: float, audio: np.ndarray | None = None) -> dict[str, bytes]:
     starts = np.array([round(b * rate_ratio / hop) for b, _, _ in utt.phones], dtype=np.int32).clip(0, len(frames) - 1)
+    extra = {} if audio is None else {"audio.npy": encode_array(np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16))}
     return {
         "__key__": utt.uid,
         "frames.npy": encode_array(frames.astype(np.float32)),
@@ -58,6 +64,7 @@ def utterance_sample(utt: Utterance, frames: np.ndarray, hop: int, rate_ratio: f
         "phones.txt": " ".join(p for _, _, p in utt.phones).encode("utf-8"),
         "text.txt": utt.text.encode("utf-8"),
         "speaker.txt": utt.speaker.encode("utf-8"),
+        **extra,
     }
 
 
@@ -106,7 +113,7 @@ class _SplitWriter:
             self.stats["max_frames"] = max(self.stats["max_frames"], len(frames))
             if split == "valid" and len(self.primes) < n_primes and all(p["speaker"] != utt.speaker for p in self.primes):
                 self.primes.append({"uid": utt.uid, "speaker": utt.speaker, "text": utt.text, "phones": phones, "frames": frames})
-            yield utterance_sample(utt, frames, spec.hop_length, spec.sample_rate / utt.rate)
+            yield utterance_sample(utt, frames, spec.hop_length, spec.sample_rate / utt.rate, None if split == "train" else audio)
 
 
 class SpeechPreparation(Preparation):
@@ -140,7 +147,7 @@ class SpeechPreparation(Preparation):
             raise SeqgenError(f"the '{split}' split of corpus '{self.corpus.name}' is empty after skips ({self.report.counts}): check data.corpus")
         if split == "train":
             self.vocab = {"phonemes": state.phones, "chars": state.chars}
-            self.norm = state.norm.result()
+            self.norm = state.norm.result(binary=[self.spec.voicing_index] if self.spec.voicing_index is not None else [])
             self.train_speakers = sorted(state.speakers)
         self.primes.extend(state.primes)
         return {
@@ -161,6 +168,7 @@ class SpeechPreparation(Preparation):
             "features": self.spec.to_dict(),
             "norm": self.norm,
             "vocab": {"phonemes": sorted(self.vocab["phonemes"]), "chars": sorted(self.vocab["chars"])},
+            "scoring": self.corpus.scoring(sorted(self.vocab["phonemes"])),
             "speakers": self.train_speakers,
             "splits": {name: {k: v for k, v in stats.items() if k != "reused_shards"} for name, stats in splits.items()},
             "train_utterances": splits["train"]["utterances"],

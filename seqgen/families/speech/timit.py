@@ -39,7 +39,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from seqgen.errors import SeqgenError
-from seqgen.families.speech.phones import CORE_TEST_SPEAKERS, DEV_SPEAKERS, FOLD_61_TO_48, fold_segments
+from seqgen.families.speech.phones import CORE_TEST_SPEAKERS, DEV_SPEAKERS, FOLD_61_TO_48, fold_segments, timit_scoring
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +298,10 @@ class TimitCorpus:
                 except SeqgenError as err:
                     reason = "compressed_audio" if "sample_coding" in str(err) else "bad_utterance"
                     report.add(reason, f"{speaker}/{wav.name}", str(err))
+
+    def scoring(self, phonemes: list[str]) -> dict[str, Any]:
+        """How the phoneme recogniser scores this corpus (meta.json "scoring"): folded to 39 phones."""
+        return timit_scoring(self.phone_set)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "timit", "root": str(self.root), "phone_set": self.phone_set, "include_sa": self.include_sa}

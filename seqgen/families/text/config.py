@@ -71,7 +71,7 @@ class TextDataModuleConfig(DataModuleConfig):
 class TextSampleOptions:
     """`seqgen-sample` of a text model."""
 
-    prime: str = "The "
+    prime: Optional[str] = None  # null: "The " where the vocabulary can write it, else none (generate.default_prime)
     length: int = 500  # symbols drawn after the prime
     temperature: float = 0.8  # < 1 sharpens the softmax, > 1 flattens it
 

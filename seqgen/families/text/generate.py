@@ -19,6 +19,7 @@ from seqgen.nn.modes import evaluates_first_arg
 from seqgen.sampling.budget import check_request
 
 SEPARATOR = "\n\n----\n\n"
+DEFAULT_PRIME = "The "  # seqgen-sample's prime (prime=null) where the vocabulary can write it
 
 
 @torch.no_grad()
@@ -67,11 +68,22 @@ def preview_prime(model: Any) -> str:
     return "".join(ch for ch in prime if ch.encode("utf-8")[0] in vocab.symbols or ord(ch) in vocab.symbols)
 
 
+def default_prime(vocab: Any) -> str:
+    """DEFAULT_PRIME where the vocabulary can write it, else no prime: a corpus without a capital T
+    must still sample with the defaults (a prime the user gives is refused instead)."""
+    try:
+        vocab.encode(DEFAULT_PRIME)
+    except SeqgenError:
+        return ""
+    return DEFAULT_PRIME
+
+
 def sample_command(model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
     """`seqgen-sample` for text: prime, length, temperature, num_samples, seed -> samples.txt."""
     generator = torch.Generator(device=model.device).manual_seed(int(cfg.seed))
     options = get_family("text").sample_settings(cfg)  # TextSampleOptions: null = its default
-    prime, length, temperature = options.prime, options.length, options.temperature
+    prime = default_prime(model.vocab) if options.prime is None else options.prime
+    length, temperature = options.length, options.temperature
     # the ids (int64) and one row of logits per sample and step
     check_request(cfg, f"length={length} x num_samples={cfg.num_samples}", int(cfg.num_samples) * length, 8 + 4 * len(model.vocab), "length or num_samples")
     texts = sample_text(model, prime, length, temperature, int(cfg.num_samples), generator, progress=True)

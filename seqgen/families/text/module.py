@@ -100,6 +100,15 @@ class TextLSTM(SeqModule):
     def on_test_epoch_end(self) -> None:
         self._log_bpc("test", self.test_nats, self.test_count)
 
+    # --- dynamic evaluation (seqgen.eval.dynamic): the loss of one segment from a carried state --
+    def segment_loss(self, segment: dict[str, torch.Tensor], state: State | None) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """segment: inputs, targets (B, L) ids and mask (B, L), False where a target is not scored
+        (past a stream's end, or a byte outside the vocabulary) -> (summed nats, scored symbols, state)."""
+        logits, state = self(segment["inputs"], state)
+        nats = F.cross_entropy(logits.transpose(1, 2), segment["targets"], reduction="none")
+        mask = segment["mask"]
+        return (nats * mask).sum(), mask.sum(), state
+
     # --- checkpoints: the carried state makes a resumed run continue exactly --------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

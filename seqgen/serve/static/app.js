@@ -255,6 +255,7 @@ async function write() {
   const body = {
     text: $("text").value, style: $("style").value, bias: parseFloat($("bias").value),
     seed: parseInt($("seed").value || "0", 10), unknown_chars: $("drop").checked ? "drop" : "error",
+    best_of: parseInt($("best-of").value || "1", 10),
     layout: {
       width: `${$("page-width").value}${$("width-unit").value}`, align: $("text-align").value, page: $("page-size").value,
       ink: $("ink").value, speed_width: $("speed-width").checked ? 1 : 0,
@@ -351,7 +352,8 @@ function addStyle(result) {
   const opt = new Option(`${result.label} (“${result.text}”)`, result.id);
   $("style").add(opt);
   $("style").value = result.id;
-  say(`Style ready: ${result.points} points, “${result.text}”. Press Write.`);
+  $("personalise").disabled = false;
+  say(`Style ready: ${result.points} points, “${result.text}”. Press Write (or Personalise first).`);
 }
 
 async function uploadFile() {
@@ -367,10 +369,12 @@ async function uploadFile() {
   } catch (err) { say(err.message, "error"); }
 }
 
-const pad = { strokes: [], cur: null };
+// Capture: the user writes the prompt sentence on the pad; every pointer sample is [x, y, t]
+// (canvas pixels, y down, milliseconds). Lines are checked by the server as they are added.
+const pad = { strokes: [], cur: null, lines: [], prompt: 0 };
 function padPoint(ev) {
   const c = $("pad"), r = c.getBoundingClientRect();
-  return [(ev.clientX - r.left) * c.width / r.width, (ev.clientY - r.top) * c.height / r.height];
+  return [(ev.clientX - r.left) * c.width / r.width, (ev.clientY - r.top) * c.height / r.height, ev.timeStamp];
 }
 function padDraw() {
   const c = $("pad"), ctx = c.getContext("2d");
@@ -382,20 +386,83 @@ function padDraw() {
     ctx.stroke();
   }
 }
+function nextPrompt() {
+  const prompts = state.info.prompts;
+  const text = prompts[pad.prompt % prompts.length];
+  $("prompt").textContent = text;
+  $("capture-text").value = text;
+}
+function showCaptured() {
+  const n = pad.lines.length;
+  $("capture-count").textContent = n ? `${n} line${n > 1 ? "s" : ""} captured` : "no lines yet";
+  $("capture-save").disabled = n === 0;
+}
+async function addCaptured() {
+  const line = { text: $("capture-text").value.trim(), strokes: pad.strokes };
+  if (pad.lines.length >= state.info.limits.max_capture_lines) { say(`At most ${state.info.limits.max_capture_lines} lines.`, "error"); return false; }
+  try { await api("/api/capture", { lines: [line] }); }  // checked on its own: the message names what is wrong
+  catch (err) { say(err.message, "error"); return false; }
+  pad.lines.push(line);
+  pad.strokes = []; padDraw();
+  pad.prompt += 1; nextPrompt(); showCaptured();
+  say("Line added. Write the next prompt, or press Use my lines.");
+  return true;
+}
+async function useCaptured() {
+  if (pad.strokes.length && !(await addCaptured())) return;
+  if (!pad.lines.length) { say("Write the prompt in the box, then press Add line.", "error"); return; }
+  try { addStyle(await api("/api/capture", { lines: pad.lines })); }
+  catch (err) { say(err.message, "error"); }
+}
+async function personalise() {
+  const style = $("style").value;
+  $("personalise").disabled = true;
+  say("Personalising: a few steps of adaptation to your lines...");
+  try {
+    const r = await api("/api/personalise", { style });
+    $("style").selectedOptions[0].textContent += " (personalised)";
+    say(`Personalised: ${r.steps} steps in ${r.seconds.toFixed(1)} s, NLL per point ${r.nll_before.toFixed(2)} -> ${r.nll_after.toFixed(2)}. Press Write.`);
+  } catch (err) { say(err.message, "error"); $("personalise").disabled = false; }
+}
+function saveCaptured() {
+  // the first line also as {text, strokes}: the file is a style file for seqgen-sample style=<file>
+  const first = pad.lines[0];
+  const blob = new Blob([JSON.stringify({ text: first.text, strokes: first.strokes, y_axis: "down", lines: pad.lines })], { type: "application/json" });
+  const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: "my-handwriting.json" });
+  a.click();
+  URL.revokeObjectURL(a.href);
+}
+async function loadCaptured() {
+  const file = $("capture-load").files[0];
+  if (!file) return;
+  let data;
+  try { data = JSON.parse(await file.text()); } catch (err) { say(`${file.name}: not a saved style (${err.message})`, "error"); return; }
+  const lines = data && Array.isArray(data.lines) ? data.lines : (data && data.strokes ? [{ text: data.text || "", strokes: data.strokes }] : null);
+  if (!lines) { say(`${file.name}: not a saved style (no "lines")`, "error"); return; }
+  try { addStyle(await api("/api/capture", { lines })); pad.lines = lines; showCaptured(); }
+  catch (err) { say(`${file.name}: ${err.message}`, "error"); }
+  $("capture-load").value = "";
+}
 function setupPad() {
   const c = $("pad");
   c.addEventListener("pointerdown", (ev) => { c.setPointerCapture(ev.pointerId); pad.cur = [padPoint(ev)]; pad.strokes.push(pad.cur); padDraw(); });
-  c.addEventListener("pointermove", (ev) => { if (pad.cur) { pad.cur.push(padPoint(ev)); padDraw(); } });
+  c.addEventListener("pointermove", (ev) => {
+    if (!pad.cur) return;
+    const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [];  // a pen's full rate
+    for (const e of (events.length ? events : [ev])) pad.cur.push(padPoint(e));
+    padDraw();
+  });
   const end = () => { pad.cur = null; };
   c.addEventListener("pointerup", end);
   c.addEventListener("pointercancel", end);
   $("pad-clear").addEventListener("click", () => { pad.strokes = []; padDraw(); });
-  $("pad-use").addEventListener("click", async () => {
-    if (!pad.strokes.length) { say("Write something on the pad first.", "error"); return; }
-    const content = JSON.stringify({ text: $("style-text").value, strokes: pad.strokes, y_axis: "down" });
-    try { addStyle(await api("/api/styles", { filename: "drawing.json", content, text: $("style-text").value || null })); }
-    catch (err) { say(err.message, "error"); }
-  });
+  $("capture-add").addEventListener("click", addCaptured);
+  $("capture-use").addEventListener("click", useCaptured);
+  $("capture-save").addEventListener("click", saveCaptured);
+  $("capture-load").addEventListener("change", loadCaptured);
+  $("personalise").addEventListener("click", personalise);
+  $("style").addEventListener("change", () => { $("personalise").disabled = !/^(upload|capture):/.test($("style").value); });
+  nextPrompt();
 }
 
 // ---------------------------------------------------------------- start
@@ -407,6 +474,8 @@ async function init() {
   state.vocab = new Set(state.info.vocab);
   const sel = $("style");
   for (const s of state.info.styles) sel.add(new Option(s.label, s.id));
+  for (const n of [2, 4, 8]) if (n <= state.info.limits.max_best_of) $("best-of").add(new Option(String(n)));
+  $("best-of").disabled = state.info.limits.max_best_of < 2;
   $("text").maxLength = state.info.limits.max_lines * (state.info.limits.max_chars + 1);
   for (const [id, out] of [["bias", "bias-value"], ["width", "width-value"], ["speed", "speed-value"]]) {
     $(id).addEventListener("input", () => { $(out).textContent = $(id).value; });

@@ -269,13 +269,16 @@ def test_cli_refuses_bad_settings(tiny_synthesis_run: Path, tmp_path: Path) -> N
     from seqgen.cli.serve import build_engine, validate
     from seqgen.errors import SeqgenError
 
-    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char"), ("num_threads=0", "num_threads=0")):
+    for override, needle in (("max_concurrent=0", "max_concurrent=0"), ("port=70000", "port=70000"), ("max_points_per_char=0", "max_points_per_char"), ("num_threads=0", "num_threads=0"),
+                             ("adapt_seconds=0", "adapt_seconds"), ("max_best_of=0", "max_best_of"), ("max_capture_lines=0", "max_capture_lines")):
         with pytest.raises(SeqgenError, match=needle):
             validate(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", override]))
     with pytest.raises(SeqgenError, match="does not exist"):
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tmp_path / 'none'}", "styles_dir=null"]))
     with pytest.raises(SeqgenError, match="styles_dir"):
         build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", f"styles_dir={tmp_path / 'nope'}"]))
+    with pytest.raises(SeqgenError, match="recognizer"):  # best-of needs a recogniser, not a synthesis run
+        build_engine(compose_cfg("serve", tmp_path, [f"ckpt={tiny_synthesis_run}", "styles_dir=null", f"recognizer={tiny_synthesis_run}"]))
     from seqgen.serve.engine import Engine, Limits
 
     class PredictionLike:  # a handwriting model that writes no given text

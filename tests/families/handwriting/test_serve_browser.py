@@ -18,14 +18,9 @@ import pytest
 from handwriting_helpers import one_thread  # noqa: F401  (autouse fixture)
 from serve_helpers import make_engine, serving, slow_down, tiny_synthesis_model, tiny_synthesis_run  # noqa: F401
 
+from conftest import CHROMIUM, CHROMIUM_ARGS
 from seqgen.data.handwriting.strokes import offsets_to_strokes
 from seqgen.serve.app import create_app
-
-CHROMIUM = os.environ.get("SEQGEN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -117,19 +112,56 @@ def test_upload_a_style_file_then_write_with_it(page: Page, tiny_synthesis_model
     page.wait_for_selector("body[data-state=done]")
 
 
-def test_a_style_drawn_with_the_mouse(page: Page) -> None:
-    page.click("#own-style summary")
+def draw_arches(page: Page, count: int, height: float = 40) -> None:
+    """Write `count` little arches in the capture box with the mouse (pointer events)."""
     box = page.locator("#pad").bounding_box()
-    for x0 in (20, 90, 160):  # three little arches
+    for n in range(count):
+        x0 = 20 + 70 * n
         page.mouse.move(box["x"] + x0, box["y"] + 70)
         page.mouse.down()
         for k in range(1, 12):
-            page.mouse.move(box["x"] + x0 + 4 * k, box["y"] + 70 - 25 * np.sin(k / 11 * np.pi))
+            page.mouse.move(box["x"] + x0 + 4 * k, box["y"] + 70 - height * np.sin(k / 11 * np.pi))
         page.mouse.up()
-    page.fill("#style-text", "aaa")
-    page.click("#pad-use")
+
+
+def test_capture_lines_then_write_a_new_text_in_that_style(page: Page, tmp_path: Path) -> None:
+    page.click("#own-style summary")
+    assert page.text_content("#prompt") and page.input_value("#capture-text") == page.text_content("#prompt")
+    # a bad capture is refused with its message on the page: nothing written, then far too short
+    page.fill("#capture-text", "aaa")
+    page.click("#capture-add")
+    page.wait_for_function("document.getElementById('message').textContent.includes('empty')")
+    draw_arches(page, 1)
+    page.fill("#capture-text", "ab ab ab ab ab ab ab ab ab ab")
+    page.click("#capture-add")
+    page.wait_for_function("document.getElementById('message').textContent.includes('far too short')")
+    # two good lines, then the style
+    for text in ("aaa", "ba"):
+        page.click("#pad-clear")
+        draw_arches(page, len(text))
+        page.fill("#capture-text", text)
+        page.click("#capture-add")
+        page.wait_for_function("document.getElementById('message').textContent.startsWith('Line added')")
+    assert page.text_content("#capture-count") == "2 lines captured"
+    with page.expect_download() as saved:
+        page.click("#capture-save")
+    path = tmp_path / "mine.json"
+    saved.value.save_as(str(path))
+    assert [line["text"] for line in json.loads(path.read_text())["lines"]] == ["aaa", "ba"]
+    page.click("#capture-use")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Style ready')")
-    assert page.input_value("#style").startswith("upload:")
+    assert page.input_value("#style").startswith("capture:")
+    # personalise, then write a new text in the style and find the ink
+    page.click("#personalise")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Personalised')")
+    page.fill("#text", "ab ba")
+    page.click("#write")
+    page.wait_for_selector("body[data-state=done]")
+    box = page.evaluate("window.seqgenDemo.boxes")[0]
+    assert ink(page, [box["x"], box["y"], box["width"], box["height"]]) > 30
+    # the saved file loads back as a style
+    page.set_input_files("#capture-load", str(path))
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Style ready')")
 
 
 def test_bad_input_shows_its_message(page: Page, tmp_path: Path) -> None:

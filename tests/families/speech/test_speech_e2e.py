@@ -90,6 +90,7 @@ def test_prepare_train_sample_wav(trained_run: dict) -> None:
     assert summary["splits"]["train"]["utterances"] + summary["splits"]["valid"]["utterances"] + \
         summary["splits"]["test"]["utterances"] + sum(meta["skipped"]["counts"].values()) == 40
     assert result["global_step"] == 3 and math.isfinite(result["metrics"]["val/nll"]) and "test/nll" in result["metrics"]
+    assert result["fit_cpu_seconds"] > 0 and result["fit_seconds"] > 0  # the time it took, printed by seqgen-train
     # end of run: generated vs real spectrograms, alignment, both WAVs, the report; previews during training
     for name in ("speech-spectrograms.png", "speech-alignment.png", "speech-generated.wav", "speech-real.wav", "speech.md"):
         assert (run / name).stat().st_size > 200, name

@@ -89,3 +89,25 @@ def test_monotonicity() -> None:
     phi = np.eye(4)
     assert monotonicity(phi) == 1.0
     assert monotonicity(phi[[0, 2, 1, 3]]) == pytest.approx(2 / 3)
+
+
+def test_alignment_loss_follows_the_phone_boundaries() -> None:
+    from seqgen.families.speech.datamodule import collate_utterances
+    from seqgen.families.speech.module import SpeechSynthesis
+
+    info = {"family": "speech", "units": "phonemes", "vocab": {"phonemes": ["a", "b", "c"], "chars": ["x"]}, "speakers": ["s"],
+            "norm": {"mean": [0.0] * 4, "std": [1.0] * 4}, "features": {"kind": "mel", "n_mels": 4}}
+    item = {"frames": torch.randn(6, 4), "symbols": torch.tensor([1, 2, 3]), "speaker": 1, "speaker_name": "s",
+            "bounds": np.array([0, 2, 5]), "text": "", "uid": "u"}
+    batch = collate_utterances([item, {**item, "frames": torch.randn(3, 4)}])
+    assert batch["frame_phone"].tolist() == [[0, 0, 1, 1, 1, 2], [0, 0, 1, -1, -1, -1]]
+    model = SpeechSynthesis(info, hidden_size=8, window_components=1, mixture_components=1, align_weight=1.0)
+    on_target = torch.nn.functional.one_hot(batch["frame_phone"].clamp_min(0), 3).float() + 1e-9
+    off_target = on_target.roll(1, dims=-1)
+    assert model.alignment_loss(on_target, batch["frame_phone"]) < 1e-3 < 5.0 < model.alignment_loss(off_target, batch["frame_phone"])
+    loss, logs = model.compute_loss(batch)
+    loss.backward()
+    assert float(loss) == pytest.approx(float(logs["nll"] + logs["align"]), rel=1e-5)
+    assert model.net.window.linear.weight.grad.abs().sum() > 0
+    with pytest.raises(Exception, match="units=phonemes"):
+        SpeechSynthesis({**info, "units": "chars"}, align_weight=1.0)

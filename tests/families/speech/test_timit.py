@@ -147,6 +147,21 @@ def test_prepare_timit_shards(tmp_path: Path) -> None:
     assert batch["frames"].shape == (2, 9600 // 200 + 1, 20)
     assert batch["speakers"].tolist() == [0, 0]  # core test speakers are never training speakers
     assert batch["symbols"].shape[1] == 11 and list(batch["bounds"][0][:3]) == [0, 4, 8]  # 800 samples = 4 frames
+    # valid/test keep their audio (listening, vocoder and intelligibility measures); train does not
+    assert items[0]["audio"].shape == (9600,) and np.abs(items[0]["audio"]).max() > 0.1
+    assert dm.read_utterances("train", 1)[0]["audio"] is None
+    # the phoneme recogniser scores TIMIT on 39 phones: closures and silences fold together
+    fold = meta["scoring"]["fold"]
+    assert "39" in meta["scoring"]["name"] and fold["vcl"] == fold["cl"] == fold["sil"] == "sil" and fold["ix"] == "ih"
+
+
+def test_scoring_maps() -> None:
+    from seqgen.families.speech.phones import espeak_base_phoneme, timit_scoring
+
+    assert timit_scoring(61)["fold"]["q"] == "" and timit_scoring(61)["fold"]["pcl"] == "sil" and timit_scoring(39)["fold"] == {}
+    assert len(set(timit_scoring(48)["fold"].values())) == 39
+    assert [espeak_base_phoneme(p) for p in ("@2", "@-", "t#", "t[", "aI3", "i@3", "3", "3:", "@L", "oU")] == \
+        ["@", "@", "t", "t", "aI", "i@", "3", "3:", "@L", "oU"]
 
 
 def test_prepare_characters_and_skips(tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ import pytest
 
 from seqgen.eval.compression import (
     PAPER_ENWIK8_BPC,
+    ModelRow,
     compression_table,
     compressor_bpc,
+    compressor_sizes,
     write_compression_report,
 )
 from seqgen.errors import SeqgenError
@@ -62,12 +64,23 @@ def test_empty_data_is_an_error():
 def test_table_sorted_and_marked():
     table = compression_table({"lstm 7x700": 1.67}, {"zlib": 2.9, "lzma": 2.0}, {"cmix": 1.17})
     lines = table.strip().splitlines()
-    assert lines[0] == "| method | bits per character |"
+    assert lines[0] == "| method | compressed bytes | bits per character | model's estimate |"
     body = lines[2:]
     assert len(body) == 4
     assert "cmix" in body[0] and "(paper)" in body[0]
     assert "**lstm 7x700** (model)" in body[1] and "1.670" in body[1]
     assert "2.000" in body[2] and "2.900" in body[3]
+
+
+def test_real_sizes_in_the_table():
+    """A coded model's row shows its real size (bits per character from it) beside its estimate."""
+    data = _english(20_000)
+    sizes = compressor_sizes(data)
+    table = compression_table({"LSTM (static)": ModelRow(2.0, 5_100)}, compressor_bpc(data), None, len(data), sizes)
+    row = next(line for line in table.splitlines() if "LSTM" in line)
+    assert "**5,100**" in row and "**2.040**" in row and row.endswith("| 2.000 |")
+    zlib_row = next(line for line in table.splitlines() if "zlib" in line)
+    assert f"| {sizes['zlib']:,} |" in zlib_row
 
 
 def test_write_report(tmp_path: Path):

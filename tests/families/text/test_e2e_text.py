@@ -61,6 +61,8 @@ def test_train_checkpoint_resume_eval_sample(tmp_path: Path, tiny_text_data: Pat
     assert 0 < report["metrics"]["test/bpc"] < 8
     assert {"zlib", "bz2", "lzma"} <= set(report["compression"]["compressors"])
     assert (tmp_path / "eval" / "compression.md").read_text().count("|") > 10
+    static = next(row for row in report["compression"]["rows"] if row["method"] == "LSTM 2x32 (static)")
+    assert static["bytes"] > 0 and static["estimate_bpc"] > 0  # the test split coded for real
 
     out = subprocess.run(
         [str(BIN / "seqgen-sample"), f"ckpt={run_b}", "prime=It was", "length=40", "num_samples=3", f"hydra.run.dir={tmp_path / 'sample'}"],

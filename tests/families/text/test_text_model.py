@@ -125,3 +125,14 @@ def test_lstm_recurrence_gradcheck() -> None:
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *a: LSTMRecurrence.apply(*a), (xproj, weight, h0, c0))
+
+
+def test_default_prime_only_where_the_vocabulary_writes_it() -> None:
+    """`seqgen-sample ckpt=<run>` with its defaults works on a corpus without a capital T (the
+    end-of-run summary prints that command); a prime the user gives is still checked."""
+    from seqgen.data.text.vocab import Vocabulary
+    from seqgen.families.text.generate import DEFAULT_PRIME, default_prime
+
+    assert default_prime(Vocabulary(map(ord, "The cat"), "char")) == DEFAULT_PRIME
+    assert default_prime(Vocabulary(map(ord, "it was the best of times"), "char")) == ""
+    assert default_prime(Vocabulary(b"The end", "byte")) == DEFAULT_PRIME
