@@ -110,7 +110,8 @@ def test_documented_sampling_overrides_keep_their_spelling(tmp_path: Path) -> No
     [
         ("model.hidden_size=abc", "Error merging override model.hidden_size=abc; Value 'abc' of type 'str' could not be converted to Integer"),
         ("model.hiden_size=3", "Could not override 'model.hiden_size'; Key 'hiden_size' not in 'ImageMDLSTMConfig'"),
-        ("model=nope", "In 'train': Could not find 'model/nope'; available options in 'model': atari_frames;"),
+        ("model=nope", "In 'train': Could not find 'model/nope'; available options in 'model': atari_"),
+        ("data.datamodule.batch_size=abc", "Error merging override data.datamodule.batch_size=abc; Value 'abc' of type 'str' could not be"),
     ],
 )
 def test_a_config_that_cannot_be_composed_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
