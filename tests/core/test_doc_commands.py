@@ -8,7 +8,7 @@ fails on one that is neither.
 Default suite (seconds): the extraction, that coverage check, and every `seqgen-*` command's
 configuration composed and validated as written (a renamed key, group or experiment fails).
 
-`slow` (`make test-docs`, which .ci/run calls after `make test`): each document's commands run in
+`slow` (`make test-docs`; not in .ci/run until it is timed within CI's limit): each document's commands run in
 order, in a temporary folder laid out like a checkout (`.venv`, `Makefile`, the scripts; `data/`
 shared between the documents, so a corpus is prepared once), as a reader following the page:
 

@@ -30,9 +30,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 
 
+# Keys the streamed prepare writes that the legacy in-memory code predates.
+NEW_META_KEYS = ("train_writers",)
+
+
 def _same_output(a: Path, b: Path) -> None:
-    for name in ("manifest.json", "meta.json"):  # the manifest holds every shard's sha256
-        assert filecmp.cmp(a / name, b / name, shallow=False), f"{name} differs"
+    # the manifest holds every shard's sha256
+    assert filecmp.cmp(a / "manifest.json", b / "manifest.json", shallow=False), "manifest.json differs"
+    new_meta, old_meta = (json.loads((d / "meta.json").read_text()) for d in (a, b))
+    writers = new_meta.pop("train_writers")
+    assert writers == sorted(set(writers)) and all(isinstance(w, str) for w in writers)
+    assert old_meta.pop("train_writers", writers) == writers  # both streamed: the same writers
+    assert new_meta == old_meta, "meta.json differs beyond " + ", ".join(NEW_META_KEYS)
     shards = sorted(p.name for p in a.glob("*.tar"))
     assert shards == sorted(p.name for p in b.glob("*.tar")) and shards
     for name in shards:
