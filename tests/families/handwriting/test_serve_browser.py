@@ -136,12 +136,15 @@ def test_capture_lines_then_write_a_new_text_in_that_style(page: Page, tmp_path:
     page.click("#capture-add")
     page.wait_for_function("document.getElementById('message').textContent.includes('far too short')")
     # two good lines, then the style
-    for text in ("aaa", "ba"):
+    for count, text in enumerate(("aaa", "ba"), start=1):
         page.click("#pad-clear")
         draw_arches(page, len(text))
         page.fill("#capture-text", text)
         page.click("#capture-add")
-        page.wait_for_function("document.getElementById('message').textContent.startsWith('Line added')")
+        # wait on the count, not the message: the first line's "Line added" is still showing
+        expected = f"{count} line{'s' if count > 1 else ''} captured"
+        page.wait_for_function(f"document.getElementById('capture-count').textContent === {expected!r}")
+        assert page.text_content("#message").startswith("Line added")
     assert page.text_content("#capture-count") == "2 lines captured"
     with page.expect_download() as saved:
         page.click("#capture-save")
