@@ -31,8 +31,8 @@ shorter by more than that. The figures: `legibility.png` (CER against bias), `le
 `<prefix>/cer_bias<b>`, `<prefix>/cer_real`, `<prefix>/runon_bias<b>`, `<prefix>/dropped_bias<b>`.
 
 This module knows no family, no model and no checkpoint. The handwriting family wires it to a
-synthesis model and a recogniser run (`seqgen.families.handwriting.legibility`: `seqgen-eval
-recognizer=`, and `model.recognizer=` during training).
+synthesis model and a recogniser run (its `legibility` module: `seqgen-eval recognizer=`, and
+`model.recognizer=` during training).
 """
 
 from __future__ import annotations

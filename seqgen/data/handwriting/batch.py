@@ -18,8 +18,8 @@ A batch (`HandwritingBatch`, a dataclass):
 
 A model reads inputs ``offsets[:, :-1]`` and targets ``offsets[:, 1:]`` (mask ``mask[:, 1:]``).
 The handwriting models and the recogniser read these batches; the datamodule that makes them
-belongs to the handwriting family (`seqgen.families.handwriting.datamodule`), and other families
-reach it through their config's `data.datamodule._target_`.
+belongs to the handwriting family, and other families reach it only through their config's
+`data.datamodule._target_` (no import).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 It trains on the handwriting shards (the writers of `meta.json` `train_writers`) and is the measure
 of likeness for handwriting synthesis in a writer's style (`seqgen-eval ... style=true`,
-`seqgen.families.handwriting.style`):
+the handwriting family's style evaluation, which loads this family's checkpoints by name):
 
     seqgen-train experiment=writer_id_sparse hydra.run.dir=outputs/writer_id_sparse
     seqgen-eval ckpt=outputs/writer_id_sparse                          # val/test accuracy

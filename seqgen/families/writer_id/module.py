@@ -6,7 +6,7 @@ the classifier never saw counts as wrong) and `*/xent`. The classes are the writ
 training split, so a line is attributed to one of them.
 
 `classify(strokes)` (raw-unit strokes -> writer probabilities and style embeddings) is what the
-style evaluation (`seqgen-eval ... style=true`, `seqgen.families.handwriting.style`) calls.
+style evaluation (`seqgen-eval ... style=true`, the handwriting family's style evaluation) calls.
 """
 
 from __future__ import annotations
