@@ -36,7 +36,7 @@ import dataclasses
 import importlib
 import importlib.util
 import math
-from typing import Any, Iterator, Mapping, Optional, Sequence, TypeVar
+from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
@@ -127,6 +127,30 @@ def one_of(config: Any, key: str, choices: Sequence[Any]) -> None:
     value = getattr(config, key)
     if value not in choices:
         raise ConfigValueError(key, value, "one of " + ", ".join(str(c) for c in choices))
+
+
+@dataclasses.dataclass
+class RecognizerCheckConfig:
+    """Options of a model section's recogniser check at validation (`model.recognizer`: handwriting's
+    `model.legibility`, speech's `model.intelligibility`): the samples generated at each bias, the
+    bias whose error becomes the selected metric, and how often. A subclass names its section and
+    adds its sample count (`count_key`)."""
+
+    section: ClassVar[str] = ""
+    count_key: ClassVar[str] = ""
+
+    biases: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    select_bias: float = 1.0  # the selected metric (val/cer, val/per) is the error at this bias
+    every_n_validations: int = 1
+
+    def __post_init__(self) -> None:
+        try:
+            if not self.biases or any(b < 0 for b in self.biases):
+                raise ConfigValueError("biases", self.biases, "a non-empty list of biases >= 0")
+            within(self, "select_bias", 0.0)
+            at_least(self, (self.count_key, "every_n_validations"), 1)
+        except ConfigValueError as err:  # named from the model section: model.<section>.<key>
+            raise ConfigValueError(f"{self.section}.{err.key}", err.value, err.valid) from None
 
 
 # --- registration --------------------------------------------------------------------------------

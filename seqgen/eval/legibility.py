@@ -187,23 +187,12 @@ def evaluate_legibility(
 
 def cer_bias_plot(result: LegibilityResult, path: str | Path, title: str = "Legibility of generated lines") -> Path:
     """CER of generated lines against bias, with the recogniser's CER on the real lines as a floor."""
-    from matplotlib.figure import Figure
+    from seqgen.render.plots import error_by_bias_plot
 
-    from seqgen.render.plots import save_figure_atomic
-
-    fig = Figure(figsize=(5.0, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
+    floors = [] if result.cer_real is None else [(result.cer_real, "real lines (recogniser's own error)", "grey", "--")]
     xs = result.biases
-    ax.plot(xs, [100 * result.cer[b] for b in xs], "o-", label="generated lines")
-    if result.cer_real is not None:
-        ax.axhline(100 * result.cer_real, color="grey", linestyle="--", label="real lines (recogniser's own error)")
-    ax.set_xlabel("sampling bias b")
-    ax.set_ylabel("character error rate (%)")
-    ax.set_ylim(bottom=0)
-    ax.set_title(f"{title} ({len(result.texts)} texts)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure_atomic(fig, path)
+    return error_by_bias_plot(xs, [result.cer[b] for b in xs], "generated lines", floors, "character error rate (%)",
+                              f"{title} ({len(result.texts)} texts)", path)
 
 
 def write_legibility(result: LegibilityResult, out_dir: str | Path, select_bias: float = 1.0) -> dict[str, str]:

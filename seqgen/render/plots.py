@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from seqgen.io import atomic_path
 
-__all__ = ["alignment_plot", "density_plot", "accumulate_density", "save_figure_atomic"]
+__all__ = ["alignment_plot", "density_plot", "accumulate_density", "error_by_bias_plot", "save_figure_atomic"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -27,6 +27,33 @@ def save_figure_atomic(fig: Figure, path: PathLike, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def error_by_bias_plot(
+    biases: Sequence[float],
+    errors: Sequence[float],
+    label: str,
+    floors: Sequence[tuple[float, str, str, str]],
+    ylabel: str,
+    title: str,
+    path: PathLike,
+    legend_size: int = 8,
+) -> Path:
+    """An error rate (fraction) of generated samples against the sampling bias, with horizontal
+    floors `(value, label, colour, linestyle)` beside it (the recogniser on real data, a vocoder)."""
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(list(biases), [100 * e for e in errors], "o-", label=label)
+    for value, floor_label, colour, style in floors:
+        ax.axhline(100 * value, color=colour, linestyle=style, label=floor_label)
+    ax.set_xlabel("sampling bias b")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    return save_figure_atomic(fig, path)
+
 
 
 def _char_label(ch: str) -> str:

@@ -6,9 +6,9 @@ and sampling options are still checked by the platform's rule table."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import ClassVar, Optional
 
-from seqgen.core.config import ConfigValueError, DataModuleConfig, ModelConfig, at_least, register_schema, within
+from seqgen.core.config import DataModuleConfig, ModelConfig, RecognizerCheckConfig, at_least, register_schema, within
 
 
 @dataclass
@@ -66,22 +66,13 @@ class HandwritingSynthesisConfig(HandwritingConfig):
 
 
 @dataclass
-class LegibilityConfig:
+class LegibilityConfig(RecognizerCheckConfig):
     """`model.legibility`: used only with `model.recognizer`, the validation lines written at each bias."""
 
-    biases: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
-    select_bias: float = 1.0  # val/cer = CER at this bias
-    lines: int = 32
-    every_n_validations: int = 1
+    section: ClassVar[str] = "legibility"
+    count_key: ClassVar[str] = "lines"
 
-    def __post_init__(self) -> None:
-        try:
-            if not self.biases or any(b < 0 for b in self.biases):
-                raise ConfigValueError("biases", self.biases, "a non-empty list of biases >= 0")
-            within(self, "select_bias", 0.0)
-            at_least(self, ("lines", "every_n_validations"), 1)
-        except ConfigValueError as err:  # named from the model section: model.legibility.<key>
-            raise ConfigValueError(f"legibility.{err.key}", err.value, err.valid) from None
+    lines: int = 32
 
 
 @dataclass

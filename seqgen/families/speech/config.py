@@ -6,9 +6,9 @@ features) are still checked by the platform's rule table."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
-from seqgen.core.config import ConfigValueError, DataModuleConfig, ModelConfig, at_least, one_of, register_schema, within
+from seqgen.core.config import DataModuleConfig, ModelConfig, RecognizerCheckConfig, at_least, one_of, register_schema, within
 
 UNITS = ("phonemes", "chars")  # what the window reads
 
@@ -48,22 +48,13 @@ class SpeechSynthesisConfig(ModelConfig):
 
 
 @dataclass
-class IntelligibilityConfig:
+class IntelligibilityConfig(RecognizerCheckConfig):
     """`model.intelligibility`: used only with `model.recognizer`, the validation utterances spoken at each bias."""
 
-    biases: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
-    select_bias: float = 1.0  # val/per = PER of the generated validation utterances at this bias
-    utterances: int = 16
-    every_n_validations: int = 1
+    section: ClassVar[str] = "intelligibility"
+    count_key: ClassVar[str] = "utterances"
 
-    def __post_init__(self) -> None:
-        try:
-            if not self.biases or any(b < 0 for b in self.biases):
-                raise ConfigValueError("biases", self.biases, "a non-empty list of biases >= 0")
-            within(self, "select_bias", 0.0)
-            at_least(self, ("utterances", "every_n_validations"), 1)
-        except ConfigValueError as err:  # named from the model section: model.intelligibility.<key>
-            raise ConfigValueError(f"intelligibility.{err.key}", err.value, err.valid) from None
+    utterances: int = 16
 
 
 @dataclass

@@ -167,22 +167,13 @@ def intelligibility_of_model(
 
 def per_bias_plot(result: Intelligibility, path: Path) -> Path:
     """PER of generated speech against bias, with the vocoder floor and the real frames."""
-    from matplotlib.figure import Figure
+    from seqgen.render.plots import error_by_bias_plot
 
-    from seqgen.render.plots import save_figure_atomic
-
-    fig = Figure(figsize=(5.0, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(result.biases, [100 * result.per[b] for b in result.biases], "o-", label="generated speech")
-    ax.axhline(100 * result.per_vocoder, color="grey", linestyle="--", label=f"real frames through {result.vocoder}")
-    ax.axhline(100 * result.per_real, color="black", linestyle=":", label="real frames (recogniser's own error)")
-    ax.set_xlabel("sampling bias b")
-    ax.set_ylabel("phoneme error rate (%)")
-    ax.set_ylim(bottom=0)
-    ax.set_title(f"Intelligibility ({len(result.references)} utterances)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return save_figure_atomic(fig, path)
+    floors = [(result.per_vocoder, f"real frames through {result.vocoder}", "grey", "--"),
+              (result.per_real, "real frames (recogniser's own error)", "black", ":")]
+    return error_by_bias_plot(result.biases, [result.per[b] for b in result.biases], "generated speech", floors,
+                              "phoneme error rate (%)", f"Intelligibility ({len(result.references)} utterances)", path,
+                              legend_size=7)
 
 
 def write_intelligibility(result: Intelligibility, out_dir: str | Path, sample_rate: int, select_bias: float = 1.0) -> dict[str, str]:
