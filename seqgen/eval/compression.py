@@ -140,7 +140,8 @@ def compression_table(
         size = f"{row['bytes']:,}" if row.get("bytes") is not None else ""
         method = row["method"].replace("|", "\\|")
         if row["kind"] == "model":
-            lines.append(f"| **{method}** (model) | **{size}** | **{value}** | {_cell(row['estimate_bpc'], '.3f')} |")
+            size = f"**{size}**" if size else ""  # not coded (an estimate only): an empty cell, not "****"
+            lines.append(f"| **{method}** (model) | {size} | **{value}** | {_cell(row['estimate_bpc'], '.3f')} |")
         elif row["kind"] == "reference":
             lines.append(f"| {method} (paper) | | {value} | |")
         else:
