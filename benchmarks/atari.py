@@ -20,30 +20,37 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_line, timed  # noqa: E402
 
+from seqgen.core.config import build  # noqa: E402
 from seqgen.families.atari.collect import collect_clips  # noqa: E402
+from seqgen.families.atari.config import AtariModelConfig  # noqa: E402
 from seqgen.families.atari.nets import FramePredictor  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-def model_config(name: str) -> dict:
-    """conf/model/<name>.yaml (following its defaults) with the quick start's widths on top."""
-    cfg = OmegaConf.load(CONF / "model" / f"{name}.yaml")
-    for parent in cfg.pop("defaults", []):
-        if parent != "_self_":
-            cfg = OmegaConf.merge(model_config(parent), cfg)
+def model_config(name: str) -> AtariModelConfig:
+    """conf/model/<name>.yaml (following its defaults, AtariModelConfig's defaults under them) with
+    the quick start's widths on top."""
+
+    def yaml_values(model: str) -> DictConfig:
+        cfg = OmegaConf.load(CONF / "model" / f"{model}.yaml")
+        merged = OmegaConf.create()
+        for parent in cfg.pop("defaults", []):
+            if parent != "_self_" and not str(parent).startswith("/schema/"):
+                merged = OmegaConf.merge(merged, yaml_values(parent))
+        return OmegaConf.merge(merged, cfg)
+
     quick = OmegaConf.load(CONF / "experiment" / "atari_quickstart.yaml").model
-    return OmegaConf.to_container(OmegaConf.merge(cfg, quick))  # type: ignore[return-value]
+    return build(AtariModelConfig, OmegaConf.merge(yaml_values(name), quick), "model")
 
 
-def build(name: str) -> FramePredictor:
-    cfg = model_config(name)
-    return FramePredictor(84, 18, tuple(cfg["channels"]), cfg["hidden_size"], cfg["factors"], cfg["core"], cfg["history"], cfg["skips"], cfg["min_change"])
+def build_net(name: str) -> FramePredictor:
+    return FramePredictor(84, 18, model_config(name))
 
 
 def speeds(net: FramePredictor, batch: int, clip: int) -> dict[str, float]:
@@ -87,7 +94,7 @@ def main() -> None:
         print(f"collect {game:>15}: {len(clips) * 100 / seconds:8.0f} frames per CPU second (84x84 grey, frame skip 4, sticky 0.25)")
 
     torch.manual_seed(0)
-    results = {name: speeds(build(name), args.batch, args.clip) for name in ("atari_frames", "atari_feedforward")}
+    results = {name: speeds(build_net(name), args.batch, args.clip) for name in ("atari_frames", "atari_feedforward")}
     print(f"frames per CPU second, batch {args.batch} x {args.clip}-frame clips, quick-start widths:")
     print(f"{'':>12} {'recurrent':>10} {'feed-forward':>13} {'ratio':>6}")
     for key in results["atari_frames"]:

@@ -30,7 +30,7 @@ class AtariFamily(Family):
         from seqgen.families.atari.figures import strip_png
 
         clips = datamodule.read_clips("valid", 1)
-        generated, real = rollouts(model, clips, int(model.hparams.preview_frames), None)
+        generated, real = rollouts(model, clips, model.config.preview_frames, None)
         return {"samples/rollout": strip_png([("real", real[0]), ("generated", generated[0])], Path(out_dir) / f"{tag}.png")}
 
     def figures(self, model: Any, run_dir: Path, datamodule: Any, metrics: Mapping[str, float]) -> dict[str, Any]:
@@ -38,7 +38,7 @@ class AtariFamily(Family):
         from seqgen.families.atari.generate import write_rollouts
 
         clips = datamodule.read_clips("test", 3)
-        files = write_rollouts(model, clips, Path(run_dir), length=int(model.hparams.horizon), gifs=1)
+        files = write_rollouts(model, clips, Path(run_dir), length=model.config.horizon, gifs=1)
         out: dict[str, Any] = {f"figure_{key}": Path(path) for key, path in files.items()}
         out.update(self.report(model, run_dir, datamodule, metrics))
         out["figure_horizons"] = Path(out["figure_horizons"])

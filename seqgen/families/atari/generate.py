@@ -44,7 +44,7 @@ def parse_actions(spec: Any, names: Sequence[str]) -> list[int]:
 def rollouts(model: Any, clips: FrameBatch, length: int, actions: list[int] | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Generated frames (B, length, S, S) after each clip's real prefix; and the real continuation
     (B, length, S, S) when the real actions are used (None for chosen actions)."""
-    prefix = int(model.hparams.prefix_frames)
+    prefix = model.config.prefix_frames
     frames, real_actions = clips.frames.to(model.device), clips.actions.to(model.device)
     if prefix >= frames.shape[1]:
         raise SeqgenError(f"clips have {frames.shape[1]} frames, not more than the {prefix}-frame prefix: re-run prepare with a longer eval_clip_length")

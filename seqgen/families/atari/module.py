@@ -29,8 +29,9 @@ import torch
 from torchmetrics import MeanMetric
 
 from seqgen.errors import SeqgenError
-from seqgen.families.atari.datamodule import FrameBatch
 from seqgen.core.module import SeqModule
+from seqgen.families.atari.config import AtariModelConfig
+from seqgen.families.atari.datamodule import FrameBatch
 from seqgen.families.atari.nets import FramePredictor
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,6 @@ def curriculum_k(curriculum: Sequence[Sequence[int]], step: int) -> int:
     return k
 
 
-def check_curriculum(curriculum: Sequence[Sequence[int]]) -> list[list[int]]:
-    pairs = [list(map(int, pair)) for pair in curriculum]
-    if not pairs or any(len(p) != 2 or p[0] < 0 or p[1] < 1 for p in pairs) or pairs != sorted(pairs):
-        raise SeqgenError(f"model.curriculum={curriculum}: give sorted [from_step >= 0, k >= 1] pairs, e.g. [[0, 1], [1000, 3]]")
-    return pairs
-
-
 def changed_mask(frames: torch.Tensor, predicted: torch.Tensor | None = None) -> torch.Tensor:
     """(B, T, S, S) real frames -> (B, T-1, S, S) bool: pixel t+1 differs from pixel t, in the real
     frames or (given the (B, T-1, S, S) predictions) in the prediction of frame t+1."""
@@ -66,48 +60,18 @@ class AtariFramePredictor(SeqModule):
     unit_name = "frames"
     monitor = "val/mse"
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        core: str = "lstm",
-        history: int = 2,
-        skips: bool = True,
-        channels: Sequence[int] = (32, 64, 64),
-        hidden_size: int = 512,
-        factors: int = 512,
-        changed_weight: float = 10.0,
-        min_change: float = 0.02,
-        curriculum: Sequence[Sequence[int]] = ((0, 1), (1000, 3), (2000, 5)),
-        prefix_frames: int = 10,
-        horizon: int = 100,
-        preview_frames: int = 20,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        if core not in ("lstm", "feedforward"):
-            raise SeqgenError(f"model.core={core}: use lstm (recurrent) or feedforward (Oh et al.'s frame-stack model)")
-        if not 1 <= int(history) <= 16:
-            raise SeqgenError(f"model.history={history}: the number of input frames must be in [1, 16]")
-        if not 0.0 <= float(min_change) < 1.0:
-            raise SeqgenError(f"model.min_change={min_change}: the smallest applied change must be in [0, 1) (intensities are in [0, 1])")
-        if float(changed_weight) < 0:
-            raise SeqgenError(f"model.changed_weight={changed_weight}: must be >= 0 (0 = plain MSE)")
-        if not channels or any(int(c) < 1 for c in channels):
-            raise SeqgenError(f"model.channels={list(channels)}: give one or more positive widths, e.g. [32, 64, 64]")
+    config_class = AtariModelConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         if data_info.get("family") not in (None, "atari"):
             raise SeqgenError(f"an Atari model needs Atari frames, got '{data_info.get('family')}' data: use data=atari")
-        self.curriculum = check_curriculum(curriculum)
-        self.save_hyperparameters()
         self.size = int(data_info["size"])
-        if self.size < 2 ** len(channels):
-            raise SeqgenError(f"model.channels has {len(channels)} stride-2 layers, too many for {self.size}x{self.size} frames")
+        if self.size < 2 ** len(self.config.channels):
+            raise SeqgenError(f"model.channels has {len(self.config.channels)} stride-2 layers, too many for {self.size}x{self.size} frames")
         self.games: list[str] = list(data_info.get("games") or [])
         self.action_names: list[str] = list(data_info.get("action_names") or [])
-        self.net = FramePredictor(
-            self.size, int(data_info.get("num_actions", 18)), tuple(int(c) for c in channels), int(hidden_size), int(factors),
-            core, int(history), bool(skips), float(min_change),  # type: ignore[arg-type]
-        )
+        self.net = FramePredictor(self.size, int(data_info.get("num_actions", 18)), self.config)
         self.eval_means = torch.nn.ModuleDict({f"{s}_{n}".replace("@", "_at"): MeanMetric() for s in ("val", "test") for n in EVAL_METRICS})
         self.train_clock: dict[str, float] = {}
 
@@ -117,11 +81,11 @@ class AtariFramePredictor(SeqModule):
 
     def compute_loss(self, batch: FrameBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         steps = batch.frames.shape[1] - 1
-        k = min(curriculum_k(self.curriculum, self.global_step), steps)
+        k = min(curriculum_k(self.config.curriculum, self.global_step), steps)
         predicted = self(batch.frames, batch.actions[:, :-1], observed=steps - k + 1)
         target = batch.frames[:, 1:]
         sq = (predicted - target).pow(2)
-        weight = 1.0 + float(self.hparams.changed_weight) * changed_mask(batch.frames, predicted).to(sq.dtype)
+        weight = 1.0 + self.config.changed_weight * changed_mask(batch.frames, predicted).to(sq.dtype)
         loss = (weight * sq).sum() / weight.sum()
         return loss, {"loss": loss.detach(), "mse": sq.detach().mean(), "k": torch.tensor(float(k))}
 
@@ -130,7 +94,7 @@ class AtariFramePredictor(SeqModule):
 
     # --- evaluation: rollouts from a real prefix, against copying the last real frame -----------
     def _evaluate(self, batch: FrameBatch, stage: str) -> None:
-        prefix = min(int(self.hparams.prefix_frames), batch.frames.shape[1] - 1)
+        prefix = min(self.config.prefix_frames, batch.frames.shape[1] - 1)
         generated = self.net.rollout(batch.frames[:, :prefix], batch.actions[:, :-1])
         real = batch.frames[:, prefix:]
         values = {

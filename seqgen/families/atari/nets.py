@@ -29,14 +29,13 @@ time because each step needs the one before.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqgen.families.atari.config import AtariModelConfig
+
 State = tuple[torch.Tensor, torch.Tensor]
-Core = Literal["lstm", "feedforward"]
 GATE_BIAS = -4.0  # the gate's starting logit: nearly closed, but with a gradient to open
 
 
@@ -49,30 +48,19 @@ def _conv_sizes(size: int, layers: int) -> list[int]:
 
 
 class FramePredictor(nn.Module):
-    def __init__(
-        self,
-        size: int = 84,
-        num_actions: int = 18,
-        channels: tuple[int, ...] = (32, 64, 64),
-        hidden_size: int = 512,
-        factors: int = 512,
-        core: Core = "lstm",
-        history: int = 2,
-        skips: bool = True,
-        min_change: float = 0.02,
-    ) -> None:
+    def __init__(self, size: int, num_actions: int, config: AtariModelConfig) -> None:
+        """`size` x `size` frames and `num_actions` actions (the data's); the rest from `config`."""
         super().__init__()
-        if core not in ("lstm", "feedforward"):
-            raise ValueError(f"core={core}: lstm or feedforward")
-        self.size, self.num_actions, self.core, self.history, self.skips = size, num_actions, core, history, skips
-        self.min_change = min_change
+        channels, hidden_size, factors = tuple(config.channels), config.hidden_size, config.factors
+        self.size, self.num_actions, self.core, self.history, self.skips = size, num_actions, config.core, config.history, config.skips
+        self.min_change = config.min_change
         self.sizes = _conv_sizes(size, len(channels))
-        widths = [history, *channels]
+        widths = [self.history, *channels]
         self.encoder = nn.ModuleList(nn.Conv2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:]))
         self.bottom_shape = (channels[-1], self.sizes[-1], self.sizes[-1])
         flat = channels[-1] * self.sizes[-1] ** 2
         self.encode_fc = nn.Linear(flat, hidden_size)
-        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True) if core == "lstm" else None
+        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True) if self.core == "lstm" else None
         self.w_h = nn.Linear(hidden_size, factors, bias=False)
         self.w_a = nn.Linear(num_actions, factors, bias=False)
         self.w_dec = nn.Linear(factors, hidden_size)

@@ -20,9 +20,10 @@ import logging
 import time
 from typing import Any, Iterator, Sequence
 
+from seqgen.core.config import build
 from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
 from seqgen.data.shards import encode_array
-from seqgen.errors import SeqgenError
+from seqgen.families.atari.config import AtariPrepareConfig
 from seqgen.families.atari.collect import NUM_ACTIONS, Clip, GameStream, action_names, collect_clips, resolve_game
 
 log = logging.getLogger(__name__)
@@ -51,90 +52,65 @@ class AtariPreparation(Preparation):
 
     family = "atari"
 
-    def __init__(
-        self, games: list[str], clips: dict[str, int], clip_length: int, eval_clip_length: int, frame_skip: int,
-        repeat_action_probability: float, size: int, samples_per_shard: int, min_train_shards: int, seed: int,
-    ) -> None:
-        self.games, self.clips, self.seed = games, clips, seed
-        self.clip_length, self.eval_clip_length, self.frame_skip, self.size = clip_length, eval_clip_length, frame_skip, size
-        self.repeat_action_probability = repeat_action_probability
-        self.samples_per_shard, self.min_train_shards = samples_per_shard, min_train_shards
+    def __init__(self, config: AtariPrepareConfig, games: list[str]) -> None:
+        self.config, self.games = config, games
         self.seconds = 0.0
         self.counts: dict[str, int] = {}
         self._split_stats: dict[str, dict[str, int]] = {}
         self._started = 0.0
 
     def plan(self, split: str) -> SplitPlan:
-        length = self.clip_length if split == "train" else self.eval_clip_length
-        per_game = int(self.clips[split])
+        c = self.config
+        length = c.clip_length if split == "train" else c.eval_clip_length
+        per_game = c.clips[split]
         self._split_stats = {game: {} for game in self.games}
         streams = [
-            collect_clips(game, per_game, length, self.seed + SPLIT_SEED_OFFSET[split] + 7919 * g, self.frame_skip,
-                          self.repeat_action_probability, self.size, self._split_stats[game])
+            collect_clips(game, per_game, length, c.seed + SPLIT_SEED_OFFSET[split] + 7919 * g, c.frame_skip,
+                          c.repeat_action_probability, c.size, self._split_stats[game])
             for g, game in enumerate(self.games)
         ]
         total = per_game * len(self.games)
-        per_shard = train_shard_size(total, self.samples_per_shard, self.min_train_shards, round_up=True) if split == "train" else self.samples_per_shard
+        per_shard = train_shard_size(total, c.samples_per_shard, c.min_train_shards, round_up=True) if split == "train" else c.samples_per_shard
         self._started = time.perf_counter()
         return SplitPlan(_samples(_interleave(streams), split), per_shard)
 
     def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
         self.seconds += time.perf_counter() - self._started
         self.counts[split] = written.samples
-        length = self.clip_length if split == "train" else self.eval_clip_length
+        length = self.config.clip_length if split == "train" else self.config.eval_clip_length
         log.info("%s: %d clips of %d frames from %s", split, written.samples, length, ", ".join(self.games))
         return {key: sum(s.get(stat, 0) for s in self._split_stats.values())
                 for key, stat in (("frames", "frames"), ("episodes_finished", "episodes"), ("dropped_tail_frames", "dropped_tail_frames"))}
 
     def meta(self, splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
         frames = sum(s["frames"] for s in splits.values())
-        minimal = {game: GameStream(game, self.seed, self.frame_skip, self.repeat_action_probability, self.size).minimal_actions for game in self.games}
+        c = self.config
+        minimal = {game: GameStream(game, c.seed, c.frame_skip, c.repeat_action_probability, c.size).minimal_actions for game in self.games}
         return {
             "games": self.games,
-            "size": self.size,
+            "size": c.size,
             "num_actions": NUM_ACTIONS,
             "action_names": action_names(),
             "minimal_actions": minimal,
-            "clip_length": self.clip_length,
-            "eval_clip_length": self.eval_clip_length,
-            "frame_skip": self.frame_skip,
-            "repeat_action_probability": self.repeat_action_probability,
+            "clip_length": c.clip_length,
+            "eval_clip_length": c.eval_clip_length,
+            "frame_skip": c.frame_skip,
+            "repeat_action_probability": c.repeat_action_probability,
             "clips": self.counts,
             "collection": {name: {k: v for k, v in stats.items() if k != "reused_shards"} for name, stats in splits.items()},
             "frames_collected": frames,
             "collect_seconds": round(self.seconds, 2),
             "frames_per_second": round(frames / self.seconds, 1) if self.seconds > 0 else None,
-            "seed": self.seed,
+            "seed": c.seed,
         }
 
     def summary(self, meta: dict[str, Any], splits: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {k: meta[k] for k in ("games", "clips", "frames_collected", "collect_seconds", "frames_per_second")}
 
 
-def prepare_atari(
-    games: Sequence[str],
-    out_dir: str,
-    clips: dict[str, int],
-    clip_length: int = 32,
-    eval_clip_length: int = 110,
-    frame_skip: int = 4,
-    repeat_action_probability: float = 0.25,
-    size: int = 84,
-    samples_per_shard: int = 16,
-    min_train_shards: int = 4,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Collect `clips[split]` clips per game for train/valid/test; returns the summary (also in meta.json)."""
-    if not games:
-        raise SeqgenError("data.prepare.games is empty: name at least one game, e.g. [pong, breakout]")
-    resolved = [resolve_game(g) for g in games]  # fails early, listing the available games
-    for split in ("train", "valid", "test"):
-        if int(clips.get(split, 0)) < 1:
-            raise SeqgenError(f"data.prepare.clips.{split}={clips.get(split)}: must be >= 1 clip per game")
-    if size < 16 or size > 210:
-        raise SeqgenError(f"data.prepare.size={size}: must be in [16, 210] pixels")
-    if eval_clip_length < 2 or clip_length < 2:
-        raise SeqgenError("data.prepare.clip_length and eval_clip_length must be >= 2 frames")
-    preparation = AtariPreparation(resolved, clips, clip_length, eval_clip_length, frame_skip, repeat_action_probability, size,
-                                   samples_per_shard, min_train_shards, seed)
-    return prepare_shards(out_dir, preparation)
+def prepare_atari(out_dir: str, **options: Any) -> dict[str, Any]:
+    """Collect `clips[split]` clips per game for train/valid/test; returns the summary (also in
+    meta.json). `options`: the rest of `data.prepare` (`AtariPrepareConfig`)."""
+    config = build(AtariPrepareConfig, {**options, "out_dir": str(out_dir)}, "data.prepare")
+    games = [resolve_game(g) for g in config.games]  # fails early, listing the available games
+    return prepare_shards(out_dir, AtariPreparation(config, games))

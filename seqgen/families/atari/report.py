@@ -179,13 +179,13 @@ def headline(summaries: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, flo
 
 def write_report(model: Any, out_dir: Path, datamodule: Any, metrics: Mapping[str, float], clips: int = 256) -> dict[str, Any]:
     """atari.md + atari_horizons.{json,png} in `out_dir`; returns the headline numbers for metrics.json."""
-    hp = model.hparams
+    hp = model.config
     test = datamodule.read_clips("test", clips)
-    prefix = min(int(hp.prefix_frames), test.frames.shape[1] - 1)
+    prefix = min(hp.prefix_frames, test.frames.shape[1] - 1)
     was_training = model.training
     model.eval()
     try:
-        summaries = game_summaries(rollout_scores(model.net, test, prefix, int(hp.horizon)), test.games)
+        summaries = game_summaries(rollout_scores(model.net, test, prefix, hp.horizon), test.games)
     finally:
         model.train(was_training)
     out_dir = Path(out_dir)

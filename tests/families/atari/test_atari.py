@@ -10,6 +10,7 @@ pytest.importorskip("ale_py")
 
 from seqgen.errors import SeqgenError  # noqa: E402
 from seqgen.families.atari.collect import collect_clips, resolve_game  # noqa: E402
+from seqgen.families.atari.config import AtariModelConfig  # noqa: E402
 from seqgen.families.atari.datamodule import AtariDataModule, FrameBatch  # noqa: E402
 from seqgen.families.atari.generate import parse_actions, rollouts  # noqa: E402
 from seqgen.families.atari.module import AtariFramePredictor, curriculum_k  # noqa: E402
@@ -22,7 +23,7 @@ CORES = [("lstm", 1, True), ("lstm", 2, True), ("feedforward", 4, False)]
 
 
 def tiny_model(**overrides) -> AtariFramePredictor:
-    kwargs = dict(channels=(4, 8), hidden_size=16, factors=16, curriculum=[[0, 1], [2, 3]], prefix_frames=3, horizon=5)
+    kwargs = dict(channels=[4, 8], hidden_size=16, factors=16, history=2, curriculum=[[0, 1], [2, 3]], prefix_frames=3, horizon=5)
     kwargs.update(overrides)
     torch.manual_seed(0)
     return AtariFramePredictor(INFO, **kwargs)
@@ -31,7 +32,8 @@ def tiny_model(**overrides) -> AtariFramePredictor:
 def tiny_net(core: str = "lstm", history: int = 1, skips: bool = True, min_change: float = 0.0, opened: bool = True) -> FramePredictor:
     """A tiny predictor; `opened`: random change weights and an open gate, so predictions differ from the input."""
     torch.manual_seed(0)
-    net = FramePredictor(32, 18, (4, 8), 16, 16, core, history, skips, min_change)  # type: ignore[arg-type]
+    config = AtariModelConfig(channels=[4, 8], hidden_size=16, factors=16, core=core, history=history, skips=skips, min_change=min_change)
+    net = FramePredictor(32, 18, config)
     if opened:
         with torch.no_grad():
             torch.nn.init.normal_(net.decoder[-1].weight, std=0.3)
@@ -67,7 +69,7 @@ def test_unknown_game_lists_the_available_ones():
 
 
 def test_shards_round_trip(tmp_path):
-    summary = prepare_atari(["pong"], str(tmp_path / "atari"), {"train": 4, "valid": 1, "test": 1}, clip_length=8,
+    summary = prepare_atari(str(tmp_path / "atari"), games=["pong"], clips={"train": 4, "valid": 1, "test": 1}, clip_length=8,
                             eval_clip_length=12, size=32, samples_per_shard=2, min_train_shards=2)
     assert summary["clips"] == {"train": 4, "valid": 1, "test": 1}
     direct = list(collect_clips("pong", 1, 12, seed=2_000_006, size=32))[0]  # the test split's seed
@@ -77,8 +79,8 @@ def test_shards_round_trip(tmp_path):
     clips = dm.read_clips("test", 1)
     assert torch.equal((clips.frames[0] * 255).round().to(torch.uint8), torch.from_numpy(direct.frames))
     assert torch.equal(clips.actions[0], torch.from_numpy(direct.actions))
-    with pytest.raises(SeqgenError, match="clips.valid"):
-        prepare_atari(["pong"], str(tmp_path / "x"), {"train": 1, "valid": 0, "test": 1})
+    with pytest.raises(SeqgenError, match=r"^data.prepare.clips.valid=0 is out of range: must be an integer >= 1"):
+        prepare_atari(str(tmp_path / "x"), games=["pong"], clips={"train": 1, "valid": 0, "test": 1})
 
 
 @pytest.mark.parametrize("core,history,skips", CORES)
@@ -177,7 +179,7 @@ def test_actions_steer_a_trained_model():
     for t in range(steps):
         frames[torch.arange(16)[:, None], t, row[:, None] + torch.arange(4), 26:29] = 0.9
         row = (row + torch.where(actions[:, t] == 2, -2, 2)).clamp(2, size - 6)
-    model = tiny_model(channels=(8, 16), hidden_size=32, factors=32, curriculum=[[0, 1], [60, 3]], changed_weight=10.0)
+    model = tiny_model(channels=[8, 16], hidden_size=32, factors=32, curriculum=[[0, 1], [60, 3]], changed_weight=10.0)
     batch = FrameBatch(frames, actions, torch.zeros(16, steps), ["pong"] * 16)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(250):
