@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from handwriting_stepwise import plain_forward, stepwise_forward  # noqa: E402
 
 from seqgen.data.handwriting.strokes import NormStats  # noqa: E402
+from seqgen.families.handwriting.config import HandwritingSynthesisConfig  # noqa: E402
 from seqgen.families.handwriting.nets import SynthesisNet  # noqa: E402
 from seqgen.nn.mdn import mixture_nll  # noqa: E402
 from seqgen.families.handwriting.generate import sample_synthesis  # noqa: E402
@@ -149,7 +150,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
-    net = SynthesisNet(len(VOCAB), args.hidden, args.layers, WINDOW_K, MIXTURE_M, kappa_scale=25.0)
+    net = SynthesisNet(len(VOCAB), HandwritingSynthesisConfig(hidden_size=args.hidden, num_layers=args.layers, window_components=WINDOW_K, mixture_components=MIXTURE_M, kappa_scale=25.0, clip_lstm_grad=None, clip_output_grad=None))
     n_weights = sum(p.numel() for p in net.parameters())
     print(f"synthesis network {args.layers} x {args.hidden}, K={WINDOW_K}, M={MIXTURE_M}, V={len(VOCAB)}: {n_weights / 1e6:.2f}M weights")
     data = _batch(args.batch, args.points, args.chars, len(VOCAB))
@@ -163,7 +164,7 @@ def main() -> None:
     if args.stepwise:
         rows["stepwise"] = ("step-by-step: every layer an LSTM cell in the loop", stepwise_forward, copy.deepcopy(net))
     if args.clip:
-        clipped = SynthesisNet(len(VOCAB), args.hidden, args.layers, WINDOW_K, MIXTURE_M, 25.0, clip_lstm_grad=10.0, clip_output_grad=100.0)
+        clipped = SynthesisNet(len(VOCAB), HandwritingSynthesisConfig(hidden_size=args.hidden, num_layers=args.layers, window_components=WINDOW_K, mixture_components=MIXTURE_M, kappa_scale=25.0, clip_lstm_grad=10.0, clip_output_grad=100.0))
         clipped.load_state_dict(net.state_dict())
         rows["clip"] = ("SynthesisNet + the paper's clipping (LSTM 10, output 100)", fused, clipped)
     times, rates = time_steps({k: v[1] for k, v in rows.items()}, {k: v[2] for k, v in rows.items()}, data, args.repeats)

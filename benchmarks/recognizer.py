@@ -110,9 +110,10 @@ def main() -> None:
 
     # Legibility of 100 generated lines at one bias: writing (synthesis sampling) vs reading.
     from seqgen.families.handwriting.generate import sample_synthesis
+    from seqgen.families.handwriting.config import HandwritingSynthesisConfig
     from seqgen.families.handwriting.nets import SynthesisNet
 
-    net = SynthesisNet(len(info["vocab"]["chars"]), 128, 2, 5, 10, 25.0, None, None).eval()
+    net = SynthesisNet(len(info["vocab"]["chars"]), HandwritingSynthesisConfig(hidden_size=128, num_layers=2, window_components=5, mixture_components=10, kappa_scale=25.0, clip_lstm_grad=None, clip_output_grad=None)).eval()
     k = net.window.n_components
     with torch.no_grad():  # a window that moves one character per 26 points: lines end like a trained model's
         net.window.linear.weight.zero_()

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from seqgen.config_trust import check_objects
-from seqgen.core.config import check_sections
+from seqgen.core.config import check_sample_options, check_sections
 from seqgen.errors import SeqgenError
 
 Check = Callable[[Any], bool]
@@ -333,6 +333,8 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         raise SeqgenError(f"{key} is mandatory and not set (???): pass {key}=<value> on the command line{more}")
     check_objects(cfg)
     typed = check_sections(cfg, skip, command)  # sections with a typed schema check their own keys
+    if command == "sample":
+        typed |= check_sample_options(cfg, command)
     rules = [*RULES, *_EXTRA, *_family_rules(cfg), *extra_rules]
     for key, parent, child, _ in _walk(cfg):
         if key.split(".", 1)[0] in skip or key.rsplit(".", 1)[-1].startswith("_") or key in typed:

@@ -36,6 +36,7 @@ import dataclasses
 import importlib
 import importlib.util
 import math
+import typing
 from typing import Any, ClassVar, Iterator, Mapping, Optional, Sequence, TypeVar
 
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
@@ -46,6 +47,7 @@ from seqgen.errors import SeqgenError
 T = TypeVar("T")
 
 _BY_TARGET: dict[str, type] = {}
+_SAMPLE_SCHEMAS: dict[str, type] = {}  # family name -> its `seqgen-sample` options
 
 
 class ConfigValueError(ValueError):
@@ -160,6 +162,8 @@ def register_schema(section: str, name: str, schema: type) -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(group=f"schema/{section}", name=name, node=schema)
+    if section == "sample":
+        _SAMPLE_SCHEMAS[name] = schema
     target = _target_of(schema)
     if target:
         _BY_TARGET[target] = schema
@@ -204,11 +208,14 @@ def build(schema: type[T], options: Any, where: str, command: str = "") -> T:
         return OmegaConf.to_object(node)  # type: ignore[return-value]  # runs __post_init__
     except ConfigValueError as err:
         during = f" ({command})" if command else ""
-        raise SeqgenError(f"{prefix}{err.key}={_show(err.value)} is out of range{during}: must be {err.valid}") from None
+        given = _value_of(values, err.key)  # as the user wrote it (0, not the float field's 0.0)
+        shown = _show(err.value if given == "?" else given)
+        raise SeqgenError(f"{prefix}{err.key}={shown} is out of range{during}: must be {err.valid}") from None
     except ConfigKeyError as err:
-        key = str(getattr(err, "key", "") or "")
-        known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))  # type: ignore[arg-type]
-        raise SeqgenError(f"{prefix}{key} is not an option of {schema.__name__}: its options are {known}") from None
+        key = str(getattr(err, "full_key", "") or getattr(err, "key", "") or "")
+        owner = _field_schema(schema, key.rpartition(".")[0]) or schema
+        known = ", ".join(f.name for f in dataclasses.fields(owner) if not f.name.startswith("_"))
+        raise SeqgenError(f"{prefix}{key} is not an option of {owner.__name__}: its options are {known}") from None
     except MissingMandatoryValue as err:
         key = str(getattr(err, "full_key", "") or getattr(err, "key", ""))
         raise SeqgenError(f"{prefix}{key} is mandatory and not set: pass {prefix}{key}=<value>") from None
@@ -261,8 +268,46 @@ def check_sections(cfg: Any, skip: Sequence[str] = ("hydra",), command: str = ""
             known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise SeqgenError(f"{key}.{unknown[0]} is not an option of {schema.__name__}: its options are {known}")
         build(schema, values, key, command)
-        checked.update(f"{key}.{f.name}" for f in dataclasses.fields(schema) if not _nested(f))
+        checked.update(f"{key}.{name}" for name in declared_keys(schema))
     return checked
+
+
+def given_options(schema: type, cfg: Any) -> dict[str, Any]:
+    """The options of `schema` (its fields, nested ones too) that `cfg` gives: null means not given."""
+    given: dict[str, Any] = {}
+    for field in dataclasses.fields(schema):
+        value = cfg.get(field.name) if field.name in cfg else None
+        value = OmegaConf.to_container(value, resolve=True) if isinstance(value, (DictConfig, ListConfig)) else value
+        if value is not None:
+            given[field.name] = _without_nulls(value)
+    return given
+
+
+def _without_nulls(value: Any) -> Any:
+    return {k: _without_nulls(v) for k, v in value.items() if v is not None} if isinstance(value, Mapping) else value
+
+
+def check_sample_options(cfg: Any, command: str = "sample") -> set[str]:
+    """`seqgen-sample`'s options, checked before the model is loaded: every family's sampling schema
+    built from the options it declares (they share names and ranges: `text`, `bias`, `length`, ...);
+    returns the dotted keys the schemas declare, which the platform's pattern table then skips."""
+    checked: set[str] = set()
+    for schema in _SAMPLE_SCHEMAS.values():
+        build(schema, given_options(schema, cfg), "", command)
+        checked.update(declared_keys(schema))
+    return checked
+
+
+def declared_keys(schema: type, prefix: str = "") -> set[str]:
+    """The dotted keys of `schema`'s fields, nested dataclasses' fields included (not a field typed
+    `Any`: it holds another config, e.g. a corpus with its own `_target_`)."""
+    keys: set[str] = set()
+    for name, hint in typing.get_type_hints(schema).items():
+        if name.startswith("_") or hint is Any or typing.get_origin(hint) is ClassVar:
+            continue
+        nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
+        keys.update(declared_keys(hint, f"{prefix}{name}.") if nested else {f"{prefix}{name}"})
+    return keys
 
 
 def _resolvable(node: DictConfig) -> dict[str, Any]:
@@ -287,11 +332,6 @@ def _field_names(schema: type) -> set[str]:
     return {f.name for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
 
 
-def _nested(field: dataclasses.Field) -> bool:
-    """A field holding another config (typed `Any`: e.g. a corpus with its own `_target_`)."""
-    return field.type in (Any, "Any")
-
-
 def _value_of(values: Mapping[str, Any], key: str) -> Any:
     node: Any = values
     for part in key.split("."):
@@ -301,8 +341,20 @@ def _value_of(values: Mapping[str, Any], key: str) -> Any:
     return node
 
 
+def _field_schema(schema: type, dotted: str) -> Optional[type]:
+    """The dataclass of the nested config at `dotted` within `schema` ("" = `schema` itself)."""
+    for part in filter(None, dotted.split(".")):
+        hint = typing.get_type_hints(schema).get(part) if dataclasses.is_dataclass(schema) else None
+        if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+            return None
+        schema = hint
+    return schema
+
+
 def _type_name(schema: type, key: str) -> str:
-    field = next((f for f in dataclasses.fields(schema) if f.name == key.split(".")[0]), None)  # type: ignore[arg-type]
+    parent, _, name = key.rpartition(".")
+    owner = _field_schema(schema, parent)
+    field = next((f for f in dataclasses.fields(owner) if f.name == name), None) if owner else None
     if field is None:
         return "a valid value"
     words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}

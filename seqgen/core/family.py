@@ -144,13 +144,11 @@ class Family:
     def sample_settings(self, cfg: Any) -> Any:
         """The `seqgen-sample` options given in `cfg` (null: the schema's default) as `sample_schema`,
         types and ranges checked (one SeqgenError naming the option, its value and the range)."""
-        from seqgen.core.config import build
+        from seqgen.core.config import build, given_options
 
         if self.sample_schema is None:
             raise SeqgenError(f"the {self.name} family declares no sample_schema")
-        keys = (f.name for f in dataclasses.fields(self.sample_schema))
-        given = {key: cfg.get(key) for key in keys if cfg.get(key) is not None}
-        return build(self.sample_schema, given, "")
+        return build(self.sample_schema, given_options(self.sample_schema, cfg), "")
 
     def sample_options_for(self, model: Any) -> frozenset[str]:
         """The sampling options that apply to this `model` (a family with several kinds of model

@@ -25,29 +25,11 @@ import numpy as np
 from seqgen.errors import SeqgenError
 from seqgen.io import atomic_path, atomic_write
 from seqgen.render.curves import bezier_segments, speed_widths, svg_path_data
+from seqgen.render.options import PAGE_SIZES_MM, page_size  # noqa: F401  (re-exported)
 
-PAGE_SIZES_MM: dict[str, tuple[float, float]] = {
-    "a3": (297.0, 420.0), "a4": (210.0, 297.0), "a5": (148.0, 210.0), "a6": (105.0, 148.0),
-    "letter": (215.9, 279.4), "legal": (215.9, 355.6),
-}
 MM_PER_INCH = 25.4
 PT_PER_MM = 72.0 / MM_PER_INCH
 _WIDTH_LEVELS = 12  # variable widths are quantised so that runs of segments share one SVG path
-
-
-def page_size(spec: str) -> tuple[float, float]:
-    """"A4", "Letter", ... or "WxH" in millimetres ("148x210") -> (width, height) in mm."""
-    text = str(spec).strip().lower()
-    if text in PAGE_SIZES_MM:
-        return PAGE_SIZES_MM[text]
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*x\s*(\d+(?:\.\d+)?)(?:\s*mm)?", text)
-    if match is None:
-        names = ", ".join(n.capitalize() if n != "letter" else "Letter" for n in PAGE_SIZES_MM)
-        raise SeqgenError(f"page={spec!r} is not a page size: give one of {names} or WxH in mm, e.g. 148x210")
-    width, height = float(match.group(1)), float(match.group(2))
-    if not (10.0 <= width <= 5000.0 and 10.0 <= height <= 5000.0):
-        raise SeqgenError(f"page={spec!r}: each side must be between 10 and 5000 mm")
-    return width, height
 
 
 @dataclass(frozen=True)

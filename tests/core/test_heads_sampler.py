@@ -131,11 +131,12 @@ def test_prediction_sampling_equals_a_plain_loop() -> None:
     """The generic loop draws exactly what the straightforward loop draws (same generator, same order)."""
     from seqgen.data.handwriting.strokes import NormStats
     from seqgen.families.handwriting.generate import sample_prediction
+    from seqgen.families.handwriting.config import HandwritingPredictionConfig
     from seqgen.families.handwriting.nets import PredictionNet
     from seqgen.nn.mdn import sample
 
     torch.manual_seed(0)
-    net = PredictionNet(12, 2, 3).eval()
+    net = PredictionNet(HandwritingPredictionConfig(hidden_size=12, num_layers=2, mixture_components=3, clip_lstm_grad=None, clip_output_grad=None)).eval()
     norm = NormStats()
     got = sample_prediction(net, norm, 2, 15, bias=0.5, generator=torch.Generator().manual_seed(7))
     gen = torch.Generator().manual_seed(7)
@@ -156,11 +157,12 @@ def test_prediction_sampling_equals_a_plain_loop() -> None:
 def test_synthesis_streams_raw_points_and_stops_on_request() -> None:
     from seqgen.data.handwriting.strokes import NormStats
     from seqgen.families.handwriting.generate import sample_synthesis
+    from seqgen.families.handwriting.config import HandwritingSynthesisConfig
     from seqgen.families.handwriting.nets import SynthesisNet
 
     torch.manual_seed(0)
     vocab = list(" abc")
-    net = SynthesisNet(len(vocab), 12, 2, 2, 3, 5.0)
+    net = SynthesisNet(len(vocab), HandwritingSynthesisConfig(hidden_size=12, num_layers=2, window_components=2, mixture_components=3, kappa_scale=5.0, clip_lstm_grad=None, clip_output_grad=None))
     norm = NormStats(mean=np.array([1.0, -1.0]), std=np.array([2.0, 3.0]))
     full = sample_synthesis(net, norm, vocab, ["abc", "ab"], max_points=30, generator=torch.Generator().manual_seed(1))
     streamed: list[torch.Tensor] = []
@@ -178,6 +180,7 @@ def test_heads_and_loop_on_cuda() -> None:
     """The heads and the loop keep everything on the GPU (generator, draws, records)."""
     from seqgen.data.handwriting.strokes import NormStats
     from seqgen.families.handwriting.generate import sample_synthesis
+    from seqgen.families.handwriting.config import HandwritingSynthesisConfig
     from seqgen.families.handwriting.nets import SynthesisNet
 
     device = torch.device("cuda")
@@ -186,6 +189,6 @@ def test_heads_and_loop_on_cuda() -> None:
     draws = head.sample(params, torch.Generator(device=device).manual_seed(0))
     assert draws.device.type == "cuda" and torch.isfinite(head.log_density(params, draws)).all()
     torch.manual_seed(0)
-    net = SynthesisNet(4, 12, 2, 2, 3, 5.0).to(device)
+    net = SynthesisNet(4, HandwritingSynthesisConfig(hidden_size=12, num_layers=2, window_components=2, mixture_components=3, kappa_scale=5.0, clip_lstm_grad=None, clip_output_grad=None)).to(device)
     out = sample_synthesis(net, NormStats(), list(" abc"), ["abc", "ab"], max_points=20, generator=torch.Generator(device=device).manual_seed(1))
     assert all(1 < len(o) <= 21 for o in out.offsets) and out.phis[0].shape[1] == 3

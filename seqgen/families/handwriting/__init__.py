@@ -23,15 +23,14 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from seqgen.core.family import Family, program
+from seqgen.families.handwriting.config import HandwritingSampleOptions
 
 
 class HandwritingFamily(Family):
     name = "handwriting"
     # lazy: `prepare` imports no Lightning (docs/benchmarks.md: prepare's memory)
     module_paths = ("seqgen.families.handwriting.module:HandwritingPrediction", "seqgen.families.handwriting.module:HandwritingSynthesis")
-    sample_options = frozenset({
-        "text", "bias", "style", "style_text", "styles_dir", "max_points", "unknown_chars", "layout", "gcode", "best_of", "recognizer",
-    })
+    sample_schema = HandwritingSampleOptions
     callback_keys = frozenset({"recognizer", "legibility"})
 
     def callbacks(self, cfg: Any) -> list[Any]:

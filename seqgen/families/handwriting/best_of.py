@@ -19,13 +19,14 @@ import numpy as np
 import torch
 
 from seqgen.data.handwriting.batch import HandwritingBatch, collate_lines
+from seqgen.core.config import ConfigValueError
 from seqgen.errors import SeqgenError
+from seqgen.families.handwriting.config import check_candidates
 from seqgen.eval.legibility import choose_best
 from seqgen.families.handwriting.generate import HandwritingSamples, Prime, write
 from seqgen.nn.mdn import mixture_nll
 
 ReadFn = Callable[[list[np.ndarray]], list[str]]
-MAX_BEST_OF = 32
 
 
 def line_batch(model: Any, lines: Sequence[np.ndarray], texts: Sequence[str], normalised: bool = False) -> HandwritingBatch:
@@ -55,12 +56,18 @@ def line_log_likelihood(model: Any, lines: Sequence[np.ndarray], texts: Sequence
 
 
 def check_best_of(best_of: Any, reader: Optional[ReadFn]) -> int:
-    """`best_of` as a number of candidates in [1, MAX_BEST_OF]; more than one needs a recogniser."""
-    if isinstance(best_of, bool) or not isinstance(best_of, (int, float)) or int(best_of) != best_of or not 1 <= int(best_of) <= MAX_BEST_OF:
-        raise SeqgenError(f"best_of={best_of!r}: give a whole number of candidates in [1, {MAX_BEST_OF}]")
-    if int(best_of) > 1 and reader is None:
+    """`best_of` as a number of candidates (`check_candidates`); more than one needs a recogniser."""
+    try:
+        best_of = check_candidates(best_of)
+    except ConfigValueError as err:
+        raise SeqgenError(f"best_of={_show(best_of)} is out of range: must be {err.valid}") from None
+    if best_of > 1 and reader is None:
         raise SeqgenError(f"best_of={int(best_of)} keeps the candidate a recogniser reads best: give recognizer=<recogniser run>")
     return int(best_of)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def best_of_counts(value: Any) -> list[int]:

@@ -33,6 +33,7 @@ import torch
 
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
+from seqgen.families.handwriting.config import UNKNOWN_CHARS
 from seqgen.nn.mdn import MixtureParams, sample as sample_point
 from seqgen.nn.modes import evaluates_first_arg
 from seqgen.sampling.autoregressive import OnStep, Sampled, StepOutput, sample_autoregressive
@@ -51,8 +52,8 @@ def check_texts(
 
     unknown_chars: ``error`` (SeqgenError naming every unknown character) or ``drop`` (remove them).
     """
-    if unknown_chars not in ("error", "drop"):
-        raise SeqgenError(f"unknown_chars must be error or drop, got {unknown_chars!r}")
+    if unknown_chars not in UNKNOWN_CHARS:
+        raise SeqgenError(f"unknown_chars must be {' or '.join(UNKNOWN_CHARS)}, got {unknown_chars!r}")
     known = set(vocab)
     out = []
     for text in texts:
@@ -347,8 +348,9 @@ def known_text(model: Any, text: str) -> str:
     return "".join(ch for ch in text if ch in known).strip() or model.vocab[-1]
 
 
-def styles_dir(model: Any, cfg: Any = None) -> Optional[str]:
-    folder = (cfg.get("styles_dir") if cfg is not None else None) or model.hparams.get("styles_dir")
+def styles_dir(model: Any, given: Optional[str] = None) -> Optional[str]:
+    """The real styles folder: the one given (`styles_dir=`), else the model's `model.styles_dir`."""
+    folder = given or model.hparams.get("styles_dir")
     return str(folder) if folder else None
 
 

@@ -29,9 +29,11 @@ from seqgen.families.handwriting.generate import (
     write,
 )
 from seqgen.families.handwriting.best_of import write_best_of
+from seqgen.families.handwriting.config import HandwritingSampleOptions
 from seqgen.families.handwriting.module import HandwritingModel, HandwritingPrediction, HandwritingSynthesis
 
 Rows = list[tuple[str, Any]]
+SYNTHESIS_MAX_POINTS = 1500  # seqgen-sample's max_points of a synthesis model when none is given
 
 
 def announce_files(files: dict[str, Path]) -> dict[str, str]:
@@ -41,14 +43,11 @@ def announce_files(files: dict[str, Path]) -> dict[str, str]:
     return {key: str(path) for key, path in files.items()}
 
 
-def page_requested(cfg: Any) -> bool:
-    """True when `cfg` asks for a page (layout.page or layout.width); gcode.* alone is refused."""
-    from seqgen.families.handwriting.pages import layout_requested
+def sample_settings(cfg: Any) -> HandwritingSampleOptions:
+    """`seqgen-sample`'s handwriting options (null: the default), checked."""
+    from seqgen.core.family import get_family
 
-    page = layout_requested(cfg.get("layout"))
-    if not page and any(v is not None for v in dict(cfg.get("gcode") or {}).values()):
-        raise SeqgenError("gcode.* options apply to a page: give layout.page=A4 or layout.width=40ch as well")
-    return page
+    return get_family("handwriting").sample_settings(cfg)
 
 
 class PredictionKind:
@@ -57,16 +56,17 @@ class PredictionKind:
     label = "prediction"
     paper = [("1 layer", -1025.7, 0.40), ("3 layer", -1041.0, 0.41), ("3 layer + adaptive weight noise", -1057.7, 0.41)]
 
-    def prime(self, model: Any, cfg: Any) -> Optional[Prime]:
-        """The style prime that `cfg` asks for (style, style_text), or None."""
-        return resolve_style(cfg.get("style"), cfg.get("style_text"), model.norm, model.train_styles, styles_dir(model, cfg))
+    def prime(self, model: Any, options: HandwritingSampleOptions) -> Optional[Prime]:
+        """The style prime that the options ask for (style, style_text), or None."""
+        return resolve_style(options.style, options.style_text, model.norm, model.train_styles, styles_dir(model, options.styles_dir))
 
     def sample(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample`: num_samples lines, bias, optional style prime, max_points (at most model.sample_points)."""
-        if page_requested(cfg):
+        options = sample_settings(cfg)
+        if options.layout.requested:
             raise SeqgenError("a page (layout.*) is written from a text: use a handwriting synthesis run")
-        length = min(int(cfg.get("max_points") or model.hparams.sample_points), int(model.hparams.sample_points))
-        samples = predict(model, int(cfg.num_samples), length, float(cfg.get("bias") or 0.0), self.prime(model, cfg), int(cfg.seed), True)
+        length = min(options.max_points or model.config.sample_points, model.config.sample_points)
+        samples = predict(model, int(cfg.num_samples), length, options.bias, self.prime(model, options), int(cfg.seed), True)
         return announce_files(write_figures(model, samples, Path(out_dir), "samples"))
 
     def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:
@@ -96,13 +96,13 @@ class PredictionKind:
         return {f"figure_{k}": Path(v) for k, v in files.items()}
 
 
-def sample_reader(model: Any, cfg: Any) -> Any:
+def sample_reader(model: Any, recognizer: Optional[str]) -> Any:
     """`recognizer=` of `seqgen-sample`: its `read`, checked against what the model writes (None without)."""
-    if not cfg.get("recognizer"):
+    if not recognizer:
         return None
     from seqgen.families.handwriting.legibility import recognizer_for
 
-    return recognizer_for(model, cfg.recognizer, model.device).read
+    return recognizer_for(model, recognizer, model.device).read
 
 
 class SynthesisKind(PredictionKind):
@@ -111,30 +111,30 @@ class SynthesisKind(PredictionKind):
     label = "synthesis"
     paper = [("synthesis", -1096.9, 0.23), ("synthesis + adaptive weight noise", -1128.2, 0.23)]
 
-    def prime(self, model: Any, cfg: Any) -> Optional[Prime]:
+    def prime(self, model: Any, options: HandwritingSampleOptions) -> Optional[Prime]:
         """The style prime, its transcription checked against the vocabulary (it is fed as text)."""
-        prime = super().prime(model, cfg)
+        prime = super().prime(model, options)
         if prime is not None:
-            prime.text = check_texts([prime.text], model.vocab, str(cfg.get("unknown_chars") or "error"))[0]
+            prime.text = check_texts([prime.text], model.vocab, options.unknown_chars)[0]
         return prime
 
     def sample(self, model: Any, cfg: Any, out_dir: Path) -> dict[str, Any]:
         """`seqgen-sample`: text ("a|b": lines), bias, style (+ style_text), max_points, unknown_chars,
         num_samples (each line is written num_samples times), seed. With layout.page or layout.width:
         the text is free text ("|" separates paragraphs) written onto a page (`pages.page_command`)."""
-        prime = self.prime(model, cfg)
-        if page_requested(cfg):
+        options = sample_settings(cfg)
+        prime = self.prime(model, options)
+        if options.layout.requested:
             from seqgen.families.handwriting.pages import page_command
 
-            return announce_files(page_command(model, cfg, Path(out_dir), prime))
-        raw = cfg.get("text")
-        lines = [t for t in str(raw).split("|")] if raw is not None else list(model.hparams.sample_texts or DEFAULT_TEXTS)
+            return announce_files(page_command(model, options, int(cfg.seed), Path(out_dir), prime))
+        lines = options.text.split("|") if options.text is not None else list(model.config.sample_texts or DEFAULT_TEXTS)
         texts = [t for t in lines for _ in range(max(int(cfg.get("num_samples") or 1), 1))]
-        reader = sample_reader(model, cfg)
+        reader = sample_reader(model, options.recognizer)
         start = time.perf_counter()
         samples = write_best_of(
-            model, texts, int(cfg.get("best_of") or 1), reader, float(cfg.get("bias") or 0.0), prime,
-            int(cfg.get("max_points") or 1500), str(cfg.get("unknown_chars") or "error"), int(cfg.seed), keep_params=True,
+            model, texts, options.best_of, reader, options.bias, prime, options.max_points or SYNTHESIS_MAX_POINTS,
+            options.unknown_chars, int(cfg.seed), keep_params=True,
         )
         seconds = time.perf_counter() - start
         files = write_figures(model, samples, Path(out_dir), "samples")
@@ -144,7 +144,7 @@ class SynthesisKind(PredictionKind):
             how = "end of text" if ended else "max_points reached"
             read = f", read as {samples.reads[row]!r}" if samples.reads else ""
             print(f"line {row}: {text!r}: {len(offsets) - 1} points ({how}){read}")
-        print(f"wrote {len(texts)} line(s), best of {int(cfg.get('best_of') or 1)}, in {seconds:.1f} s ({seconds / len(texts):.2f} s per line)")
+        print(f"wrote {len(texts)} line(s), best of {options.best_of}, in {seconds:.1f} s ({seconds / len(texts):.2f} s per line)")
         return announce_files(files)
 
     def preview(self, model: Any, out_dir: Path, tag: str) -> dict[str, Any]:

@@ -43,19 +43,18 @@ import dataclasses
 import logging
 import math
 import re
-from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from seqgen.data.handwriting.strokes import offsets_to_strokes, strokes_to_offsets
 from seqgen.errors import SeqgenError
-from seqgen.render.page import Ink, Page, page_size
+from seqgen.families.handwriting.config import LayoutOptions, parse_width
+from seqgen.render.page import Page
 
 log = logging.getLogger(__name__)
 
-ALIGNMENTS = ("left", "right", "centre", "justify")
-OVERFLOWS = ("hyphen", "char")
 TUKEY_C = 4.685
 MAX_JUSTIFY_GAP = 4.0  # x-heights added per word gap at most; a looser line stays left-aligned
 DEFAULT_ADVANCE = 1.6  # width per character in x-heights, when the model kept no writer lines
@@ -64,100 +63,6 @@ MAX_RISE, MAX_DROP = 5.0, 3.5  # x-heights a line's ink may reach above / below 
 
 
 # --------------------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class LayoutOptions:
-    """`layout.*` options of `seqgen-sample` and of the demo (null in the config = these defaults)."""
-
-    page: str = "A4"
-    width: Optional[str] = None  # "40ch" | "120mm"; None: the page between its margins
-    align: str = "left"
-    x_height: float = 3.0  # mm
-    line_spacing: float = 3.0  # baseline to baseline, in x-heights
-    paragraph_spacing: float = 0.5  # extra lines between paragraphs
-    margins: tuple[float, float, float, float] = (20.0, 20.0, 20.0, 20.0)  # top, right, bottom, left (mm)
-    overflow: str = "hyphen"
-    word_baselines: bool = True
-    ink: str = "#1a1a40"
-    stroke: float = 0.45  # mm
-    speed_width: float = 0.0  # 0 = constant width; 1 = width ~ 1 / pen speed
-    smooth: bool = True
-    layers: bool = True  # plotter SVG: one layer per line
-    dpi: int = 150
-
-    @classmethod
-    def from_mapping(cls, values: Optional[Mapping[str, Any]]) -> "LayoutOptions":
-        """Options from a config mapping (null = default), every value checked (SeqgenError)."""
-        given = {k: v for k, v in dict(values or {}).items() if v is not None}
-        unknown = sorted(set(given) - {f.name for f in fields(cls)})
-        if unknown:
-            raise SeqgenError(f"unknown layout option(s) {', '.join(unknown)}: the options are {', '.join(f.name for f in fields(cls))}")
-        if "margins" in given:
-            given["margins"] = _margins(given["margins"])
-        if given.get("align") == "center":
-            given["align"] = "centre"
-        options = cls(**given)
-        options.validate()
-        return options
-
-    def validate(self) -> None:
-        page_size(self.page)
-        if self.align not in ALIGNMENTS:
-            raise SeqgenError(f"layout.align={self.align!r}: give left, right, centre or justify")
-        if self.overflow not in OVERFLOWS:
-            raise SeqgenError(f"layout.overflow={self.overflow!r}: give hyphen (split with a hyphen) or char (split at a character)")
-        if self.width is not None:
-            parse_width(self.width)
-        for key, low, high in (("x_height", 0.5, 100.0), ("line_spacing", 1.0, 20.0), ("paragraph_spacing", 0.0, 10.0),
-                               ("stroke", 0.05, 10.0), ("speed_width", 0.0, 2.0)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise SeqgenError(f"layout.{key}={value!r}: give a number in [{low:g}, {high:g}]")
-        if isinstance(self.dpi, bool) or not isinstance(self.dpi, int) or not 30 <= self.dpi <= 1200:
-            raise SeqgenError(f"layout.dpi={self.dpi!r}: give a whole number in [30, 1200]")
-        width, height = self.page_mm
-        top, right, bottom, left = self.margins
-        if left + right >= width - 5 or top + bottom >= height - 5:
-            raise SeqgenError(f"layout.margins={list(self.margins)} leave no room on the {width:g} x {height:g} mm page")
-
-    @property
-    def page_mm(self) -> tuple[float, float]:
-        return page_size(self.page)
-
-    @property
-    def text_width_mm(self) -> float:
-        """The room between the margins."""
-        return self.page_mm[0] - self.margins[1] - self.margins[3]
-
-    def ink_style(self) -> Ink:
-        return Ink(colour=self.ink, width_mm=float(self.stroke), speed_width=float(self.speed_width), smooth=bool(self.smooth))
-
-
-def _margins(value: Any) -> tuple[float, float, float, float]:
-    values = [value] if isinstance(value, (int, float)) else list(value)
-    try:
-        numbers = [float(v) for v in values]
-    except (TypeError, ValueError):
-        numbers = []
-    if len(numbers) not in (1, 2, 4) or any(not 0 <= v <= 1000 for v in numbers):
-        raise SeqgenError(f"layout.margins={value!r}: give mm as one number, [vertical, horizontal] or [top, right, bottom, left]")
-    if len(numbers) == 1:
-        return (numbers[0],) * 4  # type: ignore[return-value]
-    if len(numbers) == 2:
-        return numbers[0], numbers[1], numbers[0], numbers[1]
-    return tuple(numbers)  # type: ignore[return-value]
-
-
-def parse_width(width: Any) -> tuple[float, str]:
-    """"40ch" -> (40, "ch"); "120mm" -> (120, "mm"); anything else is an error naming both forms."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ch|mm)\s*", str(width))
-    if match is None:
-        raise SeqgenError(f"layout.width={width!r}: give characters (40ch) or millimetres (120mm)")
-    value, unit = float(match.group(1)), match.group(2)
-    if (unit == "ch" and not 4 <= value <= 500) or (unit == "mm" and not 10 <= value <= 5000):
-        raise SeqgenError(f"layout.width={width!r}: give 4-500 characters or 10-5000 mm")
-    return value, unit
 
 
 # --------------------------------------------------------------------------------------- wrapping
@@ -601,7 +506,7 @@ def lay_out_text(text: str, options: LayoutOptions, advance: float, max_chars: O
     if len(lines) + paragraph_lines > fits:
         raise SeqgenError(
             f"the text needs {len(lines)} lines at {chars} characters per line: more than the {fits} that fit on the "
-            f"{options.page} page; use a larger page, a smaller layout.x_height or layout.line_spacing, or less text"
+            f"{options.sheet} page; use a larger page, a smaller layout.x_height or layout.line_spacing, or less text"
         )
     return lines, text_width, options
 

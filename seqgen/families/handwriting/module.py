@@ -57,8 +57,9 @@ class HandwritingModel(SeqModule):
         )
 
     # --- network -------------------------------------------------------------------------------
-    def _wrap(self, net: nn.Module, weight_noise: bool, std: float) -> None:
-        self.core = AdaptiveWeightNoise(net, init_std=std) if weight_noise else net
+    def _wrap(self, net: nn.Module) -> None:
+        """`weight_noise`: the network behind adaptive weight noise of initial std `weight_noise_std`."""
+        self.core = AdaptiveWeightNoise(net, init_std=self.config.weight_noise_std) if self.config.weight_noise else net
 
     @property
     def net(self) -> Any:
@@ -135,9 +136,7 @@ class HandwritingPrediction(HandwritingModel):
 
     def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
         super().__init__(data_info, optim, **options)
-        c = self.config
-        net = PredictionNet(c.hidden_size, c.num_layers, c.mixture_components, c.clip_lstm_grad, c.clip_output_grad, c.dropout)
-        self._wrap(net, c.weight_noise, c.weight_noise_std)
+        self._wrap(PredictionNet(self.config))
 
     def run_network(self, batch: HandwritingBatch) -> MixtureParams:
         params, _ = self.core(batch.inputs)
@@ -157,10 +156,7 @@ class HandwritingSynthesis(HandwritingModel):
 
     def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
         super().__init__(data_info, optim, **options)
-        c = self.config
-        net = SynthesisNet(len(self.vocab), c.hidden_size, c.num_layers, c.window_components, c.mixture_components, c.kappa_scale,
-                           c.clip_lstm_grad, c.clip_output_grad)
-        self._wrap(net, c.weight_noise, c.weight_noise_std)
+        self._wrap(SynthesisNet(len(self.vocab), self.config))
         self.points_per_char = float(data_info.get("points_per_char") or 30.0)
 
     def run_network(self, batch: HandwritingBatch) -> MixtureParams:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.families.handwriting.config import HandwritingPredictionConfig, HandwritingSynthesisConfig
 from seqgen.nn.grad_clip import clip_grad_in_forward
 from seqgen.nn.lstm_stack import SkipLSTMStack, State
 from seqgen.nn.mdn import MixtureDensityHead, MixtureParams
@@ -59,19 +60,12 @@ def clip_fused_layers(layers: list[nn.Module], limit: Optional[float]) -> None:
 
 
 class PredictionNet(nn.Module):
-    def __init__(
-        self,
-        hidden_size: int = 400,
-        num_layers: int = 3,
-        mixture_components: int = 20,
-        clip_lstm_grad: Optional[float] = None,
-        clip_output_grad: Optional[float] = None,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, config: HandwritingPredictionConfig) -> None:
         super().__init__()
-        self.lstm = SkipLSTMStack(3, hidden_size, num_layers, dropout)
-        self.head = MixtureDensityHead(self.lstm.output_size, mixture_components, output_grad_clip=clip_output_grad)
-        clip_fused_layers(list(self.lstm.layers), clip_lstm_grad)
+        c = config
+        self.lstm = SkipLSTMStack(3, c.hidden_size, c.num_layers, c.dropout)
+        self.head = MixtureDensityHead(self.lstm.output_size, c.mixture_components, output_grad_clip=c.clip_output_grad)
+        clip_fused_layers(list(self.lstm.layers), c.clip_lstm_grad)
 
     def forward(self, x: Tensor, state: State | None = None, bias: float = 0.0) -> tuple[MixtureParams, State]:
         """x (B, T, 3) -> mixture parameters (B, T) predicting x_{t+1}, new state."""
@@ -109,27 +103,19 @@ class SynthesisState(NamedTuple):
 
 
 class SynthesisNet(nn.Module):
-    def __init__(
-        self,
-        vocab_size: int,
-        hidden_size: int = 400,
-        num_layers: int = 3,
-        window_components: int = 10,
-        mixture_components: int = 20,
-        kappa_scale: float = 1.0,
-        clip_lstm_grad: Optional[float] = None,
-        clip_output_grad: Optional[float] = None,
-    ) -> None:
+    def __init__(self, vocab_size: int, config: HandwritingSynthesisConfig) -> None:
+        """`vocab_size` characters (the data's); the sizes, window and clipping from `config`."""
         super().__init__()
+        c = config
         self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.clip_lstm_grad = clip_lstm_grad
-        self.lstm = SkipLSTMStack(3, hidden_size, num_layers, extra_input_size=vocab_size)
+        self.hidden_size = hidden_size = c.hidden_size
+        self.clip_lstm_grad = c.clip_lstm_grad
+        self.lstm = SkipLSTMStack(3, hidden_size, c.num_layers, extra_input_size=vocab_size)
         # layer 1 sees [x_t, w_{t-1}]; it is run step by step in `forward`, never as nn.LSTM
         self.lstm.layers[0] = nn.LSTM(3 + vocab_size, hidden_size, batch_first=True)
-        self.window = GaussianWindow(hidden_size, window_components, kappa_scale)
-        self.head = MixtureDensityHead(self.lstm.output_size, mixture_components, output_grad_clip=clip_output_grad)
-        clip_fused_layers(list(self.lstm.layers)[1:], clip_lstm_grad)
+        self.window = GaussianWindow(hidden_size, c.window_components, c.kappa_scale)
+        self.head = MixtureDensityHead(self.lstm.output_size, c.mixture_components, output_grad_clip=c.clip_output_grad)
+        clip_fused_layers(list(self.lstm.layers)[1:], c.clip_lstm_grad)
 
     # --- layer 1 -------------------------------------------------------------------------------
     def layer1_weights(self) -> tuple[Tensor, Tensor, Tensor]:

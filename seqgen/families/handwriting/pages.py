@@ -21,24 +21,18 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from seqgen.data.handwriting.strokes import offsets_to_strokes
-from seqgen.families.handwriting.layout import (
-    LayoutOptions, WrittenPage, level_strokes, line_metrics, word_baselines_of, word_of_strokes,
-)
+from seqgen.families.handwriting.config import HandwritingSampleOptions
+from seqgen.families.handwriting.layout import WrittenPage, level_strokes, line_metrics, word_baselines_of, word_of_strokes
 from seqgen.io import write_json
 from seqgen.render.page import Page, save_figure, save_page
 from seqgen.render.plotter import GcodeOptions, gcode_figure, plan_strokes, plotter_svg, read_gcode, write_gcode
 
 log = logging.getLogger(__name__)
-
-
-def layout_requested(layout: Optional[Mapping[str, Any]]) -> bool:
-    """A page is laid out when `layout.page` or `layout.width` is given."""
-    return bool(layout) and any(layout.get(key) is not None for key in ("page", "width"))
 
 
 def word_baseline_deviation(lines: Sequence[Sequence[np.ndarray]], words: Sequence[np.ndarray], x_height: float) -> float:
@@ -100,7 +94,7 @@ def save_written_page(written: WrittenPage, out_dir: Path, gcode: GcodeOptions, 
         "pen_down_mm": plan.draw_mm, "strokes": len(plan.strokes), **quality,
     }
     files["page_json"] = write_json(out_dir / f"{stem}.json", report)
-    print(f"page: {len(written.lines)} lines on {options.page}; {plan.summary()}")
+    print(f"page: {len(written.lines)} lines on {options.sheet}; {plan.summary()}")
     print(
         f"page: x-height {quality['x_height_mm']:.2f} mm, {100 * quality['lines_within_10pct']:.0f}% of the lines within 10% of it, "
         f"spread {100 * quality['x_height_spread']:.1f}% "
@@ -110,17 +104,15 @@ def save_written_page(written: WrittenPage, out_dir: Path, gcode: GcodeOptions, 
     return files
 
 
-def page_command(model: Any, cfg: Any, out_dir: Path, prime: Any) -> dict[str, Path]:
+def page_command(model: Any, options: HandwritingSampleOptions, seed: int, out_dir: Path, prime: Any) -> dict[str, Path]:
     """`seqgen-sample ... layout.width=40ch`: write `text` (free text; `|` separates paragraphs) as a page."""
     import time
 
     from seqgen.families.handwriting.layout import write_page
 
-    options = LayoutOptions.from_mapping(cfg.get("layout"))
-    gcode = GcodeOptions.from_mapping(cfg.get("gcode"))
-    text = str(cfg.get("text") or "").replace("|", "\n\n")
+    text = (options.text or "").replace("|", "\n\n")
     started = time.process_time()
-    written = write_page(model, text, options, float(cfg.get("bias") or 0.0), prime, int(cfg.seed), str(cfg.get("unknown_chars") or "error"))
-    files = save_written_page(written, out_dir, gcode)
+    written = write_page(model, text, options.layout, options.bias, prime, seed, options.unknown_chars)
+    files = save_written_page(written, out_dir, options.gcode)
     print(f"page: written and set in {time.process_time() - started:.1f} CPU seconds")
     return files

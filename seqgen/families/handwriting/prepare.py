@@ -46,10 +46,12 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from seqgen.families.handwriting.config import HandwritingPrepareConfig
 from seqgen.families.handwriting.iam import SkipReport
 from seqgen.families.handwriting.linestore import LineStore
 from seqgen.data.handwriting.strokes import Line, NormStats
 from seqgen.core.prepare import SPLITS, Preparation, SplitPlan, WrittenSplit, prepare_shards, train_shard_size
+from seqgen.core.config import build
 from seqgen.data.shards import encode_array
 from seqgen.data.spill import scratch_dir
 from seqgen.errors import SeqgenError
@@ -415,12 +417,10 @@ class HandwritingPreparation(Preparation):
 
     family = "handwriting"
 
-    def __init__(
-        self, corpus: LineCorpus, store: LineStore, report: SkipReport, splits: dict[str, Indices],
-        samples_per_shard: int, min_train_shards: int, n_styles: int, seed: int,
-    ) -> None:
-        self.corpus, self.store, self.report = corpus, store, report
-        self.samples_per_shard, self.min_train_shards, self.n_styles, self.seed = samples_per_shard, min_train_shards, n_styles, seed
+    def __init__(self, corpus: LineCorpus, store: LineStore, report: SkipReport, splits: dict[str, Indices],
+                 config: HandwritingPrepareConfig) -> None:
+        self.corpus, self.store, self.report, self.config = corpus, store, report, config
+        seed = config.seed
         self.train = train = splits["train"]
         self.chars = build_vocab(store.text(i) for i in train)
         self.index = {ch: i for i, ch in enumerate(self.chars)}
@@ -444,7 +444,8 @@ class HandwritingPreparation(Preparation):
 
     def plan(self, split: str) -> SplitPlan:
         lines = self.usable[split]
-        per_shard = train_shard_size(len(lines), self.samples_per_shard, self.min_train_shards) if split == "train" else self.samples_per_shard
+        c = self.config
+        per_shard = train_shard_size(len(lines), c.samples_per_shard, c.min_train_shards) if split == "train" else c.samples_per_shard
         return SplitPlan(_split_samples(self.store, split, lines, self.norm, self.index), per_shard)
 
     def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
@@ -472,7 +473,7 @@ class HandwritingPreparation(Preparation):
             "train_lines": splits["train"]["lines"],
             "points_per_char": round(splits["train"]["points"] / max(train_chars, 1), 2),
             "skipped": self.report.to_dict(),
-            "styles": _choose_styles(self.store, self.train, self.norm, self.n_styles, self.seed),
+            "styles": _choose_styles(self.store, self.train, self.norm, self.config.n_styles, self.config.seed),
             "train_writers": sorted({self.store.writer_name(i) for i in self.train}),  # the writer classifier's classes
         }
 
@@ -494,30 +495,22 @@ class HandwritingPreparation(Preparation):
         }
 
 
-def prepare_handwriting(
-    corpus: LineCorpus,
-    out_dir: str,
-    samples_per_shard: int = 64,
-    min_train_shards: int = 8,
-    min_points: int = 10,
-    max_points: int | None = None,
-    n_styles: int = 8,
-    seed: int = 0,
-) -> dict[str, Any]:
+def prepare_handwriting(corpus: LineCorpus, out_dir: str, **options: Any) -> dict[str, Any]:
     """Write train/valid/test shards and meta.json for a handwriting corpus; returns the summary.
+    `options`: the rest of `data.prepare` (`HandwritingPrepareConfig`).
 
     Lines with fewer than `min_points` or (if set) more than `max_points` points are skipped; so
     are valid/test lines with a character that the training transcriptions lack (the model could
     not be conditioned on it). Every skip is counted, named in meta.json and logged. Nothing is
     written before every split is known to be non-empty.
     """
+    config = build(HandwritingPrepareConfig, {**options, "out_dir": str(out_dir)}, "data.prepare")
     out = Path(out_dir)
     with scratch_dir(out) as scratch:
         store = LineStore(scratch)
         try:
             report = PrepareReport()
-            splits = _read_and_filter(corpus, store, report, min_points, max_points)
-            preparation = HandwritingPreparation(corpus, store, report, splits, samples_per_shard, min_train_shards, n_styles, seed)
-            return prepare_shards(out, preparation)
+            splits = _read_and_filter(corpus, store, report, config.min_points, config.max_points)
+            return prepare_shards(out, HandwritingPreparation(corpus, store, report, splits, config))
         finally:
             store.close()

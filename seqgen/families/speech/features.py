@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,92 +36,8 @@ import torchaudio.functional as AF
 import torchaudio.transforms as T
 
 from seqgen.errors import SeqgenError
+from seqgen.families.speech.config import FeatureSpec
 
-KINDS = ("linear", "mel", "mfcc", "world")
-VOCODER_SETTINGS = ("griffin_lim_iters", "inverse_mel_iters")  # how frames become audio, not what the frames are
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    kind: str = "mel"
-    sample_rate: int = 16000
-    n_fft: int = 512
-    win_length: int = 400
-    hop_length: int = 200
-    n_mels: int = 40
-    n_mfcc: int = 25
-    f_min: float = 0.0
-    f_max: float | None = None
-    floor: float = 1e-5
-    griffin_lim_iters: int = 32
-    inverse_mel_iters: int = 50
-    n_mcep: int = 40  # world only: mel-cepstral coefficients of the spectral envelope
-    f0_floor: float = 71.0  # world only: F0 search range (Hz)
-    f0_ceil: float = 800.0
-    f0_method: str = "dio"  # world only: dio (+ StoneMask) | harvest
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise SeqgenError(f"data.features.kind={self.kind!r}: use one of {', '.join(KINDS)}")
-        if self.sample_rate < 4000:
-            raise SeqgenError(f"data.features.sample_rate={self.sample_rate}: must be >= 4000 Hz")
-        if not 0 < self.win_length <= self.n_fft:
-            raise SeqgenError(f"data.features.win_length={self.win_length} must be in (0, n_fft={self.n_fft}]")
-        if not 0 < self.hop_length <= self.win_length:
-            raise SeqgenError(f"data.features.hop_length={self.hop_length} must be in (0, win_length={self.win_length}]")
-        if self.kind == "mfcc" and not 1 < self.n_mfcc <= self.n_mels:
-            raise SeqgenError(f"data.features.n_mfcc={self.n_mfcc} must be in (1, n_mels={self.n_mels}]")
-        if self.f_max is not None and not self.f_min < self.f_max <= self.sample_rate / 2:
-            raise SeqgenError(f"data.features.f_max={self.f_max} must be in (f_min, sample_rate / 2]")
-        if self.griffin_lim_iters < 1:
-            raise SeqgenError(f"data.features.griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
-        if self.kind == "world":
-            from seqgen.families.speech.world import F0_METHODS
-
-            if self.n_mcep < 2:
-                raise SeqgenError(f"data.features.n_mcep={self.n_mcep} must be >= 2")
-            if not 0 < self.f0_floor < self.f0_ceil < self.sample_rate / 2:
-                raise SeqgenError(f"data.features.f0_floor={self.f0_floor} and f0_ceil={self.f0_ceil} must satisfy 0 < floor < ceil < sample_rate / 2")
-            if self.f0_method not in F0_METHODS:
-                raise SeqgenError(f"data.features.f0_method={self.f0_method!r}: use one of {', '.join(F0_METHODS)}")
-
-    @classmethod
-    def from_dict(cls, d: Any) -> "FeatureSpec":
-        d = dict(d)
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> dict[str, Any]:
-        """What the frames are (the settings that change them; not how they are turned into audio)."""
-        return {k: v for k, v in self.to_dict().items() if k not in VOCODER_SETTINGS}
-
-    @property
-    def dim(self) -> int:
-        if self.kind == "world":
-            from seqgen.families.speech.world import frame_dim
-
-            return frame_dim(self.n_mcep, self.sample_rate)
-        return {"linear": self.n_fft // 2 + 1, "mel": self.n_mels, "mfcc": self.n_mfcc}[self.kind]
-
-    @property
-    def voicing_index(self) -> int | None:
-        """Column of the binary voicing flag (world), else None."""
-        if self.kind != "world":
-            return None
-        from seqgen.families.speech.world import VUV
-
-        return VUV
-
-    @property
-    def vocoder(self) -> str:
-        return "WORLD" if self.kind == "world" else f"Griffin-Lim ({self.griffin_lim_iters} iterations)"
-
-    @property
-    def frame_seconds(self) -> float:
-        return self.hop_length / self.sample_rate
 
 
 class Features:

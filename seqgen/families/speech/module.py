@@ -49,11 +49,7 @@ class SpeechSynthesis(SeqModule):
         self.mean = np.asarray(data_info["norm"]["mean"], dtype=np.float32)
         self.std = np.asarray(data_info["norm"]["std"], dtype=np.float32)
         self.primes: list[dict[str, Any]] = list(data_info.get("primes") or [])
-        c = self.config
-        self.net = SpeechSynthesisNet(
-            self.spec.dim, self.table.size, len(self.table.speakers) + 1, c.hidden_size, c.num_layers, c.window_components,
-            c.mixture_components, c.speaker_dim, c.window, c.kappa_scale, c.max_step, c.input_dropout, self.spec.voicing_index,
-        )
+        self.net = SpeechSynthesisNet(self.spec.dim, self.table.size, len(self.table.speakers) + 1, self.config, self.spec.voicing_index)
         self.eval_metrics = nn.ModuleDict(
             {f"{stage}_{name}": SumMetric() for stage in ("val", "test") for name in ("nats", "frames", "utterances")}
         )

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqgen.families.speech.config import SpeechSynthesisConfig
 from seqgen.nn.lstm_stack import SkipLSTMStack
 from seqgen.nn.mdn import DiagonalGaussianMixture, DiagonalParams, MixtureHead
 from seqgen.nn.window import make_window
@@ -96,36 +97,26 @@ class SpeechState(NamedTuple):
 
 
 class SpeechSynthesisNet(nn.Module):
-    def __init__(
-        self,
-        frame_dim: int,
-        vocab_size: int,
-        n_speakers: int,
-        hidden_size: int = 256,
-        num_layers: int = 2,
-        window_components: int = 5,
-        mixture_components: int = 5,
-        speaker_dim: int = 16,
-        window: str = "softplus",
-        kappa_scale: float = 5.0,
-        max_step: float = 1.0,
-        input_dropout: float = 0.0,
-        voicing_index: int | None = None,
-    ) -> None:
+    def __init__(self, frame_dim: int, vocab_size: int, n_speakers: int, config: SpeechSynthesisConfig,
+                 voicing_index: int | None = None) -> None:
+        """`frame_dim`, `vocab_size`, `n_speakers` and `voicing_index` (world: the voicing flag's
+        column) are the data's; the sizes, the window and the input dropout come from `config`."""
         super().__init__()
+        c = config
+        hidden_size, speaker_dim = c.hidden_size, c.speaker_dim
         self.frame_dim, self.vocab_size, self.hidden_size = frame_dim, vocab_size, hidden_size
         self.speaker = nn.Embedding(max(n_speakers, 1), speaker_dim)
         in_size = frame_dim + speaker_dim
         self.in_size = in_size
-        self.lstm = SkipLSTMStack(in_size, hidden_size, num_layers, extra_input_size=vocab_size)
+        self.lstm = SkipLSTMStack(in_size, hidden_size, c.num_layers, extra_input_size=vocab_size)
         # layer 1 sees [x, s, w_{t-1}]; it runs step by step in `forward`, nn.LSTM only holds its weights
         self.lstm.layers[0] = nn.LSTM(in_size + vocab_size, hidden_size, batch_first=True)
-        self.window = make_window(window, hidden_size, window_components, kappa_scale, max_step)
+        self.window = make_window(c.window, hidden_size, c.window_components, c.kappa_scale, c.max_step)
         self.head: DiagonalGaussianMixture | VoicedFrameMixture = (
-            DiagonalGaussianMixture(self.lstm.output_size, frame_dim, mixture_components) if voicing_index is None
-            else VoicedFrameMixture(self.lstm.output_size, frame_dim, mixture_components, voicing_index)
+            DiagonalGaussianMixture(self.lstm.output_size, frame_dim, c.mixture_components) if voicing_index is None
+            else VoicedFrameMixture(self.lstm.output_size, frame_dim, c.mixture_components, voicing_index)
         )
-        self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
+        self.input_dropout = nn.Dropout(c.input_dropout) if c.input_dropout > 0 else nn.Identity()
 
     # --- helpers -------------------------------------------------------------------------------
     def layer1_weights(self) -> tuple[Tensor, Tensor, Tensor]:

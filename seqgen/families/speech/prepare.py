@@ -35,11 +35,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from seqgen.core.config import build
 from seqgen.core.prepare import Preparation, SplitPlan, WrittenSplit, prepare_shards
 from seqgen.data.shards import encode_array
 from seqgen.data.spill import release_free_memory
 from seqgen.errors import SeqgenError
-from seqgen.families.speech.features import Features, FeatureSpec, NormAccumulator, one_thread, resample
+from seqgen.families.speech.config import SpeechPrepareConfig
+from seqgen.families.speech.features import Features, NormAccumulator, one_thread, resample
 from seqgen.families.speech.timit import SkipCounter, Utterance
 from seqgen.io import write_json
 
@@ -122,11 +124,11 @@ class SpeechPreparation(Preparation):
 
     family = "speech"
 
-    def __init__(self, corpus: Any, out_dir: str, spec: FeatureSpec, samples_per_shard: int, max_frames: int | None, n_primes: int) -> None:
+    def __init__(self, corpus: Any, out_dir: str, config: SpeechPrepareConfig) -> None:
         self.started = time.perf_counter()
         self.out = Path(out_dir)
-        self.corpus, self.spec, self.samples_per_shard, self.max_frames, self.n_primes = corpus, spec, samples_per_shard, max_frames, n_primes
-        self.features = Features(spec)
+        self.corpus, self.config, self.spec = corpus, config, config.features
+        self.features = Features(config.features)
         self.report = SkipCounter()
         self.vocab: dict[str, set[str]] | None = None
         self.norm: dict[str, Any] = {}
@@ -136,9 +138,9 @@ class SpeechPreparation(Preparation):
         self.elapsed = 0.0
 
     def plan(self, split: str) -> SplitPlan:
-        self.state = _SplitWriter(self.features, self.report, self.max_frames)
+        self.state = _SplitWriter(self.features, self.report, self.config.max_frames)
         utterances = self.corpus.iter_split(split, self.report, self.spec.sample_rate)
-        return SplitPlan(self.state.samples(split, utterances, self.vocab, self.n_primes), self.samples_per_shard)
+        return SplitPlan(self.state.samples(split, utterances, self.vocab, self.config.n_primes), self.config.samples_per_shard)
 
     def split_stats(self, split: str, written: WrittenSplit) -> dict[str, Any]:
         state = self.state
@@ -196,15 +198,10 @@ class SpeechPreparation(Preparation):
                 "skipped": dict(self.report.counts), "feature_dim": self.spec.dim}
 
 
-def prepare_speech(
-    corpus: Any,
-    out_dir: str,
-    features: dict[str, Any] | None = None,
-    samples_per_shard: int = 64,
-    max_frames: int | None = 1500,
-    n_primes: int = 4,
-) -> dict[str, Any]:
-    """Write train/valid/test shards and meta.json for a speech corpus; returns the summary."""
-    preparation = SpeechPreparation(corpus, out_dir, FeatureSpec.from_dict(features or {}), samples_per_shard, max_frames, n_primes)
+def prepare_speech(corpus: Any, out_dir: str, features: Any = None, **options: Any) -> dict[str, Any]:
+    """Write train/valid/test shards and meta.json for a speech corpus; returns the summary.
+    `features` (`data.features`) and `options`: the rest of `data.prepare` (`SpeechPrepareConfig`)."""
+    config = build(SpeechPrepareConfig, {**options, "features": features or {}, "out_dir": str(out_dir)}, "data.prepare")
+    preparation = SpeechPreparation(corpus, out_dir, config)
     with one_thread():  # frames independent of the machine's core count (features.one_thread)
         return prepare_shards(out_dir, preparation)

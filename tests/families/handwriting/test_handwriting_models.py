@@ -14,6 +14,7 @@ from seqgen.data.handwriting.batch import collate_lines
 from seqgen.families.handwriting.datamodule import HandwritingDataModule, crop_batch
 from seqgen.data.shards import read_meta
 from seqgen.families.handwriting.module import HandwritingPrediction, HandwritingSynthesis
+from seqgen.families.handwriting.config import HandwritingPredictionConfig, HandwritingSynthesisConfig
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.nn.mdn import mixture_nll
 from seqgen.nn.weight_noise import AdaptiveWeightNoise
@@ -33,7 +34,7 @@ def _batch(b: int = 3, t: int = 25, u: int = 7, v: int = 9, dtype: torch.dtype =
 
 def test_synthesis_forward_shapes() -> None:
     torch.manual_seed(0)
-    net = SynthesisNet(vocab_size=9, hidden_size=16, num_layers=3, window_components=4, mixture_components=5)
+    net = SynthesisNet(9, HandwritingSynthesisConfig(hidden_size=16, num_layers=3, window_components=4, mixture_components=5, kappa_scale=1.0, clip_lstm_grad=None, clip_output_grad=None))
     x, chars, char_mask, _ = _batch()
     params, state, phi = net(x[:, :-1], chars, char_mask, return_phi=True)
     assert params.eos_logit.shape == (3, 25)
@@ -49,7 +50,7 @@ def test_synthesis_forward_shapes() -> None:
 
 def test_fused_upper_layers_equal_straightforward_per_step_loop() -> None:
     torch.manual_seed(1)
-    net = SynthesisNet(9, 16, 3, 4, 5, kappa_scale=5.0).double()
+    net = SynthesisNet(9, HandwritingSynthesisConfig(hidden_size=16, num_layers=3, window_components=4, mixture_components=5, kappa_scale=5.0, clip_lstm_grad=None, clip_output_grad=None)).double()
     x, chars, char_mask, mask = _batch(dtype=torch.float64)
     fused, _, _ = net(x[:, :-1], chars, char_mask)
     reference = stepwise_forward(net, x[:, :-1], chars, char_mask)
@@ -65,7 +66,7 @@ def test_fused_upper_layers_equal_straightforward_per_step_loop() -> None:
 def test_onednn_packed_weights_match_the_plain_path() -> None:
     """CPU float32 runs layer 1's per-step GEMMs (and sampling's) on prepacked oneDNN weights."""
     torch.manual_seed(3)
-    net = SynthesisNet(9, 32, 3, 3, 4, clip_lstm_grad=10.0)
+    net = SynthesisNet(9, HandwritingSynthesisConfig(hidden_size=32, num_layers=3, window_components=3, mixture_components=4, kappa_scale=1.0, clip_lstm_grad=10.0, clip_output_grad=None))
     x, chars, char_mask, mask = _batch()
     results = {}
     for packed in (True, False):
@@ -90,7 +91,7 @@ def test_onednn_packed_weights_match_the_plain_path() -> None:
 
 def test_step_by_step_sampling_path_matches_forward() -> None:
     torch.manual_seed(2)
-    net = SynthesisNet(9, 16, 2, 3, 4).double().eval()
+    net = SynthesisNet(9, HandwritingSynthesisConfig(hidden_size=16, num_layers=2, window_components=3, mixture_components=4, kappa_scale=1.0, clip_lstm_grad=None, clip_output_grad=None)).double().eval()
     x, chars, char_mask, _ = _batch(dtype=torch.float64)
     full, _, phi_full = net(x[:, :-1], chars, char_mask, return_phi=True)
     state = net.initial_state(3, dtype=torch.float64)
@@ -104,7 +105,7 @@ def test_step_by_step_sampling_path_matches_forward() -> None:
     torch.testing.assert_close(torch.stack(mus, 1), full.mu.detach())
     torch.testing.assert_close(torch.stack(phis, 1), phi_full.detach())
 
-    pred = PredictionNet(16, 3, 4).double().eval()
+    pred = PredictionNet(HandwritingPredictionConfig(hidden_size=16, num_layers=3, mixture_components=4, clip_lstm_grad=None, clip_output_grad=None)).double().eval()
     whole, _ = pred(x)
     first, state = pred(x[:, :10])
     rest, _ = pred(x[:, 10:], state)
@@ -222,7 +223,7 @@ def test_paper_gradient_clipping_bounds_the_backward_signal() -> None:
     grads = {}
     for name, clip in (("free", None), ("clipped", 1e-4)):
         torch.manual_seed(0)
-        net = SynthesisNet(9, 16, 3, 3, 4, clip_lstm_grad=clip, clip_output_grad=clip)
+        net = SynthesisNet(9, HandwritingSynthesisConfig(hidden_size=16, num_layers=3, window_components=3, mixture_components=4, kappa_scale=1.0, clip_lstm_grad=clip, clip_output_grad=clip))
         params, _, _ = net(x[:, :-1], chars, char_mask)
         (mixture_nll(params, x[:, 1:], mask, reduction="seq_mean") * 1e3).backward()
         grads[name] = torch.cat([p.grad.flatten() for p in net.parameters()]).abs().max()

@@ -13,6 +13,7 @@ from handwriting_helpers import controlled_window, one_thread  # noqa: F401  (au
 
 from seqgen.data.handwriting.strokes import NormStats, strokes_to_offsets
 from seqgen.errors import SeqgenError
+from seqgen.families.handwriting.config import HandwritingPredictionConfig, HandwritingSynthesisConfig
 from seqgen.families.handwriting.nets import PredictionNet, SynthesisNet
 from seqgen.families.handwriting.generate import (
     Prime,
@@ -28,7 +29,7 @@ NORM = NormStats(mean=np.array([2.0, 0.0]), std=np.array([10.0, 5.0]), median_st
 
 def _net(rate: float | None = 0.2, seed: int = 0) -> SynthesisNet:
     torch.manual_seed(seed)
-    net = SynthesisNet(len(VOCAB), hidden_size=16, num_layers=2, window_components=3, mixture_components=4, kappa_scale=25.0)
+    net = SynthesisNet(len(VOCAB), HandwritingSynthesisConfig(hidden_size=16, num_layers=2, window_components=3, mixture_components=4, kappa_scale=25.0, clip_lstm_grad=None, clip_output_grad=None))
     if rate is not None:
         controlled_window(net, rate)
     return net.eval()
@@ -163,7 +164,7 @@ def test_styles_real_training_writer_and_user_file(tmp_path: Path) -> None:
 
 def test_prediction_sampling_and_priming() -> None:
     torch.manual_seed(0)
-    net = PredictionNet(16, 2, 3).eval()
+    net = PredictionNet(HandwritingPredictionConfig(hidden_size=16, num_layers=2, mixture_components=3, clip_lstm_grad=None, clip_output_grad=None)).eval()
     out = sample_prediction(net, NORM, num_samples=3, length=40, generator=_gen(0), keep_params=True)
     assert [o.shape for o in out.offsets] == [(41, 3)] * 3
     assert out.params[0]["mu"].shape == (40, 3, 2)

@@ -15,6 +15,7 @@ sys.path.insert(0, str(_REPO / "benchmarks"))  # the plain reference implementat
 
 from handwriting_stepwise import plain_forward  # noqa: E402
 
+from seqgen.families.handwriting.config import HandwritingSynthesisConfig  # noqa: E402
 from seqgen.families.handwriting.nets import SynthesisNet, SynthesisState  # noqa: E402
 from seqgen.nn.mdn import mixture_nll  # noqa: E402
 from seqgen.nn.window_lstm import windowed_lstm  # noqa: E402
@@ -61,7 +62,7 @@ def test_synthesis_net_equals_plain_autograd_version_with_state(clip: float | No
     """Loss and every parameter's gradient equal to the plain version (lstm_cell + GaussianWindow
     under autograd, layers 2..N fused), with the paper's clipping acting and from a nonzero state."""
     torch.manual_seed(4)
-    net = SynthesisNet(7, 12, 3, 3, 4, kappa_scale=4.0, clip_lstm_grad=clip).double()
+    net = SynthesisNet(7, HandwritingSynthesisConfig(hidden_size=12, num_layers=3, window_components=3, mixture_components=4, kappa_scale=4.0, clip_lstm_grad=clip, clip_output_grad=None)).double()
     x, chars, char_mask, mask = _data(3, 20, 6, 7, torch.float64)
     fast, state, phi = net(x[:, :-1], chars, char_mask, return_phi=True)
     reference = plain_forward(net, x[:, :-1], chars, char_mask)
@@ -84,7 +85,7 @@ def test_autocast_bfloat16_runs_the_loop_in_float32() -> None:
     """bf16-mixed (GPU configs): the window loop itself runs in float32 (kappa needs the precision).
     On CPU only the loop is checked: oneDNN's bf16 nn.LSTM needs CPU support this machine may lack."""
     torch.manual_seed(6)
-    net = SynthesisNet(7, 12, 2, 3, 4)
+    net = SynthesisNet(7, HandwritingSynthesisConfig(hidden_size=12, num_layers=2, window_components=3, mixture_components=4, kappa_scale=1.0, clip_lstm_grad=None, clip_output_grad=None))
     x, chars, char_mask, _ = _data(2, 10, 5, 7, torch.float32)
     layer, window = net.lstm.layers[0], net.window
     state = net.initial_state(2)

@@ -10,6 +10,7 @@ import torch
 
 from seqgen.nn.mdn import DiagonalGaussianMixture
 from seqgen.families.speech.features import mcd_constant
+from seqgen.families.speech.config import SpeechSynthesisConfig
 from seqgen.families.speech.nets import SpeechSynthesisNet
 from seqgen.families.speech.report import dtw_path, mcd_dtw, monotonicity
 from seqgen.nn.window import GaussianWindow, SoftplusGaussianWindow, make_window
@@ -43,8 +44,8 @@ def test_diagonal_mixture_nll_matches_direct_computation() -> None:
 @pytest.mark.parametrize("window", ["exp", "softplus"])
 def test_forward_equals_stepwise(window: str) -> None:
     torch.manual_seed(0)
-    net = SpeechSynthesisNet(frame_dim=5, vocab_size=7, n_speakers=3, hidden_size=8, num_layers=3, window_components=2,
-                             mixture_components=2, speaker_dim=4, window=window).eval()
+    config = SpeechSynthesisConfig(hidden_size=8, num_layers=3, window_components=2, mixture_components=2, speaker_dim=4, window=window)
+    net = SpeechSynthesisNet(frame_dim=5, vocab_size=7, n_speakers=3, config=config).eval()
     frames, speakers = torch.randn(2, 6, 5), torch.tensor([1, 2])
     symbols = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]])
     mask = symbols > 0

@@ -11,6 +11,7 @@ import torch
 
 from seqgen.errors import SeqgenError
 from seqgen.families.speech.features import Features, FeatureSpec, NormAccumulator
+from seqgen.families.speech.config import SpeechSynthesisConfig
 from seqgen.families.speech.nets import SpeechSynthesisNet, VoicedFrameMixture
 from seqgen.families.speech.report import mcd_dtw
 from seqgen.families.speech.world import LF0, MCEP, VUV, continuous_log_f0
@@ -100,8 +101,8 @@ def test_voiced_mixture_density_and_sampling() -> None:
 
 def test_world_network_forward_equals_step() -> None:
     torch.manual_seed(0)
-    net = SpeechSynthesisNet(frame_dim=MCEP + 3, vocab_size=5, n_speakers=2, hidden_size=8, num_layers=2, window_components=2,
-                             mixture_components=2, speaker_dim=3, voicing_index=VUV).eval()
+    config = SpeechSynthesisConfig(hidden_size=8, num_layers=2, window_components=2, mixture_components=2, speaker_dim=3)
+    net = SpeechSynthesisNet(frame_dim=MCEP + 3, vocab_size=5, n_speakers=2, config=config, voicing_index=VUV).eval()
     frames, speakers = torch.randn(1, 4, MCEP + 3), torch.tensor([1])
     frames[..., VUV] = torch.tensor([0.0, 1.0, 1.0, 0.0])
     symbols = torch.tensor([[1, 2, 3]])
