@@ -148,6 +148,7 @@ def test_a_config_that_cannot_be_composed_is_one_error_line(tmp_path: Path, monk
         ("prepare", ["data=speech_espeak", "data.prepare.max_frames=0"], "data.prepare.max_frames=0 is out of range (prepare): must be an integer >= 1"),
         ("prepare", ["data=speech_espeak", "data.features.kind=wav"], "data.features.kind='wav': use one of linear, mel, mfcc, world"),
         ("train", ["experiment=speech_quickstart", "data.features.n_fft=100"], "data.features.win_length=400 must be in (0, n_fft=100]"),
+        ("train", ["experiment=writer_id_sparse", "model.subsample=0"], "model.subsample=0 is out of range (train): must be an integer >= 1"),
         ("sample", ["ckpt=x", "bias=-1"], "bias=-1 is out of range (sample): must be a finite number in [0, 3.4e38]"),
         ("sample", ["ckpt=x", "best_of=40"], "best_of=40 is out of range (sample): must be a whole number of candidates in [1, 32]"),
         ("sample", ["ckpt=x", "unknown_chars=keep"], "unknown_chars='keep' is out of range (sample): must be one of error, drop"),
@@ -177,6 +178,7 @@ def test_each_family_refuses_an_out_of_range_value_naming_key_value_and_range(tm
         ("sample", ["ckpt=x", "layout.colour=red"], "layout.colour"),
         ("sample", ["ckpt=x", "gcode.speed=3"], "gcode.speed"),
         ("train", ["experiment=atari_quickstart", "model.history=two"], "model.history=two"),
+        ("train", ["experiment=writer_id_sparse", "model.embed_size=8"], "Key 'embed_size' not in 'WriterIdConfig'"),
     ],
 )
 def test_each_family_refuses_a_misspelt_key_when_composing(tmp_path: Path, command: str, overrides: list[str], needle: str) -> None:
@@ -240,7 +242,8 @@ LEGACY = Path(__file__).parent / "data" / "checkpoints_before_typed_networks.jso
 
 
 @pytest.mark.parametrize(("family", "name"), [("atari", "AtariFramePredictor"), ("handwriting", "HandwritingPrediction"),
-                                              ("handwriting", "HandwritingSynthesis"), ("speech", "SpeechSynthesis")])
+                                              ("handwriting", "HandwritingSynthesis"), ("speech", "SpeechSynthesis"),
+                                              ("writer_id", "WriterClassifier")])
 def test_checkpoints_written_before_the_networks_took_their_configs_load(tmp_path: Path, family: str, name: str) -> None:
     """The hyper-parameters and parameter names a checkpoint held before (captured from the code
     of a61c4af): the typed config is built from them and every tensor finds its parameter."""

@@ -11,7 +11,7 @@ style evaluation (`seqgen-eval ... style=true`, the handwriting family's style e
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from seqgen.core.module import SeqModule
 from seqgen.data.handwriting.batch import HandwritingBatch
 from seqgen.data.handwriting.strokes import NormStats
 from seqgen.errors import SeqgenError
+from seqgen.families.writer_id.config import WriterIdConfig
 from seqgen.families.writer_id.nets import WriterNet
 
 
@@ -33,33 +34,20 @@ class WriterClassifier(SeqModule):
     monitor = "val/xent"
     unit_name = "lines"
 
-    def __init__(
-        self,
-        data_info: dict[str, Any],
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        subsample: int = 3,
-        embedding_size: int = 64,
-        dropout: float = 0.0,
-        max_points: Optional[int] = 400,
-        optim: Any = None,
-        max_nonfinite_steps: int = 25,
-    ) -> None:
-        super().__init__(optim=optim, max_nonfinite_steps=max_nonfinite_steps)
-        for key, value in (("hidden_size", hidden_size), ("num_layers", num_layers), ("subsample", subsample), ("embedding_size", embedding_size)):
-            if int(value) < 1:
-                raise SeqgenError(f"model.{key}={value} is out of range: it must be >= 1")
+    config_class = WriterIdConfig
+
+    def __init__(self, data_info: dict[str, Any], optim: Any = None, **options: Any) -> None:
+        super().__init__(optim, config=self.typed_config(options), data_info=data_info)
         writers = list(data_info.get("train_writers") or [])
         if len(writers) < 2:
             raise SeqgenError(
                 "the prepared data lists no training writers (meta.json train_writers): prepare it again with "
                 "this version (seqgen-prepare data=...) to train a writer classifier"
             )
-        self.save_hyperparameters()
         self.norm = NormStats.from_dict(data_info["norm"])
         self.writers: list[str] = writers
         self.index = {w: i for i, w in enumerate(writers)}
-        self.net = WriterNet(len(writers), hidden_size, num_layers, subsample, embedding_size, dropout)
+        self.net = WriterNet(len(writers), self.config)
         self.xent = nn.CrossEntropyLoss(ignore_index=-1)
         self.accuracy = nn.ModuleDict({s: MulticlassAccuracy(len(writers), average="micro", ignore_index=-1) for s in ("val", "test")})
 
@@ -74,7 +62,7 @@ class WriterClassifier(SeqModule):
         return len(batch.writers)
 
     def compute_loss(self, batch: HandwritingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        crop = self.hparams.max_points
+        crop = self.config.max_points
         if crop:  # style shows in any stretch of a line: a crop saves time, whole lines at evaluation
             batch = HandwritingBatch(batch.offsets[:, : int(crop) + 1], batch.mask[:, : int(crop) + 1], batch.lengths.clamp(max=int(crop) + 1),
                                      batch.chars, batch.char_mask, batch.char_lengths, batch.texts, batch.writers, batch.ids)

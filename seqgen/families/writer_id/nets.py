@@ -16,17 +16,21 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqgen.families.writer_id.config import WriterIdConfig
+
 
 class WriterNet(nn.Module):
-    def __init__(self, n_writers: int, hidden_size: int = 64, num_layers: int = 1, subsample: int = 3, embedding_size: int = 64, dropout: float = 0.0) -> None:
+    def __init__(self, n_writers: int, config: WriterIdConfig) -> None:
+        """`n_writers` classes (the data's training writers); the sizes from `config`."""
         super().__init__()
-        self.subsample = int(subsample)
-        self.inp = nn.Linear(3 * self.subsample, hidden_size)
-        self.lstm = nn.LSTM(hidden_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
-        self.embed = nn.Linear(4 * hidden_size, embedding_size)
-        self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(embedding_size, n_writers)
+        c = config
+        self.subsample = c.subsample
+        self.inp = nn.Linear(3 * self.subsample, c.hidden_size)
+        self.lstm = nn.LSTM(c.hidden_size, c.hidden_size, c.num_layers, batch_first=True, bidirectional=True,
+                            dropout=c.dropout if c.num_layers > 1 else 0.0)
+        self.embed = nn.Linear(4 * c.hidden_size, c.embedding_size)
+        self.drop = nn.Dropout(c.dropout)
+        self.out = nn.Linear(c.embedding_size, n_writers)
 
     def embedding(self, points: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, 3) normalised offsets, zero-padded; (B,) points per line -> (B, E) style embeddings."""
