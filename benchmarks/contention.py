@@ -152,7 +152,7 @@ def speed_table(args: argparse.Namespace) -> None:
                         rates[setting].append(record["steps"] / record["seconds"])
                         if setting == "auto":
                             threads = record["threads"]
-                            auto_threads.append(f"{threads['threads']}{' (calibrated)' if threads.get('calibrate') else ''}")
+                            auto_threads.append(f"{threads['threads']}{auto_label(threads)}")
             finally:
                 for proc in busy:
                     proc.kill()
@@ -162,6 +162,13 @@ def speed_table(args: argparse.Namespace) -> None:
             ratio = f"{rate['auto'] / max(fixed):.2f}" if "auto" in rate and fixed else "-"
             print(f"| {family} | {load} | " + " | ".join(f"{rate[s]:.2f}" for s in args.settings)
                   + f" | {', '.join(auto_threads)} | {ratio} |", flush=True)
+
+
+def auto_label(threads: dict) -> str:
+    """How `auto` came to its count: the calibration timed it, or the bitwise check settled it."""
+    if not threads.get("calibrate"):
+        return ""
+    return " (check: differs)" if threads.get("identical") is False else " (calibrated)"
 
 
 def weights_table(args: argparse.Namespace) -> None:

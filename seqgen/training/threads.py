@@ -54,7 +54,7 @@ SMALL_STEP_MACS = 2_000_000
 # Generation (seqgen-sample, seqgen-serve) runs one time step at a time, with no whole-sequence
 # matrix product: each operation is far smaller than in training, so the bound is higher.
 SMALL_GENERATION_STEP_MACS = 50_000_000
-MIN_GAIN = 0.10  # N threads must be at least 10% faster than 1 to be kept
+MIN_GAIN = 0.03  # N threads must be at least 3% faster than 1 to be kept: the idle target allows 5% lost
 CALIBRATION_ROUNDS = 3  # timed training steps per thread count
 RECHECK_STEPS = 200  # the timing is repeated this many steps after the last one
 OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}

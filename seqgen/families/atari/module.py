@@ -33,6 +33,7 @@ from seqgen.core.module import SeqModule
 from seqgen.families.atari.config import AtariModelConfig
 from seqgen.families.atari.datamodule import FrameBatch
 from seqgen.families.atari.nets import FramePredictor
+from seqgen.nn.reproducible import thread_invariant_sum
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class AtariFramePredictor(SeqModule):
         target = batch.frames[:, 1:]
         sq = (predicted - target).pow(2)
         weight = 1.0 + self.config.changed_weight * changed_mask(batch.frames, predicted).to(sq.dtype)
-        loss = (weight * sq).sum() / weight.sum()
+        loss = thread_invariant_sum(weight * sq) / thread_invariant_sum(weight)  # the same model at any thread count
         return loss, {"loss": loss.detach(), "mse": sq.detach().mean(), "k": torch.tensor(float(k))}
 
     def batch_units(self, batch: FrameBatch) -> int:

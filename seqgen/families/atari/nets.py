@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqgen.families.atari.config import AtariModelConfig
+from seqgen.nn.reproducible import ThreadInvariantConv2d, ThreadInvariantConvTranspose2d
 
 State = tuple[torch.Tensor, torch.Tensor]
 GATE_BIAS = -4.0  # the gate's starting logit: nearly closed, but with a gradient to open
@@ -56,7 +57,7 @@ class FramePredictor(nn.Module):
         self.min_change = config.min_change
         self.sizes = _conv_sizes(size, len(channels))
         widths = [self.history, *channels]
-        self.encoder = nn.ModuleList(nn.Conv2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:]))
+        self.encoder = nn.ModuleList(ThreadInvariantConv2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:]))
         self.bottom_shape = (channels[-1], self.sizes[-1], self.sizes[-1])
         flat = channels[-1] * self.sizes[-1] ** 2
         self.encode_fc = nn.Linear(flat, hidden_size)
@@ -66,7 +67,10 @@ class FramePredictor(nn.Module):
         self.w_dec = nn.Linear(factors, hidden_size)
         self.decode_fc = nn.Linear(hidden_size, flat)
         up = [*channels[::-1], 2]  # the last layer gives Δ and the gate logit g
-        self.decoder = nn.ModuleList(nn.ConvTranspose2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(up[:-1], up[1:]))
+        # thread-invariant weight gradients: the calibration may then use every core (seqgen/nn/reproducible.py)
+        self.decoder = nn.ModuleList(
+            ThreadInvariantConvTranspose2d(a, b, kernel_size=4, stride=2, padding=1) for a, b in zip(up[:-1], up[1:])
+        )
         last = self.decoder[-1]
         with torch.no_grad():  # Δ = 0 and a nearly closed gate: an untrained model copies the last frame
             last.weight[:, 0].zero_()

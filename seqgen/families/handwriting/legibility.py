@@ -58,18 +58,27 @@ def real_lines(datamodule: HandwritingDataModule, split: str, limit: int, max_ch
 
 def given_texts(source: str, model: HandwritingSynthesis, limit: int) -> list[str]:
     """`legibility_texts=`: ``everyday`` (the held-out everyday lines, `texts.heldout_texts`) or a
-    UTF-8 file with one line per text; the first `limit` the model can write (others are refused)."""
-    from seqgen.families.handwriting.generate import check_texts
+    UTF-8 file with one line per text; the first `limit` the model can write. A line it cannot
+    write (a character outside its vocabulary, or longer than `model.max_text_chars`) is left out,
+    logged and counted: the texts are fixed, and a model's vocabulary is its corpus's."""
     from seqgen.families.handwriting.texts import heldout_texts
 
     if source == "everyday":
-        texts = heldout_texts()
+        given = heldout_texts()
     else:
         path = Path(source).expanduser()
         if not path.is_file():
             raise SeqgenError(f"legibility_texts={source}: no such file; give everyday or a text file with one line per text")
-        texts = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-    return check_texts(texts[:limit], model.vocab, "error", int(model.hparams.max_text_chars))
+        given = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    known, longest = set(model.vocab), int(model.hparams.max_text_chars)
+    texts = [text for text in given if set(text) <= known and len(text) <= longest]
+    if len(texts) < len(given):
+        missing = sorted({ch for text in given for ch in text if ch not in known})
+        log.warning("legibility_texts=%s: %d of %d lines left out (characters outside the model's vocabulary: %s; "
+                    "or longer than %d characters)", source, len(given) - len(texts), len(given), "".join(missing) or "none", longest)
+    if not texts:
+        raise SeqgenError(f"legibility_texts={source}: the model can write none of its {len(given)} lines; give texts in its vocabulary")
+    return texts[:limit]
 
 
 def legibility_of_model(

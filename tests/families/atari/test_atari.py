@@ -247,3 +247,23 @@ def test_scores_against_copy_last_per_game():
     scores = rollout_scores(model.net, clips, prefix=3, horizon=10, batch_size=2)
     assert scores["model_sq"].shape == (3, 6)  # 9 frames - 3 prefix
     assert np.array_equal(scores["model_sq"], scores["baseline_sq"]) and scores["baseline_sq"].min() > 0
+
+
+def test_one_and_two_threads_give_bitwise_the_same_loss_and_gradients():
+    """The thread policy may use 2 threads only if they train the model of 1 thread: the convolutions'
+    parameter gradients and the loss's sums must not depend on the count (seqgen/nn/reproducible.py)."""
+    from seqgen.training.threads import same_numbers
+
+    info = {**INFO, "size": 84}
+    torch.manual_seed(0)
+    model = AtariFramePredictor(info, channels=(16, 32, 32), hidden_size=32, factors=32, curriculum=[[0, 1]], prefix_frames=3, horizon=5)
+    with torch.no_grad():  # an open gate: the gradients reach the encoder
+        torch.nn.init.normal_(model.net.decoder[-1].weight, std=0.3)
+        model.net.decoder[-1].bias.zero_()
+    frames = torch.rand(4, 8, 84, 84)
+    batch = FrameBatch(frames, torch.randint(0, 18, (4, 8)), torch.zeros(4, 8), ["pong"] * 4)
+    before = torch.get_num_threads()
+    try:
+        assert same_numbers(model, batch, lambda b: model.compute_loss(b)[0], 2)
+    finally:
+        torch.set_num_threads(before)

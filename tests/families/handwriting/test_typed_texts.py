@@ -35,3 +35,30 @@ def test_heldout_everyday_lines_are_real_typed_text_not_in_the_training_texts() 
     assert sum(line[:1].isupper() for line in held) > 10
     training = set(typed_lines(PROSE, 300, 6, 80, writable_chars(), seed=0))
     assert not training & set(held)
+
+
+def test_lines_a_model_cannot_write_are_left_out_and_counted(caplog, tmp_path) -> None:
+    """legibility_texts=everyday or a file: a line with a character outside the model's vocabulary
+    is left out, logged with the count; a set with nothing writable is refused."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from seqgen.errors import SeqgenError
+    from seqgen.families.handwriting.legibility import given_texts
+
+    held = heldout_texts()
+    vocab = sorted(set("".join(held)) - {"#"})
+    model = SimpleNamespace(vocab=vocab, hparams=SimpleNamespace(max_text_chars=80))
+    with_hash = [line for line in held if "#" in line]
+    user_file = tmp_path / "texts.txt"
+    user_file.write_text("\n".join(held), encoding="utf-8")
+    for source in ("everyday", str(user_file)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            texts = given_texts(source, model, 64)
+        assert with_hash and texts == [line for line in held if "#" not in line]
+        assert f"{len(with_hash)} of {len(held)} lines left out" in caplog.text and "vocabulary: #" in caplog.text
+    user_file.write_text("####\n", encoding="utf-8")
+    with pytest.raises(SeqgenError, match="can write none of its 1 lines"):
+        given_texts(str(user_file), model, 64)
