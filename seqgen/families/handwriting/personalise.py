@@ -8,9 +8,10 @@ mixture NLL of the writer's lines given their transcriptions,
     theta_{k+1} = update(theta_k, grad L(theta_k))                             k < steps, CPU time < seconds
 
 on a *copy* of the model: the loaded model, and so the checkpoint on disk, never change. The
-update rule is an object with `step(loss)` (`update=`: the shared dynamic-evaluation rule of
-issue 19 plugs in here once it is merged); the default here is Adam, whose per-weight step size needs no gradient statistics
-of the training data. Both bounds hold: `steps` gradient steps at most, and the adapting thread's
+update rule is an object with `step(loss)`: `update=` takes e.g. `seqgen.eval.dynamic.DynamicAdapter`
+(the text family's rule, SGD or RMS with a decay toward the trained weights); the default is Adam,
+whose per-weight step size needs no gradient statistics of the training data, which the demo's
+server does not have. Both bounds hold: `steps` gradient steps at most, and the adapting thread's
 CPU time (`time.thread_time`, so the same on a busy and an idle machine) at most `seconds`.
 """
 

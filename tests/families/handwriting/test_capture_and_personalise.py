@@ -94,6 +94,13 @@ def test_personalisation_adapts_a_copy_within_its_bounds(tiny_synthesis_model: A
     assert personalise(model, lines, [entry["text"]], AdaptSettings(steps=5), stop=lambda: True).steps == 0
     with pytest.raises(SeqgenError, match="adapt_seconds"):
         AdaptSettings(seconds=0)
+    # the dynamic-evaluation rule of the text family plugs in as the update rule
+    from seqgen.eval.dynamic import DynamicAdapter, DynamicSettings
+
+    sgd = personalise(model, lines, [entry["text"]], AdaptSettings(steps=4, seconds=60),
+                      update=lambda net: DynamicAdapter(net, DynamicSettings(method="sgd", lr=0.05, decay=0.01)))
+    assert sgd.steps == 4 and sgd.nll_after < sgd.nll_before
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
 def test_choose_best_takes_the_fewest_edits_then_the_higher_likelihood() -> None:
