@@ -32,7 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from seqgen.config_trust import check_objects
-from seqgen.core.config import check_sample_options, check_sections
+from seqgen.core.config import check_sample_options, check_sections, show_value
 from seqgen.errors import SeqgenError
 
 Check = Callable[[Any], bool]
@@ -353,7 +353,7 @@ def validate_config(cfg: DictConfig, command: str = "", skip: Sequence[str] = ("
         # A list passes when the rule accepts it whole (split fractions) or every element (per-layer sizes).
         if not chosen.check(value) and not (isinstance(value, list) and value and all(chosen.check(v) for v in value)):
             where = f" ({command})" if command else ""
-            raise SeqgenError(f"{key}={_show(value)} is out of range{where}: must be {chosen.valid}")
+            raise SeqgenError(f"{key}={show_value(value)} is out of range{where}: must be {chosen.valid}")
 
 
 def validate_loaded(cfg: DictConfig, source: str) -> None:
@@ -367,9 +367,3 @@ def validate_loaded(cfg: DictConfig, source: str) -> None:
 
 def _is_duration_rule(r: Rule) -> bool:
     return "*.max_time" in r.patterns
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)

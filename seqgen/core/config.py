@@ -209,7 +209,7 @@ def build(schema: type[T], options: Any, where: str, command: str = "") -> T:
     except ConfigValueError as err:
         during = f" ({command})" if command else ""
         given = _value_of(values, err.key)  # as the user wrote it (0, not the float field's 0.0)
-        shown = _show(err.value if given == "?" else given)
+        shown = show_value(err.value if given == "?" else given)
         raise SeqgenError(f"{prefix}{err.key}={shown} is out of range{during}: must be {err.valid}") from None
     except ConfigKeyError as err:
         key = str(getattr(err, "full_key", "") or getattr(err, "key", "") or "")
@@ -223,7 +223,7 @@ def build(schema: type[T], options: Any, where: str, command: str = "") -> T:
         key = str(getattr(err, "full_key", "") or getattr(err, "key", ""))
         value = _value_of(values, key)
         wanted = _type_name(schema, key)
-        raise SeqgenError(f"{prefix}{key}={_show(value)} is not {wanted}") from None
+        raise SeqgenError(f"{prefix}{key}={show_value(value)} is not {wanted}") from None
 
 
 def composition_error(err: BaseException) -> SeqgenError:
@@ -365,5 +365,6 @@ def _type_name(schema: type, key: str) -> str:
     return f"of type {text}"
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as an error message shows it: strings quoted, the rest as written."""
     return repr(value) if isinstance(value, str) else str(value)

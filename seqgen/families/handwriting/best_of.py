@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 
+from seqgen.core.config import ConfigValueError, show_value
 from seqgen.data.handwriting.batch import HandwritingBatch, collate_lines
-from seqgen.core.config import ConfigValueError
 from seqgen.errors import SeqgenError
-from seqgen.families.handwriting.config import check_candidates
 from seqgen.eval.legibility import choose_best
+from seqgen.families.handwriting.config import check_candidates
 from seqgen.families.handwriting.generate import HandwritingSamples, Prime, write
 from seqgen.nn.mdn import mixture_nll
 
@@ -60,14 +60,10 @@ def check_best_of(best_of: Any, reader: Optional[ReadFn]) -> int:
     try:
         best_of = check_candidates(best_of)
     except ConfigValueError as err:
-        raise SeqgenError(f"best_of={_show(best_of)} is out of range: must be {err.valid}") from None
+        raise SeqgenError(f"best_of={show_value(best_of)} is out of range: must be {err.valid}") from None
     if best_of > 1 and reader is None:
         raise SeqgenError(f"best_of={int(best_of)} keeps the candidate a recogniser reads best: give recognizer=<recogniser run>")
     return int(best_of)
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def best_of_counts(value: Any) -> list[int]:
