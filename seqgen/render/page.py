@@ -47,7 +47,7 @@ class Page:
     """Strokes on a sheet: `lines[i][j]` is stroke j of line i, (n, 2) mm, y down from the top-left.
 
     speeds[i][j]: the pen speed of each of that stroke's n - 1 segments (any unit, used relative to
-    the page's median), or None for constant width.
+    the page's median), or None for constant width. baselines[i]: where line i's rule is (y, mm).
     """
 
     width_mm: float
@@ -55,6 +55,8 @@ class Page:
     lines: list[list[np.ndarray]]
     speeds: Optional[list[list[np.ndarray]]] = None
     texts: list[str] = field(default_factory=list)
+    baselines: list[float] = field(default_factory=list)  # each line's rule: y in mm from the top
+    x_height_mm: float = 0.0  # the x-height the lines were set at (0: not set by a layout)
 
     def strokes(self) -> Iterator[tuple[int, int, np.ndarray]]:
         """(line, stroke, points) for every stroke, in written order."""

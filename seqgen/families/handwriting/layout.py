@@ -21,12 +21,14 @@ Steps (`write_page`):
    x-height is ``layout.x_height`` mm, split it into its words at the largest horizontal gaps
    between strokes (as many words as the text has) and, with ``layout.word_baselines``, move each
    word vertically onto the baseline (`word_baseline`: where an x-height-tall window overlaps most
-   of the word's ink columns, refined by its minima), level the line again by the slope left
-   within the words (one slope, an intercept per word), and measure the x-height once more with
-   the words aligned (words at different heights widen the line's band): the lines of a page look
-   written by one hand on ruled paper. The model writes at one size, so a line whose scale comes
-   out more than 1.5x off the page's median is a failed estimate (a scribbled line): it is set at
-   the nearest scale within that range, with a warning.
+   of the word's ink columns, refined to the mode of its minima there), level the line again by
+   the slope left within the words (one slope, an intercept per word), then measure the x-height
+   once more with the words aligned (words at different heights widen the line's band), rescale,
+   and estimate the words again on the placed line, until both hold within 0.5% (a fixed point:
+   measured again on the page, the words sit on the rule and the line has the page's x-height):
+   the lines of a page look written by one hand on ruled paper. The model writes at one size, so
+   a line whose scale comes out more than 1.5x off the page's median is a failed estimate (a
+   scribbled line): it is set at the nearest scale within that range, with a warning.
 5. **Place** the line: left, right, centre, or justified (word gaps stretched to the text width;
    never the last line of a paragraph, nor by more than 4 x-heights per gap), baselines
    ``line_spacing`` x-heights apart, ``paragraph_spacing`` lines more between paragraphs, inside the
@@ -59,6 +61,10 @@ TUKEY_C = 4.685
 MAX_JUSTIFY_GAP = 4.0  # x-heights added per word gap at most; a looser line stays left-aligned
 DEFAULT_ADVANCE = 1.6  # width per character in x-heights, when the model kept no writer lines
 OUTLIER_SCALE = 1.5  # a line scaled more than this off the page's median is set within it (a failed estimate)
+WORD_SPACING = 0.075  # x-heights between the resampled points a word's minima are found on
+WINDOW_PRIOR = 0.1  # score lost per x-height away from the line's baseline (a fraction of the best)
+WINDOW_STEP, WINDOW_REACH = 0.02, 0.6  # the x-height window's positions: step and reach from the line's baseline (x-heights)
+WORD_ROUNDS, WORD_TOLERANCE = 12, 0.005  # word baselines re-estimated on the placed line until within 0.5% of an x-height
 MAX_RISE, MAX_DROP = 5.0, 3.5  # x-heights a line's ink may reach above / below its baseline (strays beyond shrink it)
 
 
@@ -130,10 +136,12 @@ def _resample(stroke: np.ndarray, spacing: float) -> np.ndarray:
     return np.stack([np.interp(at, along, stroke[:, 0]), np.interp(at, along, stroke[:, 1])], axis=1)
 
 
-def extrema(strokes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Local minima and maxima of y (each (k, 2)) along the resampled strokes, and the owning stroke of each."""
-    allp = np.concatenate([s for s in strokes if len(s)], axis=0)
-    spacing = max(float(np.ptp(allp[:, 1])), float(np.ptp(allp[:, 0])) / 20, 1e-9) / 40
+def extrema(strokes: Sequence[np.ndarray], spacing: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Local minima and maxima of y (each (k, 2)) along the strokes resampled every `spacing` (by
+    default 1/40 of the ink's extent), and the owning stroke of each."""
+    if spacing is None:
+        allp = np.concatenate([s for s in strokes if len(s)], axis=0)
+        spacing = max(float(np.ptp(allp[:, 1])), float(np.ptp(allp[:, 0])) / 20, 1e-9) / 40
     low, high, low_of, high_of = [], [], [], []
     for k, stroke in enumerate(strokes):
         r = _resample(np.asarray(stroke, dtype=np.float64), spacing)
@@ -214,37 +222,46 @@ def column_spans(strokes: Sequence[np.ndarray], slope: float, width: float) -> t
     return lows[inked], highs[inked]
 
 
-def core_band(strokes: Sequence[np.ndarray], slope: float, threshold: float = 0.5) -> tuple[float, float]:
+def core_band(strokes: Sequence[np.ndarray], slope: float, threshold: float = 0.5, unit: Optional[float] = None) -> tuple[float, float]:
     """The band of y - slope x that holds the body of the letters: the heights spanned by at least
-    `threshold` of the ink's columns (h / 30 wide, each from its lowest to its highest ink).
+    `threshold` of the ink's columns (h / 30 wide, each from its lowest to its highest ink; with a
+    known x-height `unit`, 0.1 units wide and heights every 0.025 units, fixed to the ink).
     Ascenders and descenders span few columns, the x-height band nearly all."""
     allp = np.concatenate(strokes, axis=0)
     height = max(float(np.ptp(allp[:, 1] - slope * allp[:, 0])), 1e-9)
-    lows, highs = column_spans(strokes, slope, height / 30)
-    levels = np.linspace(lows.min(), highs.max(), 121)
+    lows, highs = column_spans(strokes, slope, height / 30 if unit is None else 0.1 * unit)
+    if unit is None:
+        levels = np.linspace(lows.min(), highs.max(), 121)
+    else:
+        levels = lows.min() + 0.025 * unit * np.arange(int((highs.max() - lows.min()) / (0.025 * unit)) + 1)
     cover = ((lows[None, :] <= levels[:, None]) & (levels[:, None] <= highs[None, :])).sum(1)
     dense = np.nonzero(cover >= threshold * cover.max())[0]
     return float(levels[dense[0]]), float(levels[dense[-1]])
 
 
-def line_metrics(strokes: Sequence[np.ndarray]) -> LineMetrics:
-    """Baseline and x-height of one written line (y up), estimated from its strokes (module doc, step 3)."""
+def line_metrics(strokes: Sequence[np.ndarray], unit: Optional[float] = None) -> LineMetrics:
+    """Baseline and x-height of one written line (y up), estimated from its strokes (module doc, step 3).
+
+    `unit`: the line's x-height when it is known roughly (a placed line): the strokes are then
+    sampled and binned in steps of that size rather than of the ink's extent, so moving one word
+    up or down does not change how the others are measured.
+    """
     strokes = [np.asarray(s, dtype=np.float64) for s in strokes if len(s)]
     if not strokes:
         raise SeqgenError("cannot measure a line without strokes")
     allp = np.concatenate(strokes, axis=0)
     height = max(float(np.ptp(allp[:, 1])), 1e-9)
-    low, high, _ = extrema(strokes)
+    low, high, _ = extrema(strokes, spacing=None if unit is None else WORD_SPACING * unit)
     if len(low) == 0:
         low = allp[[int(np.argmin(allp[:, 1]))]]
     slope, intercept = robust_line(low, floor=0.03 * height)
-    bottom, top = core_band(strokes, slope)
+    bottom, top = core_band(strokes, slope, unit=unit)
     core = top - bottom
     # the baseline again, through the minima near the core's lower edge only (not the joins half-way up)
     near = low[np.abs(low[:, 1] - slope * low[:, 0] - bottom) < 0.3 * core]
     if len(near) >= 2:
         slope, intercept = robust_line(near, floor=0.03 * core)
-        bottom, top = core_band(strokes, slope)
+        bottom, top = core_band(strokes, slope, unit=unit)
     else:
         intercept = bottom
     tops = high[:, 1] - slope * high[:, 0] if len(high) else np.zeros(0)
@@ -320,15 +337,34 @@ def word_baseline(strokes: Sequence[np.ndarray], minima: np.ndarray, line_baseli
 
     The word's x-height band is where an x-height-tall window, moved up to 0.6 x-heights from the
     line's baseline, overlaps most of the word's ink columns (an ascender or a descender loop
-    covers few of them); its lower edge is refined by the biweight location of the minima near it.
+    covers few of them); its lower edge is refined to the biweight location of the minima within
+    0.2 x-heights of it, repeated about that location until it settles. The window's positions are a grid fixed to the word's own ink (its lowest point), not to the
+    line, so a word moved by any amount is estimated at the same place on it.
     """
     lows, highs = column_spans(strokes, 0.0, 0.1 * x_height)
-    bottoms = line_baseline + x_height * np.linspace(-0.6, 0.6, 61)
+    step = WINDOW_STEP * x_height
+    anchor = float(lows.min())
+    first = math.ceil((line_baseline - WINDOW_REACH * x_height - anchor) / step)
+    last = math.floor((line_baseline + WINDOW_REACH * x_height - anchor) / step)
+    bottoms = anchor + step * np.arange(first, max(last, first) + 1)
     overlap = np.clip(np.minimum(highs[None, :], bottoms[:, None] + x_height) - np.maximum(lows[None, :], bottoms[:, None]), 0, None)
     score = overlap.sum(1)
+    # a little preference for the line's baseline: of two bands that fit nearly as well (a word of
+    # ascenders, a word of descenders) the nearer wins, so a small change does not flip the choice
+    score = score / max(float(score.max()), 1e-12) - WINDOW_PRIOR * np.abs(bottoms - line_baseline) / x_height
     bottom = float(bottoms[np.flatnonzero(score >= score.max() - 1e-9)].mean())
-    near = minima[np.abs(minima[:, 1] - bottom) < 0.2 * x_height]
-    return (robust_location(near[:, 1], floor=0.03 * x_height) if len(near) else bottom), near
+    # the minima near that edge, again about their own location until it settles: a mode of the
+    # minima, found the same from anywhere near it
+    near = minima[:0]
+    for _ in range(10):
+        near = minima[np.abs(minima[:, 1] - bottom) < 0.2 * x_height]
+        if not len(near):
+            break
+        moved = robust_location(near[:, 1], floor=0.03 * x_height)
+        if abs(moved - bottom) <= 1e-4 * x_height:
+            break
+        bottom = moved
+    return bottom, near
 
 
 def level_strokes(strokes: Sequence[np.ndarray], angle: float, scale: float) -> list[np.ndarray]:
@@ -339,8 +375,9 @@ def level_strokes(strokes: Sequence[np.ndarray], angle: float, scale: float) -> 
 def word_baselines_of(level: Sequence[np.ndarray], words: np.ndarray, baseline: float, x_height: float) -> tuple[np.ndarray, float]:
     """Each word's baseline, and the slope left within the words (one slope, an intercept per word,
     least squares over the minima the words rest on): words written at different heights bias the
-    line's own fit, not this one."""
-    low, _, (low_of, _) = extrema(level)
+    line's own fit, not this one. The strokes are resampled every WORD_SPACING x-heights, so moving
+    words (up, down, apart) leaves every word's minima, and so its baseline, where they were."""
+    low, _, (low_of, _) = extrema(level, spacing=WORD_SPACING * x_height)
     bases = np.zeros(int(words.max()) + 1 if len(words) else 1)
     sxy = sxx = 0.0
     for w in range(len(bases)):
@@ -374,11 +411,30 @@ def normalise_line(strokes: Sequence[np.ndarray], n_words: int, x_height_mm: flo
     dx = -min(float(p[:, 0].min()) for p in level)
     dy = -baseline
     placed = [p + (dx, dy + word_dy[w]) for p, w in zip(level, words)]
-    # words written at different heights widen the line's band: measure the x-height again, words aligned
-    factor = x_height_mm / line_metrics(placed).x_height if word_baselines else 1.0
+    if word_baselines:
+        # Words written at different heights widen the line's band: measure the x-height again with
+        # the words aligned, scale, and estimate the words again on the placed line, to the fixed
+        # point where the line's x-height is x_height_mm and every word's own baseline is y = 0.
+        # A line whose estimates keep flipping between two readings is left in the round that came
+        # closest (the error of a round: its scale change or its largest word move, in x-heights).
+        best = (math.inf, scale, dx, dy, word_dy, placed)
+        for round_ in range(WORD_ROUNDS):
+            factor = x_height_mm / line_metrics(placed, unit=x_height_mm).x_height
+            residual, _ = word_baselines_of(placed, words, 0.0, x_height_mm)
+            error = max(abs(factor - 1), float(np.abs(residual).max()) / x_height_mm)
+            if error < best[0]:
+                best = (error, scale, dx, dy, word_dy, placed)
+            if error <= WORD_TOLERANCE:
+                break
+            if round_ >= WORD_ROUNDS // 2:  # half steps once full ones have not settled
+                factor, residual = math.sqrt(factor), residual / 2
+            word_dy = word_dy - residual
+            placed = [p - (0.0, residual[w]) for p, w in zip(placed, words)]
+            scale, dx, dy, word_dy = scale * factor, dx * factor, dy * factor, word_dy * factor
+            placed = [p * factor for p in placed]
+        _, scale, dx, dy, word_dy, placed = best
     speeds = [np.hypot(*np.diff(p, axis=0).T) for p in strokes]
-    return NormalisedLine([p * factor for p in placed], words, scale * factor, angle, dx * factor, dy * factor,
-                          word_dy * factor, speeds=speeds)
+    return NormalisedLine(placed, words, scale, angle, dx, dy, word_dy, speeds=speeds)
 
 
 # --------------------------------------------------------------------------------------- placing
@@ -413,6 +469,7 @@ def place_lines(lines: Sequence[NormalisedLine], layout: Sequence[TextLine], opt
     baseline = top + 2.0 * x_height  # room for the first line's ascenders
     strokes: list[list[np.ndarray]] = []
     speeds: list[list[np.ndarray]] = []
+    rules: list[float] = []
     for k, (line, text_line) in enumerate(zip(lines, layout)):
         if k and text_line.paragraph != layout[k - 1].paragraph:
             baseline += options.paragraph_spacing * pitch
@@ -422,8 +479,9 @@ def place_lines(lines: Sequence[NormalisedLine], layout: Sequence[TextLine], opt
         aligned, offset = _aligned(scaled, options.align, text_line.last, text_width, x_height)
         strokes.append([np.stack([left + offset + s[:, 0], baseline - s[:, 1]], axis=1) for s in aligned.strokes])
         speeds.append(aligned.speeds)
+        rules.append(baseline)
         baseline += pitch
-    page = Page(width, height, strokes, speeds, [t.text for t in layout])
+    page = Page(width, height, strokes, speeds, [t.text for t in layout], rules, x_height)
     page.check_inside()
     return page
 
@@ -557,8 +615,10 @@ class WrittenPage:
 
     @property
     def mm_per_unit(self) -> float:
-        """The page's common scale (the median of the lines' scales): raw units -> mm."""
-        return float(np.median([n.scale for n in self.normalised]))
+        """The page's common scale, raw units -> mm on the page: the median of the lines' scales, times
+        the shrink the whole page got when its widest line was wider than the text (`place_lines`)."""
+        shrink = self.page.x_height_mm / self.options.x_height if self.page.x_height_mm > 0 else 1.0
+        return float(np.median([n.scale for n in self.normalised])) * shrink
 
 
 def known_characters(text: str, vocab: Sequence[str], unknown_chars: str = "error") -> str:

@@ -3,10 +3,13 @@ the G-code read back and drawn, and `page.json` (line heights, baselines, pen-up
 
 Quality of a page (`page_quality`, measured from the strokes as they lie on the page):
 
-* x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line),
-  and the fraction of the lines within 10% of the page's median x-height;
+* x-height spread = max / min - 1 of the lines' x-heights (`layout.line_metrics` on each placed line,
+  sampled in steps of the page's x-height as the layout measures a placed line), and the fraction
+  of the lines within 10% of the page's median x-height;
 * baseline deviation = the largest distance, over every word of every line, between the word's
-  baseline and the line's (both as `layout.py` estimates them), in x-heights.
+  baseline (as `layout.py` estimates it) and the line's rule (where the layout set the line), in
+  x-heights. For the lines as written, which have no rule, the rule is the straight line through
+  the line's word baselines (each line levelled by its own fit): the best any straight rule could do.
 
 These use the estimators the layout itself uses, so on the page they are near 0 by construction;
 the figures that test the layout against known truth are in
@@ -21,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -35,16 +38,31 @@ from seqgen.render.plotter import GcodeOptions, gcode_figure, plan_strokes, plot
 log = logging.getLogger(__name__)
 
 
-def word_baseline_deviation(lines: Sequence[Sequence[np.ndarray]], words: Sequence[np.ndarray], x_height: float) -> float:
-    """Largest |word baseline - line baseline| in x-heights, each line levelled by its own fit
-    (`layout.word_baselines_of`); strokes y up, one line per entry."""
+def word_baseline_deviation(lines: Sequence[Sequence[np.ndarray]], words: Sequence[np.ndarray], x_height: float,
+                            rules: Optional[Sequence[float]] = None) -> float:
+    """Largest distance of a word's baseline (`layout.word_baselines_of`) from its line's rule, in
+    x-heights; strokes y up, one line per entry.
+
+    `rules` (y up, one per line): the lines' ruled baselines, horizontal (a page). Without them (lines
+    as written) each line is levelled by its own fit (`line_metrics`) and its rule is the straight
+    line through its word baselines, the best any straight rule could do (two words or fewer: 0).
+    """
     worst = 0.0
-    for strokes, word in zip(lines, words):
+    for k, (strokes, word) in enumerate(zip(lines, words)):
+        word = np.asarray(word)
+        if rules is not None:
+            bases, _ = word_baselines_of(strokes, word, rules[k], x_height)
+            worst = max(worst, float(np.abs(bases - rules[k]).max()) / x_height)
+            continue
         metrics = line_metrics(strokes)
         angle = math.atan(metrics.slope)
-        baseline = metrics.intercept * math.cos(angle)
-        bases, _ = word_baselines_of(level_strokes(strokes, angle, 1.0), np.asarray(word), baseline, x_height)
-        worst = max(worst, float(np.abs(bases - baseline).max()) / x_height)
+        level = level_strokes(strokes, angle, 1.0)
+        bases, _ = word_baselines_of(level, word, metrics.intercept * math.cos(angle), x_height)
+        if len(bases) < 3:
+            continue
+        centres = np.array([np.mean([float(level[j][:, 0].mean()) for j in np.flatnonzero(word == w)]) for w in range(len(bases))])
+        slope, intercept = np.polyfit(centres, bases, 1)
+        worst = max(worst, float(np.abs(bases - (slope * centres + intercept)).max()) / x_height)
     return worst
 
 
@@ -57,7 +75,7 @@ def page_quality(written: WrittenPage) -> dict[str, float]:
     page, options = written.page, written.options
     placed = [[np.stack([s[:, 0], -s[:, 1]], axis=1) for s in line] for line in page.lines]  # y up again
     words = [n.words for n in written.normalised]
-    heights = [line_metrics(p).x_height for p in placed]
+    heights = [line_metrics(p, unit=page.x_height_mm).x_height for p in placed]
     x_height = float(np.median(heights))
     scale = written.mm_per_unit
     raw = [[s * scale for s in offsets_to_strokes(o)] for o in written.samples.offsets]
@@ -67,7 +85,7 @@ def page_quality(written: WrittenPage) -> dict[str, float]:
         "x_height_spread": _spread(heights),
         "x_heights_mm": [float(h) for h in heights],
         "lines_within_10pct": float(np.mean([abs(h / x_height - 1) <= 0.10 for h in heights])),
-        "baseline_deviation": word_baseline_deviation(placed, words, x_height),
+        "baseline_deviation": word_baseline_deviation(placed, words, page.x_height_mm, [-y for y in page.baselines]),
         "raw_x_height_spread": _spread([line_metrics(r).x_height for r in raw]),
         "raw_baseline_deviation": word_baseline_deviation(raw, raw_words, x_height),
         "tilt_removed_deg_max": float(max(abs(math.degrees(n.angle)) for n in written.normalised)),
