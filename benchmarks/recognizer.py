@@ -82,7 +82,7 @@ def main() -> None:
     batch = collate_lines(items[: args.batch])
     points = int((batch.lengths - 1).sum())
     print(f"# recogniser benchmark: {args.threads} thread(s), batch {args.batch} ({points} points, "
-          f"{points / int(batch['char_lengths'].sum()):.1f} points/char), hidden 96 x 2 BLSTM")
+          f"{points / int(batch.char_lengths.sum()):.1f} points/char), hidden 96 x 2 BLSTM")
 
     models = {f"subsample {k}": HandwritingRecognizer(info, hidden_size=96, num_layers=2, subsample=k) for k in (1, 3, 6)}
     steps = time_train_steps(models, batch, args.repeats)
