@@ -166,6 +166,7 @@ PRELUDE = {
     "docs/text.md": ["make run"],
     "docs/benchmarks.md": ["make demo", *LEGIBILITY_RUNS],
     "docs/handwriting.md": LEGIBILITY_RUNS,  # its page-layout section samples outputs/synthesis_10min
+    "docs/demo.md": LEGIBILITY_RUNS,  # best-of-N serves outputs/synthesis_10min with outputs/recognizer_sparse
 }
 
 
@@ -291,7 +292,7 @@ INK_JS = """() => {
   for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 128 && d[i + 1] < 128 && d[i + 2] < 128) n++;
   return n;
 }"""
-CHECKOUT_LINKS = (".venv", "Makefile", "pyproject.toml", "benchmarks", "cluster", "conf", "sweeps")
+CHECKOUT_LINKS = (".venv", "Makefile", "pyproject.toml", "benchmarks", "cluster", "conf", "sweeps", "tests")  # tests: docs name test files to run
 PREPARED: set[str] = set()  # prepare commands already run into the shared data folder this session
 SUMMARIES_RUN: set[tuple[str, str]] = set()  # (family, model class) whose printed next commands ran
 
