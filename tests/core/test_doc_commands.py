@@ -135,6 +135,7 @@ CAPS: list[tuple[str, str]] = [
     (r"seqgen-train\b", TRAIN_CAP),
     (r"torchrun/train\.sh\b", "trainer.max_steps=3"),
     (r"seqgen-eval\b.*\brecognizer=", "legibility_lines=8"),
+    (r"seqgen-eval\b.*\bdynamic=tune", "dynamic_eval.grid.lr=[2e-4] dynamic_eval.grid.segment_length=[50]"),  # 3 of the 18 settings
     (r"seqgen-serve\b", "port=0"),  # a free port: other suites may be serving on 8000
     (r"benchmarks/demo\.py\b", "--repeats 1"),
     (r"benchmarks/contention\.py\b", "--seconds 3 --families text --settings 1 --loads 0 --data-dir data"),
