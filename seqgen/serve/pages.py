@@ -21,7 +21,9 @@ from typing import Any, Optional
 import numpy as np
 
 from seqgen.errors import SeqgenError
-from seqgen.families.handwriting.layout import LayoutOptions, TextLine, known_characters, lay_out_text, page_from_offsets, parse_width
+from seqgen.families.handwriting.layout import (
+    LayoutOptions, TextLine, known_characters, lay_out_text, page_from_offsets, parse_width, rule_positions,
+)
 from seqgen.render.page import page_figure, page_svg, save_figure
 from seqgen.render.plotter import GcodeOptions, gcode_text, plan_strokes, plotter_svg
 from seqgen.serve.engine import RequestError
@@ -68,13 +70,7 @@ def page_event(request: Optional[PageRequest], x_height_raw: float) -> dict[str,
     if request is None:
         return {}
     options = request.options
-    pitch = options.line_spacing * options.x_height
-    baselines, at = [], options.margins[0] + 2.0 * options.x_height
-    for k, line in enumerate(request.lines):
-        if k and line.paragraph != request.lines[k - 1].paragraph:
-            at += options.paragraph_spacing * pitch
-        baselines.append(at)
-        at += pitch
+    baselines = rule_positions(request.lines, options, options.x_height)
     width, height = options.page_mm
     return {"page": {
         "width_mm": width, "height_mm": height, "left_mm": options.margins[3], "baselines": baselines,

@@ -458,32 +458,40 @@ def _aligned(line: NormalisedLine, align: str, last: bool, text_width: float, x_
 def place_lines(lines: Sequence[NormalisedLine], layout: Sequence[TextLine], options: LayoutOptions, text_width: float) -> Page:
     """Lines on the page: alignment, baselines `line_spacing` apart, margins (module doc, step 5)."""
     width, height = options.page_mm
-    top, _, _, left = options.margins
+    left = options.margins[3]
     widest = max((line.width for line in lines), default=0.0)
     shrink = min(1.0, text_width / widest) if widest > 0 else 1.0
     if shrink < 1.0:
         log.warning("the widest line is %.1f mm, wider than the text width of %.1f mm: the writing is scaled by %.2f "
                     "(x-height %.2f mm)", widest, text_width, shrink, options.x_height * shrink)
     x_height = options.x_height * shrink
-    pitch = options.line_spacing * x_height
-    baseline = top + 2.0 * x_height  # room for the first line's ascenders
+    rules = rule_positions(layout, options, x_height)
     strokes: list[list[np.ndarray]] = []
     speeds: list[list[np.ndarray]] = []
-    rules: list[float] = []
-    for k, (line, text_line) in enumerate(zip(lines, layout)):
-        if k and text_line.paragraph != layout[k - 1].paragraph:
-            baseline += options.paragraph_spacing * pitch
+    for line, text_line, baseline in zip(lines, layout, rules):
         factor = shrink * _fit_height(line, options.x_height)
         scaled = NormalisedLine([s * factor for s in line.strokes], line.words, line.scale * factor, line.angle,
                                 line.dx * factor, line.dy * factor, line.word_dy * factor, speeds=line.speeds)
         aligned, offset = _aligned(scaled, options.align, text_line.last, text_width, x_height)
         strokes.append([np.stack([left + offset + s[:, 0], baseline - s[:, 1]], axis=1) for s in aligned.strokes])
         speeds.append(aligned.speeds)
-        rules.append(baseline)
-        baseline += pitch
     page = Page(width, height, strokes, speeds, [t.text for t in layout], rules, x_height)
     page.check_inside()
     return page
+
+
+def rule_positions(layout: Sequence[TextLine], options: LayoutOptions, x_height: float) -> list[float]:
+    """Where each line's rule lies (y, mm from the top): below the top margin with room for the first
+    line's ascenders, `line_spacing` x-heights apart, `paragraph_spacing` lines more between paragraphs."""
+    pitch = options.line_spacing * x_height
+    baseline = options.margins[0] + 2.0 * x_height
+    rules: list[float] = []
+    for k, text_line in enumerate(layout):
+        if k and text_line.paragraph != layout[k - 1].paragraph:
+            baseline += options.paragraph_spacing * pitch
+        rules.append(baseline)
+        baseline += pitch
+    return rules
 
 
 def _fit_height(line: NormalisedLine, x_height: float) -> float:

@@ -75,7 +75,7 @@ def page_quality(written: WrittenPage) -> dict[str, float]:
     page, options = written.page, written.options
     placed = [[np.stack([s[:, 0], -s[:, 1]], axis=1) for s in line] for line in page.lines]  # y up again
     words = [n.words for n in written.normalised]
-    heights = [line_metrics(p, unit=page.x_height_mm).x_height for p in placed]
+    heights = [line_metrics(p, unit=page.x_height_mm or None).x_height for p in placed]  # 0: a page not set by a layout
     x_height = float(np.median(heights))
     scale = written.mm_per_unit
     raw = [[s * scale for s in offsets_to_strokes(o)] for o in written.samples.offsets]
